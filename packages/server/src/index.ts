@@ -1,0 +1,6 @@
+/**
+ * `@parley/server`: the Parley Chat Service.
+ *
+ * @module
+ */
+export {}
