@@ -1,0 +1,61 @@
+/**
+ * The seam between the Twilsock transport (`twilsock/`) and the services tunnelled through it
+ * (`aim/` chat client API, `sync/` CDS subset, `ers` push registrations).
+ *
+ * Twilsock `message` packets carry an HTTP request (`http_request` in the frame header, the body as payload);
+ * the gateway authenticates the socket once at `init`, then hands each tunnelled request to an
+ * {@link UpstreamHandler} together with the {@link TwilsockSession} it arrived on.
+ *
+ * @module
+ */
+
+/** Who is on the other end of a Twilsock socket, from the verified Access Token. */
+export interface TwilsockPrincipal {
+  readonly accountSid: string
+  readonly keySid: string
+  readonly serviceSid: string
+  readonly identity: string
+  /** The endpoint: the token's `endpoint_id`, or one the server derived and keeps across reconnects. */
+  readonly endpointId: string
+  /** Unix seconds. */
+  readonly expiresAt: number
+}
+
+/** A tunnelled HTTP request, decoded from a Twilsock `message` packet. */
+export interface UpstreamRequest {
+  /** e.g. `aim.us1.twilio.com`; only the prefix before the first dot is meaningful. */
+  readonly host: string
+  /** Path without the query, e.g. `/Client/v1/Configuration`. */
+  readonly path: string
+  readonly method: string
+  /** Query parameters (`http_request.params`), values as strings. */
+  readonly params: Readonly<Record<string, string>>
+  readonly headers: Readonly<Record<string, string>>
+  /** The payload as text (JSON for aim/cds, form-encoded for typing), or '' when there is none. */
+  readonly body: string
+}
+
+/** The HTTP response to put into the `reply` packet (`http_status`, `http_headers`, payload). */
+export interface UpstreamResponse {
+  readonly status: number
+  readonly headers?: Readonly<Record<string, string>>
+  /** Serialised as JSON into the payload; `undefined` sends an empty payload. */
+  readonly body?: unknown
+}
+
+/** What a tunnelled service may do with the socket its request came from. */
+export interface TwilsockSession {
+  readonly id: string
+  readonly principal: TwilsockPrincipal
+  /**
+   * Queue a server-originated `notification` packet (`message_type`, JSON payload) to this socket.
+   * MUST NOT block; the transport enforces the per-socket outbound byte limit and closes slow consumers.
+   */
+  notify(messageType: string, payload: unknown): void
+  /** Register a cleanup that runs once when the socket closes (for any reason). */
+  onClose(fn: () => void): void
+  readonly closed: boolean
+}
+
+/** Handles one tunnelled request. MUST resolve (errors become an HTTP error status), never reject. */
+export type UpstreamHandler = (req: UpstreamRequest, session: TwilsockSession) => Promise<UpstreamResponse>
