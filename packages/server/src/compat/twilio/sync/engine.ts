@@ -1,0 +1,355 @@
+/**
+ * The Sync (CDS) subset the Twilio chat SDKs use: descriptors, item reads, and subscriptions that replay every
+ * event after the client's `last_event_id`, then confirm with `subscription_established`, then stream live events.
+ *
+ * No gap, no duplicate: replay and live delivery are one loop per subscription (`pump`) that always sends the log
+ * events after the last id it sent, in order. A live notice only wakes the loop; one arriving while the loop runs
+ * makes it go round once more. Ids ≤ the last sent are never sent again.
+ *
+ * @module
+ */
+import type { ChatEvent } from '../../../core/types.ts'
+import type { TwilsockSession, UpstreamRequest, UpstreamResponse } from '../upstream.ts'
+import { queryItems } from './paging.ts'
+import { ObjectStates, type ObjectState } from './state.ts'
+import {
+  SyncHttpError,
+  type SyncEventLog,
+  type SyncObjectRef,
+  type SyncObjectType,
+  type SyncProjection,
+} from './types.ts'
+import { descriptorJson, eventPayload, itemJson } from './wire.ts'
+
+/** Options of {@link createSyncEngine}. */
+export interface SyncEngineOptions {
+  log: SyncEventLog
+  projection: SyncProjection
+  /** Objects whose folded state stays in memory. Default 2000. */
+  maxCachedObjects?: number
+  /** Sent as `estimated_delivery_in_ms`; the SDK re-subscribes when nothing arrives in time. Default 5000. */
+  estimatedDeliveryMs?: number
+  /** Unexpected failures (logged, never sent). Default `console.error`. */
+  onError?: (err: unknown) => void
+}
+
+/** The Sync engine. */
+export interface SyncEngine {
+  /** Handles one tunnelled `cds.` request. Never rejects. */
+  handle(req: UpstreamRequest, session: TwilsockSession): Promise<UpstreamResponse>
+  /** Feeds committed events (bus `events` notices) for live fan-out. MUST NOT block. */
+  publish(events: readonly ChatEvent[]): void
+  /** Active subscriptions (for tests and metrics). */
+  subscriptionCount(): number
+}
+
+const TYPES: Record<string, SyncObjectType> = { Documents: 'document', Maps: 'map', Lists: 'list' }
+const SYNC_EVENT = 'twilio.sync.event'
+
+interface Subscription {
+  readonly session: TwilsockSession
+  readonly ref: SyncObjectRef
+  readonly base: string
+  lastSent: number
+  /** Correlation id of an establish still to confirm. */
+  pending: number | string | null
+  busy: boolean
+  again: boolean
+  closed: boolean
+}
+
+/** Decodes a percent-encoded path segment or query value; returns it unchanged when it is not valid encoding. */
+export function decodeComponent(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+function json(status: number, body: unknown): UpstreamResponse {
+  return { status, headers: { 'Content-Type': 'application/json' }, body }
+}
+
+function errorResponse(err: SyncHttpError): UpstreamResponse {
+  return json(err.status, { status: err.status, message: err.message, code: err.code })
+}
+
+/**
+ * Builds the engine.
+ *
+ * @example
+ * ```ts
+ * const sync = createSyncEngine({ log: core.events, projection })
+ * bus.subscribe((m) => { if (m.type === 'events') sync.publish(m.events) })
+ * ```
+ */
+export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
+  const { log, projection } = options
+  const onError = options.onError ?? ((err: unknown) => console.error('parley sync engine', err))
+  const estimatedDeliveryMs = options.estimatedDeliveryMs ?? 5000
+  const states = new ObjectStates(log, projection, options.maxCachedObjects ?? 2000)
+  /** session id → object sid → subscription */
+  const bySession = new Map<string, Map<string, Subscription>>()
+  /** stream → subscriptions */
+  const byStream = new Map<string, Set<Subscription>>()
+
+  function drop(sub: Subscription): void {
+    sub.closed = true
+    bySession.get(sub.session.id)?.delete(sub.ref.sid)
+    const set = byStream.get(sub.ref.stream)
+    if (set !== undefined) {
+      set.delete(sub)
+      if (set.size === 0) byStream.delete(sub.ref.stream)
+    }
+  }
+
+  function sessionSubs(session: TwilsockSession): Map<string, Subscription> {
+    let m = bySession.get(session.id)
+    if (m === undefined) {
+      m = new Map()
+      bySession.set(session.id, m)
+      session.onClose(() => {
+        const subs = bySession.get(session.id)
+        bySession.delete(session.id)
+        for (const s of subs?.values() ?? []) drop(s)
+      })
+    }
+    return m
+  }
+
+  async function eventsAfter(st: ObjectState, after: number): Promise<ChatEvent[]> {
+    const fromTail = st.tailAfter(after)
+    if (fromTail !== undefined) return fromTail
+    const out: ChatEvent[] = []
+    let cursor = after
+    while (cursor < st.lastSeq) {
+      const page = await log.readStream(st.ref.stream, cursor, 500)
+      if (page.length === 0) break
+      for (const ev of page) if (ev.streamSeq <= st.lastSeq) out.push(ev)
+      cursor = page[page.length - 1]?.streamSeq ?? st.lastSeq
+    }
+    return out
+  }
+
+  /** Sends every event after `lastSent` (replay and live alike), then confirms a pending establish. */
+  async function pump(sub: Subscription, refresh: boolean): Promise<void> {
+    if (sub.busy) {
+      sub.again = true
+      return
+    }
+    sub.busy = true
+    try {
+      let mustRefresh = refresh
+      do {
+        sub.again = false
+        const st = mustRefresh ? await states.fresh(sub.ref) : (states.peek(sub.ref) ?? (await states.fresh(sub.ref)))
+        mustRefresh = false
+        if (sub.closed || sub.session.closed) return
+        if (st.lastSeq <= sub.lastSent && sub.pending === null) continue
+        if (!(await projection.authorize(sub.ref, sub.session.principal))) {
+          if (sub.pending !== null) failed(sub, new SyncHttpError(403, 20403, 'Forbidden'))
+          drop(sub)
+          return
+        }
+        const events = await eventsAfter(st, sub.lastSent)
+        for (const ev of events) {
+          if (sub.closed || sub.session.closed) return
+          if (ev.streamSeq <= sub.lastSent) continue
+          for (const m of projection.project(sub.ref, ev)) {
+            sub.session.notify(SYNC_EVENT, eventPayload(sub.base, sub.ref, ev, m))
+          }
+          sub.lastSent = ev.streamSeq
+        }
+        if (sub.pending !== null) {
+          sub.session.notify(SYNC_EVENT, {
+            event_type: 'subscription_established',
+            correlation_id: sub.pending,
+            events: [{ object_sid: sub.ref.sid, replay_status: 'completed', last_event_id: sub.lastSent }],
+          })
+          sub.pending = null
+        }
+      } while (sub.again && !sub.closed)
+    } catch (err) {
+      onError(err)
+      if (sub.pending !== null) failed(sub, new SyncHttpError(500, 20500, 'Internal server error'))
+      drop(sub)
+    } finally {
+      sub.busy = false
+    }
+  }
+
+  function failed(sub: Subscription, err: SyncHttpError): void {
+    sub.session.notify(SYNC_EVENT, {
+      event_type: 'subscription_failed',
+      correlation_id: sub.pending,
+      events: [{ object_sid: sub.ref.sid, error: { status: err.status, code: err.code, message: err.message } }],
+    })
+    sub.pending = null
+  }
+
+  async function subscriptions(req: UpstreamRequest, session: TwilsockSession): Promise<UpstreamResponse> {
+    let body: {
+      action?: unknown
+      correlation_id?: unknown
+      requests?: { object_sid?: unknown; object_type?: unknown; last_event_id?: unknown }[]
+    }
+    try {
+      body = JSON.parse(req.body || '{}') as typeof body
+    } catch {
+      throw new SyncHttpError(400, 20001, 'Invalid JSON body')
+    }
+    const correlationId = typeof body.correlation_id === 'number' || typeof body.correlation_id === 'string'
+      ? body.correlation_id
+      : 0
+    const requests = Array.isArray(body.requests) ? body.requests : []
+    const base = `https://${req.host}`
+    const subs = sessionSubs(session)
+    if (body.action === 'cancel') {
+      const canceled: { object_sid: string }[] = []
+      for (const r of requests) {
+        if (typeof r.object_sid !== 'string') continue
+        const sub = subs.get(r.object_sid)
+        if (sub !== undefined) drop(sub)
+        canceled.push({ object_sid: r.object_sid })
+      }
+      setImmediate(() => {
+        if (!session.closed && canceled.length > 0) {
+          session.notify(SYNC_EVENT, { event_type: 'subscription_canceled', correlation_id: correlationId, events: canceled })
+        }
+      })
+      return json(200, { max_batch_size: 100, ttl_in_s: -1, estimated_delivery_in_ms: estimatedDeliveryMs })
+    }
+    if (body.action !== 'establish') throw new SyncHttpError(400, 20001, 'Unknown action')
+    const started: { sub: Subscription }[] = []
+    const failures: { object_sid: string; error: { status: number; code: number; message: string } }[] = []
+    for (const r of requests) {
+      const sid = typeof r.object_sid === 'string' ? r.object_sid : ''
+      const type = r.object_type === 'map' || r.object_type === 'list' || r.object_type === 'document'
+        ? r.object_type
+        : undefined
+      if (sid === '' || type === undefined) {
+        failures.push({ object_sid: sid, error: { status: 400, code: 20001, message: 'Invalid subscription request' } })
+        continue
+      }
+      try {
+        const ref = await projection.resolve(type, sid, session.principal)
+        const old = subs.get(ref.sid)
+        if (old !== undefined) drop(old)
+        const lastEventId = typeof r.last_event_id === 'number' && r.last_event_id >= 0 ? r.last_event_id : null
+        const sub: Subscription = {
+          session,
+          ref,
+          base,
+          lastSent: lastEventId ?? -1,
+          pending: correlationId,
+          busy: false,
+          again: false,
+          closed: false,
+        }
+        if (lastEventId === null) sub.lastSent = (await states.fresh(ref)).lastSeq
+        subs.set(ref.sid, sub)
+        let set = byStream.get(ref.stream)
+        if (set === undefined) byStream.set(ref.stream, (set = new Set()))
+        set.add(sub)
+        started.push({ sub })
+      } catch (err) {
+        const e = err instanceof SyncHttpError ? err : new SyncHttpError(500, 20500, 'Internal server error')
+        if (!(err instanceof SyncHttpError)) onError(err)
+        failures.push({ object_sid: sid, error: { status: e.status, code: e.code, message: e.message } })
+      }
+    }
+    // Events may flow before the reply; the SDK copes, but replying first keeps logs readable.
+    setImmediate(() => {
+      if (session.closed) return
+      if (failures.length > 0) {
+        session.notify(SYNC_EVENT, { event_type: 'subscription_failed', correlation_id: correlationId, events: failures })
+      }
+      for (const { sub } of started) void pump(sub, true)
+    })
+    return json(200, { max_batch_size: 100, ttl_in_s: -1, estimated_delivery_in_ms: estimatedDeliveryMs })
+  }
+
+  async function route(req: UpstreamRequest, session: TwilsockSession): Promise<UpstreamResponse> {
+    const parts = req.path.split('/').filter((p) => p !== '').map(decodeComponent)
+    const method = req.method.toUpperCase()
+    if (parts[0] === 'v4' && parts[1] === 'Subscriptions' && parts.length === 2) {
+      if (method !== 'POST') throw new SyncHttpError(405, 20004, 'Method not allowed')
+      return subscriptions(req, session)
+    }
+    const type = parts[0] === 'v3' && parts[1] !== undefined ? TYPES[parts[1]] : undefined
+    const id = parts[2]
+    if (type === undefined || id === undefined || parts.length > 5) {
+      throw new SyncHttpError(404, 20404, 'The requested resource was not found')
+    }
+    if (method !== 'GET') {
+      // The chat SDKs never write Sync directly: every change goes through aim and is projected here.
+      throw new SyncHttpError(403, 20403, 'Sync objects of a chat service are read-only')
+    }
+    const ref = await projection.resolve(type, id, session.principal)
+    const st = await states.fresh(ref)
+    if (st.removed) throw new SyncHttpError(404, 20404, 'The requested resource was not found')
+    const base = `https://${req.host}`
+    const params = Object.fromEntries(Object.entries(req.params).map(([k, v]) => [k, decodeComponent(v)]))
+    if (parts.length === 3) {
+      const include = params['Include'] === 'items' && ref.type !== 'document'
+      const items = include ? queryItems(st.items.values(), ref.type === 'list', { pageSize: '100' }).items : undefined
+      return json(200, descriptorJson(base, st, items))
+    }
+    if (parts[3] !== 'Items' || ref.type === 'document') {
+      throw new SyncHttpError(404, 20404, 'The requested resource was not found')
+    }
+    const numeric = ref.type === 'list'
+    if (parts[4] !== undefined) {
+      const item = st.items.get(numeric ? String(Number(parts[4])) : parts[4])
+      if (item === undefined) throw new SyncHttpError(404, 20404, 'Item not found')
+      return json(200, itemJson(base, ref, item))
+    }
+    const page = queryItems(st.items.values(), numeric, {
+      key: numeric ? (params['Index'] !== undefined ? String(Number(params['Index'])) : undefined) : params['Key'],
+      from: params['From'],
+      order: params['Order'],
+      pageSize: params['PageSize'],
+      pageToken: params['PageToken'],
+    })
+    return json(200, {
+      items: page.items.map((i) => itemJson(base, ref, i)),
+      meta: { previous_token: page.previousToken, next_token: page.nextToken },
+    })
+  }
+
+  return {
+    async handle(req, session) {
+      try {
+        return await route(req, session)
+      } catch (err) {
+        if (err instanceof SyncHttpError) return errorResponse(err)
+        onError(err)
+        return errorResponse(new SyncHttpError(500, 20500, 'Internal server error'))
+      }
+    },
+    publish(events) {
+      const grouped = new Map<string, ChatEvent[]>()
+      for (const ev of events) {
+        if (!byStream.has(ev.stream) && states.peekStream(ev.stream) === undefined) continue
+        let list = grouped.get(ev.stream)
+        if (list === undefined) grouped.set(ev.stream, (list = []))
+        list.push(ev)
+      }
+      for (const [stream, list] of grouped) {
+        list.sort((a, b) => a.streamSeq - b.streamSeq)
+        void states
+          .offer(stream, list)
+          .then(() => {
+            for (const sub of byStream.get(stream) ?? []) void pump(sub, false)
+          })
+          .catch(onError)
+      }
+    },
+    subscriptionCount() {
+      let n = 0
+      for (const m of bySession.values()) n += m.size
+      return n
+    },
+  }
+}
