@@ -1,0 +1,145 @@
+/**
+ * List pagination for the v2 APIs (chat-rest-v2.md §7) and the 2010 API (§14.1).
+ *
+ * The core pages with opaque cursors (`pageToken` → `{items, nextPageToken}`); the wire adds Twilio's `Page` number.
+ * `next_page_url` is absolute, points back at this server and carries `PageToken`, so the `twilio` helper can
+ * follow it verbatim.
+ *
+ * @module
+ */
+import { badRequest } from './errors.ts'
+import type { Params } from './form.ts'
+
+/** What a list request asked for. */
+export interface PageRequest {
+  readonly pageSize: number
+  readonly page: number
+  readonly pageToken: string | undefined
+}
+
+/** A page as the core returns it. */
+export interface CorePage<T> {
+  readonly items: readonly T[]
+  readonly nextPageToken?: string | null | undefined
+}
+
+/** Parameters that belong to paging and are never repeated as filters. */
+const PAGING_KEYS = new Set(['PageSize', 'Page', 'PageToken'])
+
+/** Largest `Page` number accepted without a `PageToken` (each page is walked from the start). */
+const MAX_WALKED_PAGE = 1000
+
+/**
+ * Read `PageSize`, `Page` and `PageToken`.
+ * @throws {ChatError} 20001 when `PageSize` is not in `1..maxPageSize` or `Page`/`PageToken` are malformed.
+ */
+export function readPaging(q: Params, maxPageSize: number, defaultPageSize: number): PageRequest {
+  const pageSize = q.int('PageSize', 1, maxPageSize) ?? Math.min(defaultPageSize, maxPageSize)
+  const page = q.int('Page', 0, 1_000_000_000) ?? 0
+  const pageToken = q.string('PageToken', { max: 512 })
+  if (pageToken === '') throw badRequest('Parameter PageToken must not be empty')
+  return { pageSize, page, pageToken }
+}
+
+/**
+ * Fetch the requested page from a cursor-paged source. With a `PageToken`, one call; with only `Page = n`, the
+ * first `n` pages are walked (bounded), which is what Twilio's numbered pages mean.
+ */
+export async function fetchPage<T>(
+  req: PageRequest,
+  list: (pageSize: number, pageToken: string | undefined) => Promise<CorePage<T>> | CorePage<T>,
+): Promise<CorePage<T>> {
+  if (req.pageToken !== undefined || req.page === 0) return list(req.pageSize, req.pageToken)
+  if (req.page > MAX_WALKED_PAGE) {
+    throw badRequest(`Parameter Page above ${MAX_WALKED_PAGE} needs the PageToken from next_page_url`)
+  }
+  let token: string | undefined
+  for (let i = 0; i < req.page; i++) {
+    const p = await list(req.pageSize, token)
+    if (p.nextPageToken === undefined || p.nextPageToken === null || p.nextPageToken === '') {
+      return { items: [], nextPageToken: null }
+    }
+    token = p.nextPageToken
+  }
+  return list(req.pageSize, token)
+}
+
+/** The filter part of a list query (everything but paging), re-encoded, as `a=b&c=d` ('' when none). */
+function filterQuery(q: Params): string {
+  const parts: string[] = []
+  for (const k of q.keys()) {
+    if (PAGING_KEYS.has(k)) continue
+    for (const v of q.all(k)) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+  }
+  return parts.join('&')
+}
+
+function pageUrl(absPath: string, filters: string, pageSize: number, page: number, token?: string): string {
+  let s = `${absPath}?${filters === '' ? '' : filters + '&'}PageSize=${pageSize}&Page=${page}`
+  if (token !== undefined) s += `&PageToken=${encodeURIComponent(token)}`
+  return s
+}
+
+/**
+ * The v2 list body: `{[key]: items, meta: {page, page_size, first_page_url, previous_page_url, url, next_page_url,
+ * key}}`.
+ *
+ * @param absPath - absolute URL of the list without query, e.g. `http://127.0.0.1:3210/v2/Services`.
+ */
+export function v2ListBody(
+  key: string,
+  items: readonly unknown[],
+  req: PageRequest,
+  next: string | null | undefined,
+  absPath: string,
+  q: Params,
+): Record<string, unknown> {
+  const filters = filterQuery(q)
+  return {
+    [key]: items,
+    meta: {
+      page: req.page,
+      page_size: req.pageSize,
+      first_page_url: pageUrl(absPath, filters, req.pageSize, 0),
+      previous_page_url: null,
+      url: pageUrl(absPath, filters, req.pageSize, req.page, req.pageToken),
+      next_page_url:
+        next === undefined || next === null || next === ''
+          ? null
+          : pageUrl(absPath, filters, req.pageSize, req.page + 1, next),
+      key,
+    },
+  }
+}
+
+/**
+ * The 2010 list body: `{[key]: items, first_page_uri, next_page_uri, previous_page_uri, page, page_size, start, end,
+ * uri}` with URIs relative to the host (the helper resolves them against its `api` base URL).
+ *
+ * @param relPath - path of the list, e.g. `/2010-04-01/Accounts/AC…/Keys.json`.
+ */
+export function v2010ListBody(
+  key: string,
+  items: readonly unknown[],
+  req: PageRequest,
+  next: string | null | undefined,
+  relPath: string,
+  q: Params,
+): Record<string, unknown> {
+  const filters = filterQuery(q)
+  const start = req.page * req.pageSize
+  return {
+    [key]: items,
+    first_page_uri: pageUrl(relPath, filters, req.pageSize, 0),
+    end: items.length === 0 ? start : start + items.length - 1,
+    previous_page_uri: null,
+    uri: pageUrl(relPath, filters, req.pageSize, req.page, req.pageToken),
+    page_size: req.pageSize,
+    start,
+    next_page_uri:
+      next === undefined || next === null || next === ''
+        ? null
+        : pageUrl(relPath, filters, req.pageSize, req.page + 1, next),
+    page: req.page,
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * API keys: the 2010 API (`/2010-04-01/Accounts/{AccountSid}/Keys.json`, chat-rest-v2.md §14.1) and IAM v1
+ * (`/v1/Keys`, §14.2). The secret is in the create response only; dates are RFC 2822.
+ *
+ * Like Twilio's standard keys (§14.3), an API key cannot manage keys: only `AccountSid:AuthToken` can. A key or an
+ * account SID in the request that is not the authenticated account's gets the uniform 401.
+ *
+ * @module
+ */
+import { ChatError } from '@parley/token/errors'
+import type { Core } from '../../core/api.ts'
+import type { Ctx, RouteDef } from '../context.ts'
+import { badRequest } from '../errors.ts'
+import { fetchPage, readPaging, v2010ListBody, v2ListBody } from '../paging.ts'
+import { serializeKey2010, serializeKeyIam } from '../serialize.ts'
+import { actorOf, created, noContent, ok } from './common.ts'
+
+const ACCOUNT = '/2010-04-01/Accounts/:accountSid'
+
+/** Throws the uniform 401 unless the request is authenticated with the account's own auth token. */
+function requireAccount(ctx: Ctx, accountSid: string | undefined): void {
+  if (ctx.actor.keySid !== undefined || accountSid !== ctx.actor.accountSid) throw new ChatError(20003)
+}
+
+/** Routes of the 2010 and IAM key resources. */
+export function keyRoutes(core: Core): RouteDef[] {
+  const { keys } = core
+  const sidOf = (ctx: Ctx): string => ctx.params['sid'] as string
+  return [
+    // --- 2010 API ---
+    {
+      method: 'GET',
+      pattern: `${ACCOUNT}/Keys.json`,
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.params['accountSid'])
+        const req = readPaging(ctx.query, 1000, ctx.defaultPageSize)
+        const page = await fetchPage(req, (pageSize, pageToken) =>
+          keys.list(actorOf(ctx), pageToken === undefined ? { pageSize } : { pageSize, pageToken }),
+        )
+        const items = page.items.map((k) => serializeKey2010(k))
+        return ok(v2010ListBody('keys', items, req, page.nextPageToken, ctx.req.path, ctx.query))
+      },
+    },
+    {
+      method: 'POST',
+      pattern: `${ACCOUNT}/Keys.json`,
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.params['accountSid'])
+        const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
+        const k = await keys.create(actorOf(ctx), friendlyName === undefined ? {} : { friendlyName })
+        return created(serializeKey2010(k))
+      },
+    },
+    {
+      method: 'GET',
+      pattern: `${ACCOUNT}/Keys/:sid.json`,
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.params['accountSid'])
+        return ok(serializeKey2010(await keys.fetch(actorOf(ctx), sidOf(ctx))))
+      },
+    },
+    {
+      method: 'POST',
+      pattern: `${ACCOUNT}/Keys/:sid.json`,
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.params['accountSid'])
+        const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
+        const k = await keys.update(actorOf(ctx), sidOf(ctx), friendlyName === undefined ? {} : { friendlyName })
+        return ok(serializeKey2010(k))
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: `${ACCOUNT}/Keys/:sid.json`,
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.params['accountSid'])
+        await keys.delete(actorOf(ctx), sidOf(ctx))
+        return noContent()
+      },
+    },
+
+    // --- IAM v1 ---
+    {
+      method: 'GET',
+      pattern: '/v1/Keys',
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.query.required('AccountSid'))
+        const req = readPaging(ctx.query, 1000, ctx.defaultPageSize)
+        const page = await fetchPage(req, (pageSize, pageToken) =>
+          keys.list(actorOf(ctx), pageToken === undefined ? { pageSize } : { pageSize, pageToken }),
+        )
+        const items = page.items.map((k) => serializeKeyIam(k, true))
+        return ok(v2ListBody('keys', items, req, page.nextPageToken, ctx.baseUrl + ctx.req.path, ctx.query))
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/Keys',
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.form.required('AccountSid'))
+        const keyType = ctx.form.string('KeyType', { max: 32 })
+        if (keyType !== undefined && keyType !== 'standard') {
+          throw badRequest('Only standard keys are supported (KeyType must be omitted)')
+        }
+        const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
+        const k = await keys.create(actorOf(ctx), friendlyName === undefined ? {} : { friendlyName })
+        return created(serializeKeyIam(k))
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/Keys/:sid',
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.actor.accountSid)
+        return ok(serializeKeyIam(await keys.fetch(actorOf(ctx), sidOf(ctx))))
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/Keys/:sid',
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.actor.accountSid)
+        const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
+        const k = await keys.update(actorOf(ctx), sidOf(ctx), friendlyName === undefined ? {} : { friendlyName })
+        return ok(serializeKeyIam(k))
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: '/v1/Keys/:sid',
+      handler: async (ctx) => {
+        requireAccount(ctx, ctx.actor.accountSid)
+        await keys.delete(actorOf(ctx), sidOf(ctx))
+        return noContent()
+      },
+    },
+  ]
+}
