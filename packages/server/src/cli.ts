@@ -29,6 +29,10 @@ async function main(args: string[]): Promise<number> {
     case '-h':
       stdout.write(USAGE)
       return 0
+    case 'serve': {
+      const { runServe } = await import('./cli/serve.ts')
+      return runServe(args.slice(1))
+    }
     default:
       stderr.write(`parley: unknown command "${command}" (run "parley --help")\n`)
       return 2

@@ -49,7 +49,10 @@ export interface Config {
    * When unset, each response uses `http://` + the request's `Host` header.
    */
   readonly publicUrl: string | undefined
-  /** Master key that encrypts secrets at rest (`PARLEY_MASTER_KEY`); unset = a key file in the data directory. */
+  /**
+   * Master key that encrypts secrets at rest (`PARLEY_MASTER_KEY`: 32 bytes as 64 hex characters or base64);
+   * unset = `<dataDir>/master.key`, created on first start with mode 0600.
+   */
   readonly masterKey: string | undefined
   /** Transport and paging limits. */
   readonly limits: Limits
@@ -167,9 +170,12 @@ export function loadConfig(
 
   const rawKey = pick(options.masterKey, 'PARLEY_MASTER_KEY')
   const masterKey = rawKey === undefined ? undefined : String(rawKey)
-  if (masterKey !== undefined && masterKey.length < 16) {
+  if (masterKey !== undefined && !isMasterKey(masterKey)) {
     // The key itself is never echoed.
-    throw new ConfigError('masterKey (PARLEY_MASTER_KEY): must be at least 16 characters')
+    throw new ConfigError(
+      'masterKey (PARLEY_MASTER_KEY): must be 32 bytes written as 64 hex characters or as base64 ' +
+        '(e.g. the output of `openssl rand -hex 32`)',
+    )
   }
 
   const limits = {} as Record<keyof Limits, number>
@@ -192,6 +198,13 @@ export function loadConfig(
     masterKey,
     limits: Object.freeze(limits as Limits),
   })
+}
+
+function isMasterKey(v: string): boolean {
+  const t = v.trim()
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return true
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) return false
+  return Buffer.from(t, t.includes('-') || t.includes('_') ? 'base64url' : 'base64').length === 32
 }
 
 function toInt(name: string, raw: string | number, min: number, max: number): number {

@@ -302,7 +302,8 @@ async function fromRequest(request: Request, cap: number): Promise<AppRequest> {
     method: request.method.toUpperCase(),
     path: rawPath,
     query: rawQuery,
-    header: (name) => request.headers.get(name) ?? undefined,
+    // A WHATWG Request carries its host in the URL, not in a Host header.
+    header: (name) => request.headers.get(name) ?? (name === 'host' ? url.host : undefined),
     body,
   }
 }

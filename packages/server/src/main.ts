@@ -1,0 +1,181 @@
+/**
+ * The composition root: the only place that picks adapters (SQLite store, memory bus, system clock, crypto ids,
+ * AES-GCM vault), builds the core and the REST app, and serves them on node:http.
+ *
+ * Realtime gateways attach through {@link ParleyServer.onUpgrade} (or a {@link ParleyPlugin}), which receives the
+ * same core, store and bus instances the REST API uses.
+ *
+ * @module
+ */
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { stderr } from 'node:process'
+import { memoryBus } from './adapters/bus/memory.ts'
+import { systemClock } from './adapters/clock/system.ts'
+import { cryptoIds } from './adapters/ids/crypto.ts'
+import { sqliteStore, type SqliteStore } from './adapters/store/sqlite.ts'
+import { aesGcmVault, loadOrCreateMasterKey, parseMasterKey } from './adapters/vault/aes-gcm.ts'
+import type { Config } from './config.ts'
+import type { Core } from './core/api.ts'
+import { createCore } from './core/create-core.ts'
+import type { BootstrapResult } from './core/types.ts'
+import { createApp, type App } from './http/app.ts'
+import { coreAuthenticator } from './http/auth.ts'
+import { createLogger, type Logger } from './http/log.ts'
+import { createNodeBridge, type UpgradeHandler } from './http/node.ts'
+import { restRoutes } from './http/routes.ts'
+import type { Bus } from './ports/bus.ts'
+
+/** What a {@link ParleyPlugin} gets: the shared instances and the upgrade hook. */
+export interface PluginContext {
+  readonly config: Config
+  readonly core: Core
+  readonly store: SqliteStore
+  readonly bus: Bus
+  readonly logger: Logger
+  /** Register a WebSocket upgrade handler for an exact path (e.g. `/v3/wsconnect`). */
+  onUpgrade(path: string, handler: UpgradeHandler): () => void
+}
+
+/**
+ * An add-on started with the server (e.g. the Twilsock gateway). Its `close` runs at shutdown, in parallel with the
+ * HTTP drain and before the store closes.
+ */
+export type ParleyPlugin = (
+  ctx: PluginContext,
+) => { close?: () => Promise<void> } | Promise<{ close?: () => Promise<void> }> | void
+
+/** Options of {@link createParleyServer} beyond the {@link Config}. */
+export interface ParleyServerOptions {
+  /** Where logs go. Default: JSON lines on stderr at `config.logLevel`. */
+  logger?: Logger
+  /** `memory` runs on a private in-memory SQLite database (tests). Default `disk` (`<dataDir>/parley.db`). */
+  storage?: 'disk' | 'memory'
+  /** On a store with no account, create one (with an API key and a default service) before accepting requests. */
+  bootstrap?: boolean
+  /** Add-ons such as realtime gateways. */
+  plugins?: readonly ParleyPlugin[]
+}
+
+/** A running Parley server. */
+export interface ParleyServer {
+  /** The node:http server (already listening). Its `upgrade` event is routed by {@link ParleyServer.onUpgrade}. */
+  readonly server: Server
+  /** `http://host:port` it listens on. */
+  readonly url: string
+  readonly core: Core
+  readonly store: SqliteStore
+  readonly bus: Bus
+  readonly app: App
+  readonly logger: Logger
+  /** Set when `bootstrap` created the first account during this start: the plaintext credentials, once. */
+  readonly bootstrapped: BootstrapResult | undefined
+  /** Register a WebSocket upgrade handler for an exact path; returns an unregister function. */
+  onUpgrade(path: string, handler: UpgradeHandler): () => void
+  /**
+   * Graceful shutdown (reliability.md §2.9): readiness off, stop accepting, let in-flight requests finish (up to
+   * `limits.shutdownTimeoutMs`), close plugins, the bus and the store. Idempotent.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * Build and start a Parley server.
+ *
+ * @throws {StoreLockedError} when another process holds the data directory.
+ * @example
+ * ```ts
+ * const parley = await createParleyServer(loadConfig({ port: 0 }), { bootstrap: true })
+ * console.log(parley.url)
+ * await parley.close()
+ * ```
+ */
+export async function createParleyServer(config: Config, options: ParleyServerOptions = {}): Promise<ParleyServer> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel, sink: stderr })
+  const memory = options.storage === 'memory'
+
+  const masterKey =
+    config.masterKey !== undefined
+      ? parseMasterKey(config.masterKey)
+      : memory
+        ? parseMasterKey(Buffer.alloc(32, 7).toString('hex'))
+        : loadOrCreateMasterKey(config.dataDir)
+
+  const store = memory ? sqliteStore({ filename: ':memory:' }) : sqliteStore({ dataDir: config.dataDir })
+  const bus = memoryBus()
+  let core: Core
+  let bootstrapped: BootstrapResult | undefined
+  try {
+    core = createCore({ store, bus, clock: systemClock(), ids: cryptoIds(), vault: aesGcmVault(masterKey) })
+    if (options.bootstrap === true && !(await core.hasAccounts())) {
+      bootstrapped = await core.bootstrap({ friendlyName: 'Parley', serviceFriendlyName: 'Default Chat Service' })
+    }
+  } catch (err) {
+    await store.close().catch(() => undefined)
+    throw err
+  }
+
+  const app = createApp({
+    routes: restRoutes(core),
+    authenticate: coreAuthenticator(core, (err) => logger.error('authentication backend failed', { err })),
+    config,
+    logger,
+  })
+  const bridge = createNodeBridge(app, config.limits)
+
+  const pluginClosers: (() => Promise<void>)[] = []
+  const ctx: PluginContext = { config, core, store, bus, logger, onUpgrade: bridge.onUpgrade }
+  for (const plugin of options.plugins ?? []) {
+    const r = await plugin(ctx)
+    if (r && r.close) pluginClosers.push(r.close)
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err)
+    bridge.server.once('error', onError)
+    bridge.server.listen(config.port, config.host, () => {
+      bridge.server.off('error', onError)
+      resolve()
+    })
+  }).catch(async (err: unknown) => {
+    await Promise.allSettled(pluginClosers.map((c) => c()))
+    await store.close().catch(() => undefined)
+    throw err
+  })
+  bridge.server.on('error', (err) => logger.error('http server error', { err }))
+
+  const addr = bridge.server.address() as AddressInfo
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+  const url = `http://${host}:${addr.port}`
+  app.ready = true
+  logger.info('listening', { url, dataDir: memory ? ':memory:' : config.dataDir })
+
+  let closing: Promise<void> | undefined
+  return {
+    server: bridge.server,
+    url,
+    core,
+    store,
+    bus,
+    app,
+    logger,
+    bootstrapped,
+    onUpgrade: bridge.onUpgrade,
+    close() {
+      closing ??= (async () => {
+        app.ready = false
+        logger.info('shutting down')
+        await Promise.allSettled([
+          bridge.drain(config.limits.shutdownTimeoutMs),
+          ...pluginClosers.map((c) =>
+            c().catch((err: unknown) => logger.error('plugin close failed', { err })),
+          ),
+        ])
+        await bus.close?.().catch((err: unknown) => logger.error('bus close failed', { err }))
+        await store.close()
+        logger.info('stopped')
+      })()
+      return closing
+    },
+  }
+}
