@@ -1,0 +1,149 @@
+/**
+ * Twilsock V3.0 packet framing (twilio-client-protocol.md §3), byte-compatible with twilsock 0.12/1.0
+ * `Parser.createPacket` / `Parser.parse`:
+ *
+ * ```
+ * "TWILSOCK V3.0 <byteLen(headerJson)>\r\n" + headerJson + "\r\n" + payload
+ * ```
+ *
+ * Decoding is strict: the magic, a decimal header length, a UTF-8 JSON object header, the CRLF separator and a
+ * payload of exactly `payload_size` bytes. Anything else is a {@link FramingError}; nothing here throws any other
+ * error on hostile input.
+ *
+ * @module
+ */
+
+const MAGIC = 'TWILSOCK V3.0 '
+const MAGIC_BYTES = Buffer.from(MAGIC, 'latin1')
+const CR = 0x0d
+const LF = 0x0a
+/** At most 7 digits for the header length: more than any frame `maxPayload` admits. */
+const MAX_LEN_DIGITS = 7
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A packet header: the JSON object between the magic line and the payload. */
+export type PacketHeader = Record<string, unknown>
+
+/** A decoded packet. */
+export interface Packet {
+  readonly header: PacketHeader
+  /** `header.method` when it is a string, else `undefined`. */
+  readonly method: string | undefined
+  /** `header.id` when it is a non-empty string, else `undefined`. */
+  readonly id: string | undefined
+  /** The raw payload bytes (`payload_size` of them). */
+  readonly payload: Buffer
+}
+
+/** Why a frame could not be decoded. */
+export type FramingErrorReason =
+  | 'magic'
+  | 'header_length'
+  | 'header_json'
+  | 'separator'
+  | 'payload_size'
+  | 'truncated'
+  | 'trailing_bytes'
+
+/** A frame that is not a well-formed Twilsock V3.0 packet. */
+export class FramingError extends Error {
+  override name = 'FramingError'
+  readonly reason: FramingErrorReason
+  /** The header, when it was parsed before the error (so a reply can still name the packet id). */
+  readonly header: PacketHeader | undefined
+  constructor(reason: FramingErrorReason, message: string, header?: PacketHeader) {
+    super(message)
+    this.reason = reason
+    this.header = header
+  }
+}
+
+/**
+ * Decodes one binary WebSocket message.
+ *
+ * @throws {FramingError} when the bytes are not exactly one well-formed packet.
+ */
+export function decodePacket(frame: Buffer): Packet {
+  if (frame.length < MAGIC_BYTES.length + 3 || !frame.subarray(0, MAGIC_BYTES.length).equals(MAGIC_BYTES)) {
+    throw new FramingError('magic', 'not a TWILSOCK V3.0 packet')
+  }
+  let i = MAGIC_BYTES.length
+  let headerLen = 0
+  const digitsStart = i
+  while (i < frame.length && frame[i]! >= 0x30 && frame[i]! <= 0x39) {
+    headerLen = headerLen * 10 + (frame[i]! - 0x30)
+    i++
+    if (i - digitsStart > MAX_LEN_DIGITS) throw new FramingError('header_length', 'header length too long')
+  }
+  if (i === digitsStart) throw new FramingError('header_length', 'missing header length')
+  if (frame[i] !== CR || frame[i + 1] !== LF) throw new FramingError('header_length', 'bad magic line')
+  const headerStart = i + 2
+  const headerEnd = headerStart + headerLen
+  if (headerLen === 0 || headerEnd > frame.length) {
+    throw new FramingError('truncated', 'header shorter than its declared length')
+  }
+  let header: unknown
+  try {
+    header = JSON.parse(utf8.decode(frame.subarray(headerStart, headerEnd)))
+  } catch {
+    throw new FramingError('header_json', 'header is not UTF-8 JSON')
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new FramingError('header_json', 'header is not a JSON object')
+  }
+  const h = header as PacketHeader
+  const size = h['payload_size'] ?? 0
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new FramingError('payload_size', 'payload_size is not a non-negative integer', h)
+  }
+  let payload: Buffer
+  if (headerEnd === frame.length) {
+    // No separator at all: tolerated only for an empty payload.
+    if (size !== 0) throw new FramingError('truncated', 'payload missing', h)
+    payload = Buffer.alloc(0)
+  } else {
+    if (frame[headerEnd] !== CR || frame[headerEnd + 1] !== LF) {
+      throw new FramingError('separator', 'missing CRLF after the header', h)
+    }
+    const start = headerEnd + 2
+    const rest = frame.length - start
+    if (rest < size) throw new FramingError('truncated', 'payload shorter than payload_size', h)
+    if (rest > size) throw new FramingError('trailing_bytes', 'bytes after the payload', h)
+    payload = frame.subarray(start)
+  }
+  const method = typeof h['method'] === 'string' ? h['method'] : undefined
+  const id = typeof h['id'] === 'string' && h['id'].length > 0 ? h['id'] : undefined
+  return { header: h, method, id, payload }
+}
+
+/**
+ * Encodes one packet. `payload_size` is set from the payload; an object payload is serialised as JSON.
+ *
+ * @example
+ * ```ts
+ * ws.send(encodePacket({ method: 'reply', id, status: { code: 200, status: 'OK' } }))
+ * ```
+ */
+export function encodePacket(header: PacketHeader, payload?: string | Buffer): Buffer {
+  const body = payload === undefined ? EMPTY : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload
+  const headerJson = Buffer.from(JSON.stringify({ ...header, payload_size: body.length }), 'utf8')
+  const magic = Buffer.from(`${MAGIC}${headerJson.length}\r\n`, 'latin1')
+  return Buffer.concat([magic, headerJson, CRLF, body], magic.length + headerJson.length + 2 + body.length)
+}
+
+const EMPTY = Buffer.alloc(0)
+const CRLF = Buffer.from('\r\n', 'latin1')
+
+/**
+ * Decodes a payload as strict UTF-8 text.
+ *
+ * @returns `undefined` when the bytes are not valid UTF-8.
+ */
+export function payloadText(payload: Buffer): string | undefined {
+  if (payload.length === 0) return ''
+  try {
+    return utf8.decode(payload)
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The Twilsock gateway: accepts WebSocket upgrades on `/v3/wsconnect` (same port as the REST API) and runs one
+ * {@link Session} per socket. Unmodified `twilio-chat` / `@twilio/conversations` clients connect to it with
+ * `{ twilsock: { uri: 'ws://host:port/v3/wsconnect' } }`.
+ *
+ * @example
+ * ```ts
+ * const gateway = createTwilsockGateway({ verify, upstream: { aim: aimHandler, cds: syncHandler } })
+ * server.on('upgrade', (req, socket, head) => {
+ *   if (!gateway.handleUpgrade(req, socket, head)) socket.destroy()
+ * })
+ * // on shutdown
+ * await gateway.close()
+ * ```
+ *
+ * @module
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer } from 'ws'
+import { Heartbeat } from '../../../realtime/heartbeat.ts'
+import { systemTimers, type TimerHandle, type Timers } from '../../../realtime/timers.ts'
+import { originAllowed, refuseUpgrade, requestPath } from '../../../realtime/upgrade.ts'
+import type { TwilsockSession, UpstreamHandler } from '../upstream.ts'
+import type { GatewayContext, GatewayLog } from './context.ts'
+import { ContinuationTokens } from './continuation.ts'
+import { MemoryNotificationContexts, type NotificationContextStore } from './notification-contexts.ts'
+import { SessionRegistry, type ReachabilityHooks, type TwilsockSessions } from './registry.ts'
+import { CLOSE, Session } from './session.ts'
+import type { TwilsockVerifier } from './verify.ts'
+
+/** Upstream handlers by host prefix (`aim.…`, `cds.…`, `ers.…`). */
+export interface UpstreamRoutes {
+  readonly aim?: UpstreamHandler
+  readonly cds?: UpstreamHandler
+  readonly ers?: UpstreamHandler
+}
+
+/** Transport limits; every one has a default (reliability.md §2.2–2.4). */
+export interface TwilsockLimits {
+  /** Largest incoming WebSocket message; a larger one closes the socket with 1009. Default 64 KiB. */
+  readonly maxPayloadBytes: number
+  /** Unsent bytes allowed per socket before it is closed as a slow consumer (4008). Default 1 MiB. */
+  readonly maxOutboundBytes: number
+  /** Time from open to a successful `init`; then the socket is closed (1008). Default 10 s. */
+  readonly authDeadlineMs: number
+  /** Ping interval. Default 25 s. */
+  readonly heartbeatIntervalMs: number
+  /** Missed pongs before a socket is considered dead and terminated. Default 2. */
+  readonly heartbeatMaxMissed: number
+  /** Packets a connection may send in a burst. Default 100. */
+  readonly rateBurst: number
+  /** Sustained packets per second per connection. Default 50. */
+  readonly ratePerSecond: number
+  /** Refused packets within {@link floodWindowMs} after which the socket is closed (1008). Default 100. */
+  readonly floodCloseAfter: number
+  /** Window for {@link floodCloseAfter}. Default 10 s. */
+  readonly floodWindowMs: number
+  /** Concurrent upstream requests per connection; more get a 429 reply. Default 64. */
+  readonly maxInflight: number
+  /** Server packets awaiting an ack; more closes the socket as a slow consumer. Default 5,000. */
+  readonly maxUnacked: number
+  /** Open sockets per gateway; more are refused with HTTP 503. Default 100,000. */
+  readonly maxConnections: number
+  /** Time a closing peer gets to finish the closing handshake before the socket is cut. Default 2 s. */
+  readonly closeGraceMs: number
+}
+
+/** Default {@link TwilsockLimits}. */
+export const DEFAULT_TWILSOCK_LIMITS: TwilsockLimits = Object.freeze({
+  maxPayloadBytes: 64 * 1024,
+  maxOutboundBytes: 1024 * 1024,
+  authDeadlineMs: 10_000,
+  heartbeatIntervalMs: 25_000,
+  heartbeatMaxMissed: 2,
+  rateBurst: 100,
+  ratePerSecond: 50,
+  floodCloseAfter: 100,
+  floodWindowMs: 10_000,
+  maxInflight: 64,
+  maxUnacked: 5_000,
+  maxConnections: 100_000,
+  closeGraceMs: 2_000,
+})
+
+/** Options of {@link createTwilsockGateway}. */
+export interface TwilsockGatewayOptions {
+  /** Verifies `init`/`update` tokens (signature, claims, key state, service ownership). */
+  readonly verify: TwilsockVerifier
+  /** One handler for every tunnelled request, or one per host prefix. */
+  readonly upstream: UpstreamHandler | UpstreamRoutes
+  /** Upgrade path. Default `/v3/wsconnect`. */
+  readonly path?: string
+  /** Allowed `Origin` values; unset allows all. Requests without `Origin` are always allowed. */
+  readonly allowedOrigins?: readonly string[]
+  readonly limits?: Partial<TwilsockLimits>
+  /** Time before `exp` at which `client_update` `token_about_to_expire` is sent. Default 180 s (Twilio's 3 min). */
+  readonly tokenWarningLeadMs?: number
+  /** Clock and timers. Default: real time. */
+  readonly timers?: Timers
+  /** Called when an identity's first endpoint connects and its last one disconnects. */
+  readonly reachability?: ReachabilityHooks
+  /** Where `put_notification_ctx` contexts go. Default: in memory. */
+  readonly notificationContexts?: NotificationContextStore
+  /** Secret for continuation tokens (≥ 32 bytes); pass a stable one to keep derived endpoints across restarts. */
+  readonly continuationSecret?: Buffer
+  /** Subscribes to API key revocations; returns an unsubscribe function. */
+  readonly subscribeKeyRevocations?: (listener: (keySid: string) => void) => () => void
+  /** Polled for the keys of live sessions when no revocation signal is available. */
+  readonly isKeyActive?: (keySid: string) => boolean | Promise<boolean>
+  /** Poll interval for {@link isKeyActive}. Default 2 s. */
+  readonly keyPollIntervalMs?: number
+  readonly log?: GatewayLog
+  /** Called after a session is initialised. */
+  readonly onSessionOpen?: (session: TwilsockSession) => void
+  /** Called when a socket closes (initialised or not) with the close code. */
+  readonly onSessionClose?: (session: TwilsockSession | undefined, info: { code: number | undefined }) => void
+}
+
+/** A running Twilsock gateway. */
+export interface TwilsockGateway {
+  /**
+   * Handles an HTTP `upgrade` for the gateway's path.
+   *
+   * @returns `false` when the path is not the gateway's (the socket is untouched); `true` otherwise, including
+   *   when the upgrade was refused (403 origin, 503 closing or full).
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean
+  /** Live, initialised sessions. */
+  readonly sessions: TwilsockSessions
+  /** Open sockets, initialised or not. */
+  readonly connections: number
+  /** Closes every session authenticated with `keySid` (a Twilsock `close` 410, then 1008) and refuses the key. */
+  revokeKey(keySid: string): number
+  /**
+   * Stops accepting upgrades and closes every socket: initialised Twilio clients get a Twilsock `close` 308 with a
+   * jittered `backoff_policy.reconnect_min_ms` (they reconnect later), then a WebSocket close `code`.
+   * Resolves when all sockets are closed (stragglers are cut after the close grace).
+   */
+  close(code?: number): Promise<void>
+}
+
+const REVOKED_MEMORY = 10_000
+
+/**
+ * Creates a Twilsock gateway. Attach it to a `node:http` server's `upgrade` event.
+ *
+ * @throws {RangeError} when a limit is not a positive number.
+ */
+export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGateway {
+  const limits: TwilsockLimits = { ...DEFAULT_TWILSOCK_LIMITS, ...opts.limits }
+  for (const [k, v] of Object.entries(limits)) {
+    if (typeof v !== 'number' || !(v > 0)) throw new RangeError(`Twilsock limit ${k} must be a positive number`)
+  }
+  const timers = opts.timers ?? systemTimers
+  const path = opts.path ?? '/v3/wsconnect'
+  const log: GatewayLog = opts.log ?? (() => {})
+  const routes = typeof opts.upstream === 'function' ? undefined : opts.upstream
+  const single = typeof opts.upstream === 'function' ? opts.upstream : undefined
+  const route = (host: string): UpstreamHandler | undefined => {
+    const prefix = host.slice(0, host.indexOf('.'))
+    if (prefix !== 'aim' && prefix !== 'cds' && prefix !== 'ers') return undefined
+    return single ?? routes?.[prefix]
+  }
+  let closing = false
+  let resolveDrained: (() => void) | undefined
+  const revoked = new Set<string>()
+  const connections = new Set<Session>()
+  const registry = new SessionRegistry(opts.reachability, (err) => log('error', 'reachability hook failed', { err }))
+  const heartbeat = new Heartbeat({
+    intervalMs: limits.heartbeatIntervalMs,
+    maxMissed: limits.heartbeatMaxMissed,
+    timers,
+  })
+  const ctx: GatewayContext = {
+    timers,
+    verify: opts.verify,
+    route,
+    registry,
+    heartbeat,
+    continuation: new ContinuationTokens(opts.continuationSecret),
+    notificationContexts: opts.notificationContexts ?? new MemoryNotificationContexts(),
+    isRevoked: (keySid) => revoked.has(keySid),
+    log,
+    authDeadlineMs: limits.authDeadlineMs,
+    warnLeadMs: opts.tokenWarningLeadMs ?? 180_000,
+    closeGraceMs: limits.closeGraceMs,
+    maxOutboundBytes: limits.maxOutboundBytes,
+    maxInflight: limits.maxInflight,
+    maxUnacked: limits.maxUnacked,
+    rate: { capacity: limits.rateBurst, refillPerSecond: limits.ratePerSecond },
+    flood: { windowMs: limits.floodWindowMs, closeAfter: limits.floodCloseAfter },
+    onSessionOpen: (s) => opts.onSessionOpen?.(s),
+    onSessionClose: (s, wasActive) => {
+      connections.delete(s)
+      opts.onSessionClose?.(wasActive ? s : undefined, { code: s.closeCode })
+      if (closing && connections.size === 0) resolveDrained?.()
+    },
+  }
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    clientTracking: false,
+    maxPayload: limits.maxPayloadBytes,
+    // ws ≥ 8.21 (reliability.md §2.2): bound fragment and chunk counts per message.
+    maxFragments: 64,
+    maxBufferedChunks: 1024,
+  })
+
+  function revokeKey(keySid: string): number {
+    if (!revoked.has(keySid)) {
+      revoked.add(keySid)
+      if (revoked.size > REVOKED_MEMORY) revoked.delete(revoked.values().next().value!)
+    }
+    const victims = registry.forKey(keySid)
+    for (const s of victims) {
+      ;(s as Session).close(CLOSE.policyViolation, 'key revoked', {
+        status: { code: 410, status: 'Gone', errorCode: 51115, description: 'Access token key revoked' },
+      })
+    }
+    if (victims.length > 0) log('info', 'twilsock sessions closed for a revoked key', { keySid, count: victims.length })
+    return victims.length
+  }
+
+  const unsubscribe = opts.subscribeKeyRevocations?.((keySid) => revokeKey(keySid))
+
+  // Fallback revocation check: poll the keys in use.
+  let pollTimer: TimerHandle | undefined
+  let polling = false
+  const pollMs = opts.keyPollIntervalMs ?? 2_000
+  const isKeyActive = opts.isKeyActive
+  function armPoll(): void {
+    if (isKeyActive && !closing) pollTimer = timers.setTimeout(() => void poll(), pollMs)
+  }
+  async function poll(): Promise<void> {
+    pollTimer = undefined
+    if (polling || !isKeyActive) return
+    polling = true
+    try {
+      for (const keySid of [...registry.keys()]) {
+        let active = true
+        try {
+          active = await isKeyActive(keySid)
+        } catch (err) {
+          log('warn', 'twilsock key check failed', { keySid, err })
+        }
+        if (!active) revokeKey(keySid)
+      }
+    } finally {
+      polling = false
+      armPoll()
+    }
+  }
+  armPoll()
+
+  return {
+    sessions: registry,
+    get connections() {
+      return connections.size
+    },
+    revokeKey,
+    handleUpgrade(req, socket, head) {
+      if (requestPath(req) !== path) return false
+      if (closing) {
+        refuseUpgrade(socket, 503, 'Server shutting down')
+        return true
+      }
+      if (!originAllowed(req, opts.allowedOrigins)) {
+        refuseUpgrade(socket, 403, 'Origin not allowed')
+        return true
+      }
+      if (connections.size >= limits.maxConnections) {
+        refuseUpgrade(socket, 503, 'Too many connections')
+        return true
+      }
+      socket.on('error', () => {
+        // Errors before/while upgrading (e.g. ECONNRESET) must not crash the process; ws handles the rest.
+      })
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (closing) {
+          ws.close(CLOSE.goingAway, 'server shutting down')
+          return
+        }
+        connections.add(new Session(ws, ctx))
+      })
+      return true
+    },
+    async close(code = CLOSE.goingAway) {
+      if (closing) return
+      closing = true
+      unsubscribe?.()
+      if (pollTimer !== undefined) timers.clearTimeout(pollTimer)
+      const drained = new Promise<void>((resolve) => {
+        resolveDrained = resolve
+        if (connections.size === 0) resolve()
+      })
+      for (const s of [...connections]) {
+        if (s.state === 'active') {
+          // Jittered reconnect advice avoids a thundering herd when the server comes back (reliability.md §2.9).
+          const reconnectMinMs = 1000 + Math.floor(Math.random() * 4000)
+          s.close(code, 'server shutting down', {
+            status: { code: 308, status: 'Permanent Redirect', description: 'Server shutting down' },
+            payload: { backoff_policy: { reconnect_min_ms: reconnectMinMs } },
+          })
+        } else {
+          s.close(code, 'server shutting down')
+        }
+      }
+      let cut: TimerHandle | undefined
+      await Promise.race([
+        drained,
+        new Promise<void>((resolve) => {
+          cut = timers.setTimeout(() => {
+            for (const s of connections) s.terminate()
+            resolve()
+          }, limits.closeGraceMs + 500)
+        }),
+      ])
+      if (cut !== undefined) timers.clearTimeout(cut)
+      heartbeat.stop()
+      wss.close()
+    },
+  }
+}

@@ -1,0 +1,639 @@
+/**
+ * One Twilsock connection: the packet state machine (twilio-client-protocol.md §4–§6) on top of a `ws` socket.
+ *
+ * States: `awaiting_init` → (`init`) → `verifying` → `active` | `rejected` → `closed`. One `init` per socket (the
+ * Twilio clients open a new socket to retry). Before `active` only `init`, `reply` and `close` are accepted;
+ * anything else closes the socket. In `active` the session answers every request packet
+ * with a `reply` of the same id, tunnels `message` packets to the upstream handlers, tracks the acks of the
+ * packets it sends, and owns the token lifecycle (`client_update` before `exp`, `close` 410 at `exp`).
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { WebSocket } from 'ws'
+import type { HeartbeatTarget } from '../../../realtime/heartbeat.ts'
+import { CLOSE_SLOW_CONSUMER, sendBounded } from '../../../realtime/outbound.ts'
+import { TokenBucket } from '../../../realtime/rate-limiter.ts'
+import type { TimerHandle } from '../../../realtime/timers.ts'
+import type {
+  TwilsockPrincipal,
+  TwilsockSession,
+  UpstreamHandler,
+  UpstreamRequest,
+  UpstreamResponse,
+} from '../upstream.ts'
+import { decodePacket, encodePacket, FramingError, payloadText, type Packet, type PacketHeader } from './framing.ts'
+import type { GatewayContext } from './context.ts'
+import { rejectionStatus, type TwilsockStatus, type VerifiedToken } from './verify.ts'
+
+/** WebSocket close codes used by the gateway (RFC 6455 §7.4.1, reliability.md §2.4). */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  unsupportedData: 1003,
+  policyViolation: 1008,
+  tooBig: 1009,
+  internalError: 1011,
+  slowConsumer: CLOSE_SLOW_CONSUMER,
+} as const
+
+/** Lifecycle state of a {@link Session}. */
+export type SessionState = 'awaiting_init' | 'verifying' | 'rejected' | 'active' | 'closed'
+
+const OK: TwilsockStatus = { code: 200, status: 'OK' }
+const PRODUCT = 'ip_messaging'
+const SUPPORTED_CAPABILITIES = new Set(['client_update', 'offline_storage', 'telemetry.v1'])
+
+function status(code: number, description?: string, errorCode?: number): TwilsockStatus {
+  const s: { code: number; status: string; description?: string; errorCode?: number } = {
+    code,
+    status: STATUS_CODES[code] ?? 'Error',
+  }
+  if (description !== undefined) s.description = description
+  if (errorCode !== undefined) s.errorCode = errorCode
+  return s
+}
+
+function newPacketId(): string {
+  return `TM${randomUUID()}`
+}
+
+/** A Twilsock connection. Created by the gateway for each upgraded socket. */
+export class Session implements TwilsockSession, HeartbeatTarget {
+  readonly id: string
+  missedPongs = 0
+  #state: SessionState = 'awaiting_init'
+  #principal: TwilsockPrincipal | undefined
+  readonly #ws: WebSocket
+  readonly #ctx: GatewayContext
+  readonly #bucket: TokenBucket
+  #floodWindowStart = 0
+  #floodRejected = 0
+  #inflight = 0
+  /** Server-originated packet id → send time (ms), until the client's `reply` ack. */
+  #unacked: Map<string, number> | undefined
+  #closeFns: (() => void)[] | undefined
+  #authTimer: TimerHandle | undefined
+  #warnTimer: TimerHandle | undefined
+  #expiryTimer: TimerHandle | undefined
+  #graceTimer: TimerHandle | undefined
+  #updates: Promise<void> = Promise.resolve()
+  #warned = false
+  #closing = false
+  /** The close code the server chose, or the one the peer sent. */
+  closeCode: number | undefined
+
+  constructor(ws: WebSocket, ctx: GatewayContext) {
+    this.id = `TS${randomUUID().replaceAll('-', '')}`
+    this.#ws = ws
+    this.#ctx = ctx
+    const now = ctx.timers.now()
+    this.#bucket = new TokenBucket(ctx.rate, now)
+    this.#floodWindowStart = now
+    this.#authTimer = ctx.timers.setTimeout(() => this.#authDeadline(), ctx.authDeadlineMs)
+    ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary))
+    ws.on('pong', () => {
+      this.missedPongs = 0
+    })
+    ws.on('error', () => {
+      // ws closes the socket itself after an error (e.g. 1009 for an oversize frame); 'close' does the cleanup.
+    })
+    ws.on('close', (code) => this.#cleanup(code))
+  }
+
+  // ---- TwilsockSession -------------------------------------------------------------------------------------
+
+  get principal(): TwilsockPrincipal {
+    if (!this.#principal) throw new Error('Twilsock session is not initialised')
+    return this.#principal
+  }
+
+  get state(): SessionState {
+    return this.#state
+  }
+
+  get closed(): boolean {
+    return this.#state === 'closed' || this.#closing
+  }
+
+  /** Server packets sent and not yet acknowledged by the client. */
+  get unacked(): number {
+    return this.#unacked?.size ?? 0
+  }
+
+  notify(messageType: string, payload: unknown): void {
+    if (this.#state !== 'active' || this.#closing) return
+    const id = newPacketId()
+    const header = { method: 'notification', id, message_type: messageType, payload_type: 'application/json' }
+    const body = payload === undefined ? undefined : JSON.stringify(payload)
+    this.#sendTracked(id, header, body)
+  }
+
+  onClose(fn: () => void): void {
+    if (this.#state === 'closed') {
+      this.#runSafely(fn)
+      return
+    }
+    ;(this.#closeFns ??= []).push(fn)
+  }
+
+  // ---- HeartbeatTarget -------------------------------------------------------------------------------------
+
+  ping(): void {
+    try {
+      this.#ws.ping()
+    } catch {
+      // The socket is already closing; 'close' cleans up.
+    }
+  }
+
+  dead(): void {
+    this.#ctx.log('info', 'twilsock heartbeat timeout', { session: this.id })
+    this.closeCode = CLOSE.goingAway
+    this.#ws.terminate()
+  }
+
+  // ---- closing ---------------------------------------------------------------------------------------------
+
+  /**
+   * Closes the connection, optionally sending a Twilsock `close` packet first so that Twilio clients react
+   * (410 → `tokenExpired`, 308 → reconnect with backoff, 401 → disconnect).
+   */
+  close(code: number, reason: string, twilsockClose?: { status: TwilsockStatus; payload?: unknown }): void {
+    if (this.#state === 'closed' || this.#closing) return
+    if (twilsockClose) {
+      const header = { method: 'close', id: newPacketId(), status: twilsockClose.status }
+      const body = twilsockClose.payload === undefined ? undefined : JSON.stringify(twilsockClose.payload)
+      this.#send(encodePacket(header, body))
+    }
+    this.#closing = true
+    this.closeCode = code
+    this.#clearLifecycleTimers()
+    try {
+      this.#ws.close(code, reason)
+    } catch {
+      this.#ws.terminate()
+    }
+    // A peer that does not complete the closing handshake (or is not reading at all) is cut off.
+    this.#graceTimer = this.#ctx.timers.setTimeout(() => this.#ws.terminate(), this.#ctx.closeGraceMs)
+  }
+
+  /** Cuts the connection without a closing handshake. */
+  terminate(): void {
+    this.#ws.terminate()
+  }
+
+  // ---- incoming --------------------------------------------------------------------------------------------
+
+  #onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (this.#state === 'closed' || this.#closing) return
+    if (!isBinary) {
+      this.close(CLOSE.unsupportedData, 'binary Twilsock frames only')
+      return
+    }
+    const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+    let pkt: Packet
+    try {
+      pkt = decodePacket(frame)
+    } catch (err) {
+      const fe = err as FramingError
+      const id = fe.header && typeof fe.header['id'] === 'string' ? fe.header['id'] : undefined
+      if (id !== undefined && this.#state === 'active') {
+        // The header was readable: answer this packet and keep the connection.
+        if (this.#admit()) this.#reply(id, status(400, `Malformed packet: ${fe.reason}`))
+        return
+      }
+      this.#ctx.log('info', 'twilsock framing error', { session: this.id, reason: fe.reason })
+      this.close(CLOSE.protocolError, `framing: ${fe.reason}`, {
+        status: status(406, 'Malformed Twilsock packet'),
+      })
+      return
+    }
+    this.#dispatch(pkt)
+  }
+
+  #dispatch(pkt: Packet): void {
+    const method = pkt.method
+    if (method === 'reply') {
+      this.#onAck(pkt)
+      return
+    }
+    if (method === 'close') {
+      this.close(CLOSE.normal, 'client closed')
+      return
+    }
+    if (this.#state !== 'active' && method !== 'init') {
+      this.close(CLOSE.policyViolation, 'init required', { status: status(401, 'init required') })
+      return
+    }
+    if (!this.#admit()) {
+      if (pkt.id !== undefined) {
+        const retryAfterMs = this.#bucket.retryAfterMs(this.#ctx.timers.now())
+        this.#reply(pkt.id, status(429, 'Too many packets'), {
+          retry_after_ms: retryAfterMs,
+          backoff_policy: { reconnect_min_ms: Math.max(1000, retryAfterMs) },
+        })
+      }
+      return
+    }
+    if (pkt.id === undefined) {
+      // Every client request carries an id; without one there is nothing to answer.
+      this.close(CLOSE.protocolError, 'packet without id', { status: status(406, 'Packet without id') })
+      return
+    }
+    switch (method) {
+      case 'init':
+        void this.#onInit(pkt, pkt.id)
+        return
+      case 'update':
+        this.#updates = this.#updates.then(() => this.#onUpdate(pkt, pkt.id!))
+        return
+      case 'message':
+        void this.#onMessage(pkt, pkt.id)
+        return
+      case 'put_notification_ctx':
+      case 'delete_notification_ctx':
+        void this.#onNotificationContext(pkt, pkt.id, method)
+        return
+      case 'telemetry.v1':
+        this.#reply(pkt.id, OK)
+        return
+      default:
+        this.#reply(pkt.id, status(400, 'Unsupported method'))
+    }
+  }
+
+  /** Rate limit: false when the packet must be refused; closes the socket on sustained abuse. */
+  #admit(): boolean {
+    const now = this.#ctx.timers.now()
+    if (this.#bucket.take(now)) return true
+    if (now - this.#floodWindowStart > this.#ctx.flood.windowMs) {
+      this.#floodWindowStart = now
+      this.#floodRejected = 0
+    }
+    this.#floodRejected++
+    if (this.#floodRejected >= this.#ctx.flood.closeAfter) {
+      this.#ctx.log('warn', 'twilsock flood', { session: this.id })
+      this.close(CLOSE.policyViolation, 'rate limit exceeded')
+    }
+    return false
+  }
+
+  #onAck(pkt: Packet): void {
+    if (pkt.id !== undefined && this.#unacked?.delete(pkt.id)) return
+    // An ack for nothing we sent: harmless, but it still costs a token so that it cannot be used to flood.
+    this.#admit()
+  }
+
+  async #onInit(pkt: Packet, id: string): Promise<void> {
+    if (this.#state !== 'awaiting_init') {
+      this.#reply(id, status(400, 'Already initialised'))
+      return
+    }
+    const token = pkt.header['token']
+    if (typeof token !== 'string' || token.length === 0) {
+      this.#state = 'rejected'
+      this.#rejectInit(id, status(401, 'Access token missing', 51130))
+      return
+    }
+    this.#state = 'verifying'
+    let verified: VerifiedToken
+    try {
+      verified = await this.#ctx.verify(token)
+    } catch (err) {
+      if (this.#state !== 'verifying' || this.#closing) return
+      this.#state = 'rejected'
+      const st = rejectionStatus(err)
+      if (st.code >= 500) this.#ctx.log('error', 'twilsock token verification error', { session: this.id, err })
+      this.#rejectInit(id, st)
+      return
+    }
+    if (this.#state !== 'verifying' || this.#closing) return
+    if (this.#ctx.isRevoked(verified.keySid)) {
+      this.#state = 'rejected'
+      this.#rejectInit(id, status(401, 'Access token key revoked', 51115))
+      return
+    }
+    const cont = this.#ctx.continuation.resolve(verified, pkt.header['continuation_token'])
+    this.#principal = Object.freeze({
+      accountSid: verified.accountSid,
+      keySid: verified.keySid,
+      serviceSid: verified.serviceSid,
+      identity: verified.identity,
+      endpointId: verified.endpointId ?? cont.endpointId,
+      expiresAt: verified.expiresAt,
+    })
+    this.#state = 'active'
+    if (this.#authTimer !== undefined) this.#ctx.timers.clearTimeout(this.#authTimer)
+    this.#authTimer = undefined
+    this.#ctx.registry.add(this)
+    this.#ctx.heartbeat.add(this)
+
+    const requested = Array.isArray(pkt.header['capabilities']) ? pkt.header['capabilities'] : []
+    const capabilities = requested.filter((c): c is string => typeof c === 'string' && SUPPORTED_CAPABILITIES.has(c))
+    const registrations = Array.isArray(pkt.header['registrations']) ? pkt.header['registrations'] : []
+    const products = new Set<string>([PRODUCT])
+    const initRegistrations: { product: string; type: string }[] = []
+    for (const r of registrations.slice(0, 16)) {
+      if (typeof r === 'object' && r !== null && typeof (r as Record<string, unknown>)['product'] === 'string') {
+        const product = (r as Record<string, string>)['product']!.slice(0, 64)
+        products.add(product)
+        initRegistrations.push({ product, type: 'ers' })
+      }
+    }
+    const offlineStorage: Record<string, { storage_id: string }> = {}
+    for (const p of products) offlineStorage[p] = { storage_id: this.#principal.endpointId }
+    this.#sendReply({
+      method: 'reply',
+      id,
+      status: OK,
+      continuation_token: cont.token,
+      continuation_token_status: { reissued: cont.reissued },
+      capabilities,
+      offline_storage: offlineStorage,
+      init_registrations: initRegistrations,
+      debug_info: { session_id: this.id },
+    })
+    this.#armLifecycle()
+    this.#ctx.onSessionOpen(this)
+  }
+
+  #rejectInit(id: string, st: TwilsockStatus): void {
+    this.#reply(id, st)
+    // The Twilio client closes the socket itself after a rejected init; close ours shortly after in case it does not.
+    this.#graceTimer = this.#ctx.timers.setTimeout(
+      () => this.close(CLOSE.policyViolation, 'init rejected'),
+      this.#ctx.closeGraceMs,
+    )
+  }
+
+  async #onUpdate(pkt: Packet, id: string): Promise<void> {
+    if (this.#state !== 'active' || this.#closing) return
+    const token = pkt.header['token']
+    if (typeof token !== 'string' || token.length === 0) {
+      this.#reply(id, status(401, 'Access token missing', 51130))
+      return
+    }
+    let verified: VerifiedToken
+    try {
+      verified = await this.#ctx.verify(token)
+    } catch (err) {
+      if (this.#state !== 'active' || this.#closing) return
+      // The old token stays in force until its own exp (access-tokens.md §9.3).
+      this.#reply(id, rejectionStatus(err))
+      return
+    }
+    if (this.#state !== 'active' || this.#closing) return
+    const old = this.principal
+    if (
+      verified.identity !== old.identity ||
+      verified.serviceSid !== old.serviceSid ||
+      verified.accountSid !== old.accountSid
+    ) {
+      this.#reply(id, status(403, 'Token identity or service differs from the connection', 51122))
+      return
+    }
+    if (this.#ctx.isRevoked(verified.keySid)) {
+      this.#reply(id, status(401, 'Access token key revoked', 51115))
+      return
+    }
+    this.#principal = Object.freeze({ ...old, keySid: verified.keySid, expiresAt: verified.expiresAt })
+    this.#ctx.registry.rekey(this, old.keySid)
+    this.#reply(id, OK)
+    this.#warned = false
+    this.#armLifecycle()
+  }
+
+  async #onMessage(pkt: Packet, id: string): Promise<void> {
+    const req = toUpstreamRequest(pkt)
+    if (typeof req === 'string') {
+      this.#reply(id, status(400, req))
+      return
+    }
+    if (this.#inflight >= this.#ctx.maxInflight) {
+      this.#reply(id, status(429, 'Too many requests in flight'), { backoff_policy: { reconnect_min_ms: 1000 } })
+      return
+    }
+    const handler = this.#ctx.route(req.host)
+    let res: UpstreamResponse
+    if (!handler) {
+      res = { status: 404, body: { code: 20404, message: 'Upstream not resolved', status: 404 } }
+    } else {
+      this.#inflight++
+      try {
+        res = await handler(req, this)
+      } catch (err) {
+        this.#ctx.log('error', 'twilsock upstream handler failed', { session: this.id, err })
+        res = { status: 500, body: { code: 20500, message: 'Internal server error', status: 500 } }
+      } finally {
+        this.#inflight--
+      }
+    }
+    if (this.#state !== 'active' || this.#closing) return
+    const httpStatus = Number.isInteger(res.status) && res.status >= 100 && res.status <= 599 ? res.status : 500
+    const header: PacketHeader = {
+      method: 'reply',
+      id,
+      payload_type: 'application/json',
+      status: OK,
+      http_status: { code: httpStatus, status: STATUS_CODES[httpStatus] ?? 'Unknown' },
+      http_headers: { 'Content-Type': 'application/json', ...res.headers },
+    }
+    let body: string | undefined
+    try {
+      body = res.body === undefined ? undefined : JSON.stringify(res.body)
+    } catch (err) {
+      this.#ctx.log('error', 'twilsock upstream body not serialisable', { session: this.id, err })
+      header['http_status'] = { code: 500, status: 'Internal Server Error' }
+      body = undefined
+    }
+    this.#send(encodePacket(header, body))
+  }
+
+  async #onNotificationContext(pkt: Packet, id: string, method: string): Promise<void> {
+    const ctxId = pkt.header['notification_ctx_id']
+    if (typeof ctxId !== 'string' || ctxId.length === 0 || ctxId.length > 256) {
+      this.#reply(id, status(400, 'notification_ctx_id missing or invalid'))
+      return
+    }
+    try {
+      if (method === 'put_notification_ctx') {
+        const text = payloadText(pkt.payload)
+        let context: unknown
+        try {
+          context = text === undefined || text === '' ? undefined : JSON.parse(text)
+        } catch {
+          context = undefined
+        }
+        if (typeof context !== 'object' || context === null) {
+          this.#reply(id, status(400, 'Notification context must be a JSON object'))
+          return
+        }
+        await this.#ctx.notificationContexts.put(this.principal, ctxId, context)
+      } else {
+        await this.#ctx.notificationContexts.delete(this.principal, ctxId)
+      }
+    } catch (err) {
+      this.#ctx.log('error', 'twilsock notification context store failed', { session: this.id, err })
+      if (this.#state === 'active') this.#reply(id, status(500, 'Internal server error'))
+      return
+    }
+    if (this.#state === 'active') this.#reply(id, OK)
+  }
+
+  // ---- token lifecycle -------------------------------------------------------------------------------------
+
+  #armLifecycle(): void {
+    this.#clearLifecycleTimers()
+    const { timers, warnLeadMs } = this.#ctx
+    const expMs = this.principal.expiresAt * 1000
+    const now = timers.now()
+    if (!this.#warned) {
+      const warnIn = expMs - warnLeadMs - now
+      // Less than the lead time left (short tokens): warn at once so the app can still refresh in time.
+      this.#warnTimer = timers.setTimeout(() => this.#warn(), Math.max(0, warnIn))
+    }
+    this.#expiryTimer = timers.setTimeout(() => this.#expire(), Math.max(0, expMs - now))
+  }
+
+  #clearLifecycleTimers(): void {
+    const t = this.#ctx.timers
+    if (this.#warnTimer !== undefined) t.clearTimeout(this.#warnTimer)
+    if (this.#expiryTimer !== undefined) t.clearTimeout(this.#expiryTimer)
+    this.#warnTimer = this.#expiryTimer = undefined
+  }
+
+  #warn(): void {
+    this.#warnTimer = undefined
+    if (this.#state !== 'active' || this.#closing || this.#warned) return
+    this.#warned = true
+    const id = newPacketId()
+    this.#sendTracked(id, { method: 'client_update', id, client_update_type: 'token_about_to_expire' })
+  }
+
+  #expire(): void {
+    this.#expiryTimer = undefined
+    if (this.#state !== 'active' || this.#closing) return
+    this.close(CLOSE.normal, 'token expired', { status: status(410, 'Connection expired', 51006) })
+  }
+
+  #authDeadline(): void {
+    this.#authTimer = undefined
+    if (this.#state === 'active' || this.#state === 'closed') return
+    this.close(CLOSE.policyViolation, 'init deadline exceeded')
+  }
+
+  // ---- outgoing --------------------------------------------------------------------------------------------
+
+  #reply(id: string, st: TwilsockStatus, payload?: unknown): void {
+    const header: PacketHeader = { method: 'reply', id, payload_type: 'application/json', status: st }
+    this.#send(encodePacket(header, payload === undefined ? undefined : JSON.stringify(payload)))
+  }
+
+  #sendReply(header: PacketHeader): void {
+    this.#send(encodePacket(header))
+  }
+
+  #sendTracked(id: string, header: PacketHeader, body?: string): void {
+    const unacked = (this.#unacked ??= new Map())
+    if (unacked.size >= this.#ctx.maxUnacked) {
+      this.#ctx.log('warn', 'twilsock client does not ack', { session: this.id })
+      this.close(CLOSE.slowConsumer, 'too many unacknowledged packets')
+      return
+    }
+    if (this.#send(encodePacket(header, body))) unacked.set(id, this.#ctx.timers.now())
+  }
+
+  #send(buf: Buffer): boolean {
+    if (this.#ws.readyState !== 1 || this.#closing) return false
+    if (sendBounded(this.#ws, buf, this.#ctx.maxOutboundBytes)) return true
+    this.#ctx.log('warn', 'twilsock slow consumer', { session: this.id })
+    this.close(CLOSE.slowConsumer, 'slow consumer')
+    return false
+  }
+
+  // ---- cleanup ---------------------------------------------------------------------------------------------
+
+  #cleanup(code: number): void {
+    if (this.#state === 'closed') return
+    const wasActive = this.#state === 'active'
+    this.#state = 'closed'
+    this.#closing = false
+    this.closeCode ??= code
+    const t = this.#ctx.timers
+    this.#clearLifecycleTimers()
+    if (this.#authTimer !== undefined) t.clearTimeout(this.#authTimer)
+    if (this.#graceTimer !== undefined) t.clearTimeout(this.#graceTimer)
+    this.#authTimer = this.#graceTimer = undefined
+    this.#unacked = undefined
+    this.#ctx.heartbeat.remove(this)
+    if (wasActive) this.#ctx.registry.remove(this)
+    this.#ctx.onSessionClose(this, wasActive)
+    const fns = this.#closeFns
+    this.#closeFns = undefined
+    if (fns) for (const fn of fns) this.#runSafely(fn)
+  }
+
+  #runSafely(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#ctx.log('error', 'twilsock onClose callback failed', { session: this.id, err })
+    }
+  }
+}
+
+/** Decodes the `http_request` of a `message` packet, or returns why it is invalid. */
+function toUpstreamRequest(pkt: Packet): UpstreamRequest | string {
+  const r = pkt.header['http_request']
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'http_request missing'
+  const req = r as Record<string, unknown>
+  const { host, path, method } = req
+  if (typeof host !== 'string' || host.length === 0 || host.length > 255) return 'http_request.host invalid'
+  if (typeof path !== 'string' || !path.startsWith('/') || path.length > 4096) return 'http_request.path invalid'
+  if (typeof method !== 'string' || !/^[A-Za-z]{1,16}$/.test(method)) return 'http_request.method invalid'
+  const params = stringRecord(req['params'], true)
+  if (params === undefined) return 'http_request.params invalid'
+  const headers = stringRecord(req['headers'], false)
+  if (headers === undefined) return 'http_request.headers invalid'
+  const body = payloadText(pkt.payload)
+  if (body === undefined) return 'payload is not UTF-8'
+  return { host: host.toLowerCase(), path, method: method.toUpperCase(), params, headers, body }
+}
+
+/**
+ * Converts the client's `params`/`headers` objects to string records. twilsock's `parseUri` keeps query values
+ * percent-encoded, turns a repeated key into an array and a key without `=` into `undefined`; params are decoded
+ * here and the first value of a repeated key wins (as `URLSearchParams.get` does). Header names are lower-cased.
+ */
+function stringRecord(v: unknown, isParams: boolean): Record<string, string> | undefined {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>
+  if (v === undefined || v === null) return out
+  if (typeof v !== 'object' || Array.isArray(v)) return undefined
+  let n = 0
+  for (const [k, raw] of Object.entries(v as Record<string, unknown>)) {
+    if (++n > 100) return undefined
+    let value = Array.isArray(raw) ? raw[0] : raw
+    if (value === undefined || value === null) value = ''
+    if (typeof value === 'number' || typeof value === 'boolean') value = String(value)
+    if (typeof value !== 'string') return undefined
+    if (isParams) {
+      out[safeDecode(k)] ??= safeDecode(value)
+    } else {
+      out[k.toLowerCase()] = value
+    }
+  }
+  return out
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+export type { UpstreamHandler }
