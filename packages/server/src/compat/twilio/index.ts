@@ -6,12 +6,17 @@
  *
  * @module
  */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Core } from '../../core/api.ts'
 import type { Bus } from '../../ports/bus.ts'
 import { createAimHandler } from './aim/handler.ts'
 import { SessionRegistry } from './aim/sessions.ts'
 import { actorOf, createChatProjection } from './projection/chat-projection.ts'
 import { createSyncEngine, type SyncEngine } from './sync/engine.ts'
+import { createTwilsockGateway, type TwilsockGateway, type TwilsockGatewayOptions } from './twilsock/gateway.ts'
+import type { ReachabilityHooks, ReachabilityKey } from './twilsock/registry.ts'
+import { createTwilsockVerifier } from './twilsock/verify.ts'
 import type { UpstreamHandler } from './upstream.ts'
 
 /** Options of {@link createTwilioCompat}. */
@@ -28,8 +33,10 @@ export interface TwilioCompatOptions {
 export interface TwilioCompat {
   /** Give this to the gateway: it serves every tunnelled `aim.` and `cds.` request. */
   upstream: UpstreamHandler
+  /** Give this to the gateway's `reachability`: first endpoint online, last offline (core `users.setOnline`). */
+  reachability: ReachabilityHooks
   sync: SyncEngine
-  /** Sessions by user (typing, reachability). */
+  /** Sessions by user (typing). */
   sessions: SessionRegistry
   /** Stops listening to the bus. */
   close(): void
@@ -41,16 +48,13 @@ export interface TwilioCompat {
  * @example
  * ```ts
  * const compat = createTwilioCompat({ core, bus })
- * const gateway = createTwilsockGateway({ ..., upstream: compat.upstream })
+ * const gateway = createTwilsockGateway({ verify, upstream: compat.upstream, reachability: compat.reachability })
  * ```
  */
 export function createTwilioCompat(options: TwilioCompatOptions): TwilioCompat {
   const { core, bus } = options
   const onError = options.onError ?? ((err: unknown) => console.error('parley twilio compat', err))
-  const sessions = new SessionRegistry({
-    onFirst: (p) => void core.users.setOnline(actorOf(p), true).catch(() => undefined),
-    onLast: (p) => void core.users.setOnline(actorOf(p), false).catch(() => undefined),
-  })
+  const sessions = new SessionRegistry()
   const sync = createSyncEngine({ log: core.events, projection: createChatProjection({ core }), onError })
   const aim = createAimHandler({
     core,
@@ -61,6 +65,10 @@ export function createTwilioCompat(options: TwilioCompatOptions): TwilioCompat {
   const off = bus.subscribe((m) => {
     if (m.type === 'events') sync.publish(m.events)
   })
+  const setOnline = (who: ReachabilityKey, online: boolean): void => {
+    const actor = actorOf({ ...who, keySid: '', endpointId: '', expiresAt: 0 })
+    core.users.setOnline(actor, online).catch((err: unknown) => onError(err))
+  }
   const upstream: UpstreamHandler = async (req, session) => {
     const service = req.host.split('.')[0]?.toLowerCase()
     if (service === 'aim') return aim(req, session)
@@ -74,5 +82,70 @@ export function createTwilioCompat(options: TwilioCompatOptions): TwilioCompat {
       body: { status: 404, code: 20404, message: 'The requested resource was not found' },
     }
   }
-  return { upstream, sync, sessions, close: off }
+  return {
+    upstream,
+    reachability: { onOnline: (who) => setOnline(who, true), onOffline: (who) => setOnline(who, false) },
+    sync,
+    sessions,
+    close: off,
+  }
+}
+
+/** The part of the server's plugin context the Twilio plugin uses (structurally `main.ts`'s `PluginContext`). */
+export interface TwilioPluginContext {
+  readonly core: Core
+  readonly bus: Bus
+  onUpgrade(path: string, handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): () => void
+}
+
+/** Options of {@link twilioPlugin}: gateway options except what the plugin provides. */
+export type TwilioPluginOptions = Omit<TwilsockGatewayOptions, 'verify' | 'upstream' | 'reachability'> & {
+  mediaServiceUrl?: string
+  onError?: (err: unknown) => void
+}
+
+/**
+ * The Twilsock gateway plus the compat layer as a server plugin: unmodified `twilio-chat` / `@twilio/conversations`
+ * clients connect with `{ twilsock: { uri: 'ws://host:port/v3/wsconnect' } }`.
+ *
+ * @example
+ * ```ts
+ * const server = await createParleyServer(config, { plugins: [twilioPlugin()] })
+ * ```
+ */
+export function twilioPlugin(
+  options: TwilioPluginOptions = {},
+): (ctx: TwilioPluginContext) => { close: () => Promise<void>; gateway: TwilsockGateway; compat: TwilioCompat } {
+  return (ctx) => {
+    const { mediaServiceUrl, onError, ...gatewayOptions } = options
+    const compat = createTwilioCompat({
+      core: ctx.core,
+      bus: ctx.bus,
+      ...(mediaServiceUrl !== undefined ? { mediaServiceUrl } : {}),
+      ...(onError !== undefined ? { onError } : {}),
+    })
+    const gateway = createTwilsockGateway({
+      ...gatewayOptions,
+      verify: createTwilsockVerifier({ resolveKey: (sid) => ctx.core.resolveApiKey(sid) }),
+      upstream: compat.upstream,
+      reachability: compat.reachability,
+      subscribeKeyRevocations: (listener) =>
+        ctx.bus.subscribe((m) => {
+          if (m.type === 'key_revoked') listener(m.keySid)
+        }),
+    })
+    const path = gatewayOptions.path ?? '/v3/wsconnect'
+    const off = ctx.onUpgrade(path, (req, socket, head) => {
+      if (!gateway.handleUpgrade(req, socket, head)) socket.destroy()
+    })
+    return {
+      gateway,
+      compat,
+      async close() {
+        off()
+        compat.close()
+        await gateway.close()
+      },
+    }
+  }
 }

@@ -205,7 +205,8 @@ export function createAimHandler(options: AimOptions): AimHandler {
     const parts = req.path.split('/').filter((s) => s !== '').map(decodeComponent)
     if (parts[0] !== 'Client' || (parts[1] !== 'v1' && parts[1] !== 'v2')) throw notFound()
     const l: AimLinks = { base: `https://${req.host}/Client/v1` }
-    const params = Object.fromEntries(Object.entries(req.params).map(([k, v]) => [k, decodeComponent(v)]))
+    // The gateway has already percent-decoded the query values (the path is still encoded).
+    const params: Readonly<Record<string, string>> = req.params
     const page: PageRequest = {}
     if (params['PageToken'] !== undefined) page.pageToken = params['PageToken']
     if (params['PageSize'] !== undefined) page.pageSize = Number(params['PageSize'])

@@ -290,7 +290,8 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     const st = await states.fresh(ref)
     if (st.removed) throw new SyncHttpError(404, 20404, 'The requested resource was not found')
     const base = `https://${req.host}`
-    const params = Object.fromEntries(Object.entries(req.params).map(([k, v]) => [k, decodeComponent(v)]))
+    // The gateway has already percent-decoded the query values.
+    const params: Readonly<Record<string, string>> = req.params
     if (parts.length === 3) {
       const include = params['Include'] === 'items' && ref.type !== 'document'
       const items = include ? queryItems(st.items.values(), ref.type === 'list', { pageSize: '100' }).items : undefined
