@@ -490,12 +490,17 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     const { timers, warnLeadMs } = this.#ctx
     const expMs = this.principal.expiresAt * 1000
     const now = timers.now()
+    if (expMs <= now) {
+      this.#expire()
+      return
+    }
     if (!this.#warned) {
       const warnIn = expMs - warnLeadMs - now
       // Less than the lead time left (short tokens): warn at once so the app can still refresh in time.
-      this.#warnTimer = timers.setTimeout(() => this.#warn(), Math.max(0, warnIn))
+      if (warnIn <= 0) this.#warn()
+      else this.#warnTimer = timers.setTimeout(() => this.#warn(), warnIn)
     }
-    this.#expiryTimer = timers.setTimeout(() => this.#expire(), Math.max(0, expMs - now))
+    this.#expiryTimer = timers.setTimeout(() => this.#expire(), expMs - now)
   }
 
   #clearLifecycleTimers(): void {
