@@ -120,7 +120,12 @@ export class ChatError extends Error {
 
   /** The Twilio REST error body: `{ code, message, more_info, status }`. */
   toJSON(): { code: number; message: string; more_info: string; status: number } {
-    return { code: this.code, message: this.message, more_info: moreInfo(this.code), status: this.status }
+    return {
+      code: this.code,
+      message: this.message,
+      more_info: moreInfo(this.code),
+      status: this.status,
+    }
   }
 }
 

@@ -5,3 +5,57 @@
  * @module
  */
 export { ChatError, ERRORS, isChatError, moreInfo, type ErrorCode } from './errors.ts'
+export {
+  AccessToken,
+  MAX_TTL_SECONDS,
+  type AccessTokenOptions,
+  type Algorithm,
+} from './access-token.ts'
+export {
+  ChatGrant,
+  Grant,
+  PlaybackGrant,
+  SyncGrant,
+  TaskRouterGrant,
+  VideoGrant,
+  VoiceGrant,
+  type AnyGrant,
+  type ChatGrantOptions,
+  type ChatGrantPayload,
+  type PlaybackGrantOptions,
+  type PlaybackGrantPayload,
+  type SyncGrantOptions,
+  type SyncGrantPayload,
+  type TaskRouterGrantOptions,
+  type TaskRouterGrantPayload,
+  type VideoGrantOptions,
+  type VideoGrantPayload,
+  type VoiceGrantOptions,
+  type VoiceGrantPayload,
+} from './grants.ts'
+export { endpointId, MAX_ENDPOINT_ID_LENGTH, type EndpointIdParts } from './endpoint-id.ts'
+export {
+  decodeAccessToken,
+  DEFAULT_LEEWAY_SECONDS,
+  DEFAULT_MAX_TTL_SECONDS,
+  formatNumericDate,
+  LIFETIME_SLACK_SECONDS,
+  MAX_IDENTITY_LENGTH,
+  MAX_JSON_DEPTH,
+  MAX_TOKEN_BYTES,
+  MIN_SECRET_BYTES,
+  verifyAccessToken,
+  verifyAccessTokenSync,
+  type AccessTokenPrincipal,
+  type DecodedAccessToken,
+  type KeyLookup,
+  type ResolvedKey,
+  type VerifyCheck,
+  type VerifyOptions,
+  type VerifySyncOptions,
+} from './verify.ts'
+export {
+  defaultTwilsockErrorCode,
+  twilsockErrorCode,
+  type TwilsockErrorCode,
+} from './twilsock-error-code.ts'
