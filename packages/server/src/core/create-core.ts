@@ -8,7 +8,21 @@ import type { Clock } from '../ports/clock.ts'
 import type { Ids } from '../ports/ids.ts'
 import type { Store } from '../ports/store.ts'
 import type { Vault } from '../ports/vault.ts'
+import {
+  accountsApi,
+  authenticateBasic,
+  bootstrap,
+  keysApi,
+  resolveApiKey,
+  resolveAuthToken,
+} from './accounts.ts'
 import type { Core } from './api.ts'
+import { channelsApi, invitesApi, membersApi, webhooksApi } from './channels.ts'
+import { createContext } from './context.ts'
+import { credentialsApi } from './credentials.ts'
+import { messagesApi } from './messages.ts'
+import { rolesApi, servicesApi } from './services.ts'
+import { bindingsApi, userChannelsApi, usersApi } from './users.ts'
 
 /** The ports the core runs on. */
 export interface CoreDeps {
@@ -19,17 +33,52 @@ export interface CoreDeps {
   vault: Vault
 }
 
+const MAX_EVENTS = 10_000
+
+function limitOf(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return 1000
+  return Math.max(1, Math.min(MAX_EVENTS, Math.floor(limit)))
+}
+
 /**
  * Builds the chat core.
  *
  * @example
  * ```ts
- * const core = createCore({ store: sqliteStore({ path: ':memory:' }), bus: memoryBus(), clock: systemClock(),
+ * const core = createCore({ store: sqliteStore({ filename: ':memory:' }), bus: memoryBus(), clock: systemClock(),
  *   ids: cryptoIds(), vault: aesGcmVault(masterKey) })
  * const { account, authToken, apiKey, service } = await core.bootstrap()
+ * const admin = { kind: 'admin', accountSid: account.sid } as const
+ * const ch = await core.channels.create(admin, service.sid, { uniqueName: 'general' })
+ * await core.messages.create(admin, service.sid, 'general', { from: 'alice', body: 'hi' })
  * ```
  */
 export function createCore(deps: CoreDeps): Core {
-  void deps
-  throw new Error('createCore: not implemented yet')
+  const ctx = createContext(deps)
+  return {
+    accounts: accountsApi(ctx),
+    keys: keysApi(ctx),
+    services: servicesApi(ctx),
+    roles: rolesApi(ctx),
+    users: usersApi(ctx),
+    channels: channelsApi(ctx),
+    members: membersApi(ctx),
+    messages: messagesApi(ctx),
+    invites: invitesApi(ctx),
+    userChannels: userChannelsApi(ctx),
+    credentials: credentialsApi(ctx),
+    bindings: bindingsApi(ctx),
+    webhooks: webhooksApi(ctx),
+    events: {
+      readStream: (stream, after, limit) => ctx.read((tx) => tx.events.readStream(stream, after, limitOf(limit))),
+      lastSeq: (stream) => ctx.read((tx) => tx.events.lastSeq(stream)),
+      readAfter: (after, limit) => ctx.read((tx) => tx.events.readAfter(after, limitOf(limit))),
+      head: () => ctx.read((tx) => tx.events.head()),
+    },
+    authenticateBasic: (u, p) => authenticateBasic(ctx, u, p),
+    resolveApiKey: (sid) => resolveApiKey(ctx, sid),
+    resolveAuthToken: (sid) => resolveAuthToken(ctx, sid),
+    bootstrap: (input) => bootstrap(ctx, input),
+    hasAccounts: () => ctx.read(async (tx) => (await tx.accounts.list({ limit: 1 })).length > 0),
+  }
 }

@@ -1,0 +1,732 @@
+/**
+ * The default {@link Store}: SQLite through better-sqlite3 12, with group commit.
+ *
+ * Durability and concurrency (reliability.md §2.8):
+ * - `journal_mode=WAL`, `synchronous=FULL` (an acknowledged write survives `kill -9` and power loss),
+ *   `busy_timeout=5000`, write transactions start with `BEGIN IMMEDIATE`.
+ * - **Group commit.** `write(fn)` calls queued during one event-loop turn (at most `maxBatch`, default 256) run in one
+ *   SQLite transaction, each inside its own `SAVEPOINT`, so an op that throws rolls back only itself. Every promise
+ *   settles after the single `COMMIT`, so one fsync covers the whole batch.
+ * - Reads use a second, read-only connection (file databases), so they never see a batch's uncommitted savepoints.
+ *   With `:memory:` there is only one connection; reads wait until no batch is open.
+ * - **Exclusive lock.** A file database is owned by one process: `<filename>.lock` is created with `O_EXCL` and holds
+ *   the owner's pid. A second process gets {@link StoreLockedError}; a lock left by a dead process (kill -9) is taken
+ *   over. The lock file is removed by `close()`.
+ *
+ * @module
+ */
+import Database from 'better-sqlite3'
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { ChatError, isChatError } from '@parley/token'
+import type {
+  Binding,
+  Channel,
+  ChannelWebhook,
+  ChatEvent,
+  EventType,
+  Invite,
+  Member,
+  Message,
+  Role,
+  Service,
+  User,
+  UserChannel,
+} from '../../core/types.ts'
+import {
+  StoreConflictError,
+  type AccountRow,
+  type ApiKeyRow,
+  type CredentialRow,
+  type NewEvent,
+  type PageQuery,
+  type ReadRepos,
+  type Store,
+  type WriteRepos,
+} from '../../ports/store.ts'
+import { MIGRATIONS } from './migrations.ts'
+
+type DB = Database.Database
+type Param = string | number | null
+
+/** Options of {@link sqliteStore}. Give exactly one of `filename` and `dataDir`. */
+export interface SqliteStoreOptions {
+  /** A database file path, or `':memory:'` for a private in-memory database (tests). */
+  filename?: string
+  /** A data directory: the database is `<dataDir>/parley.db`, created with the directory if missing. */
+  dataDir?: string
+  /** Maximum writes per group-commit transaction. Default 256. */
+  maxBatch?: number
+  /** `synchronous` pragma. Default `FULL`; `NORMAL` only for benchmarks that accept losing acks on power loss. */
+  synchronous?: 'FULL' | 'NORMAL'
+}
+
+/** Thrown by {@link sqliteStore} when another live process holds the database. */
+export class StoreLockedError extends Error {
+  override name = 'StoreLockedError'
+  readonly pid: number | null
+  readonly lockPath: string
+  constructor(lockPath: string, pid: number | null) {
+    super(
+      `the database is in use by another Parley process${pid === null ? '' : ` (pid ${pid})`}; lock file ${lockPath}. ` +
+        'Stop that process, or remove the lock file if it is certainly not running.',
+    )
+    this.pid = pid
+    this.lockPath = lockPath
+  }
+}
+
+/** A {@link Store} with SQLite-specific extras for operations and tests. */
+export interface SqliteStore extends Store {
+  /** The database file, or `:memory:`. */
+  readonly filename: string
+  /** `PRAGMA integrity_check` result (`'ok'` when healthy). */
+  integrityCheck(): string
+  /** Checkpoints and truncates the WAL (call periodically when it grows; `close()` does it too). */
+  checkpoint(): void
+}
+
+/**
+ * Opens (and migrates) a SQLite store.
+ *
+ * @throws {StoreLockedError} when another live process holds the database file.
+ * @example
+ * ```ts
+ * const store = sqliteStore({ dataDir: '/var/lib/parley' })   // or { filename: ':memory:' }
+ * await store.write(async (tx) => tx.events.head())
+ * await store.close()
+ * ```
+ */
+export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const filename =
+    options.filename ??
+    (options.dataDir !== undefined ? join(options.dataDir, 'parley.db') : undefined) ??
+    (() => {
+      throw new TypeError('sqliteStore: give filename or dataDir')
+    })()
+  const memory = filename === ':memory:' || filename === ''
+  if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true })
+  else if (!memory) mkdirSync(dirname(filename), { recursive: true })
+
+  const lockPath = memory ? null : `${filename}.lock`
+  if (lockPath !== null) acquireLock(lockPath)
+
+  let db: DB
+  let reader: DB
+  try {
+    db = new Database(filename)
+    db.pragma('busy_timeout = 5000')
+    if (!memory) db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
+    db.pragma('foreign_keys = OFF')
+    migrate(db)
+    if (memory) {
+      reader = db
+    } else {
+      reader = new Database(filename, { readonly: true })
+      reader.pragma('busy_timeout = 5000')
+    }
+  } catch (err) {
+    if (lockPath !== null) releaseLock(lockPath)
+    throw err
+  }
+
+  const writeRepos = makeRepos(db) as WriteRepos
+  const readRepos: ReadRepos = memory ? writeRepos : makeRepos(reader)
+  const maxBatch = Math.max(1, options.maxBatch ?? 256)
+
+  interface Op {
+    fn: (tx: WriteRepos) => Promise<unknown>
+    resolve: (v: unknown) => void
+    reject: (e: unknown) => void
+  }
+  let queue: Op[] = []
+  let scheduled = false
+  let running = false
+  let closed = false
+  let idleWaiters: (() => void)[] = []
+  const begin = db.prepare('BEGIN IMMEDIATE')
+  const commit = db.prepare('COMMIT')
+  const rollback = db.prepare('ROLLBACK')
+
+  function schedule(): void {
+    if (scheduled || running) return
+    scheduled = true
+    // setImmediate: every write queued during this turn of the event loop joins the batch.
+    setImmediate(() => {
+      scheduled = false
+      void runBatch()
+    })
+  }
+
+  async function runBatch(): Promise<void> {
+    running = true
+    const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch)
+    queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
+    let fatal: unknown
+    try {
+      begin.run()
+    } catch (err) {
+      fatal = err
+    }
+    if (fatal === undefined) {
+      for (const op of batch) {
+        if (fatal !== undefined) {
+          results.push({ ok: false, error: fatal })
+          continue
+        }
+        db.exec('SAVEPOINT op')
+        try {
+          const value = await op.fn(writeRepos)
+          db.exec('RELEASE op')
+          results.push({ ok: true, value })
+        } catch (error) {
+          if (db.inTransaction) {
+            try {
+              db.exec('ROLLBACK TO op')
+              db.exec('RELEASE op')
+            } catch (e) {
+              fatal = e
+            }
+          } else {
+            // SQLite rolled back the whole transaction (I/O error, disk full): the batch is lost.
+            fatal = error
+          }
+          results.push({ ok: false, error })
+        }
+      }
+      if (fatal === undefined) {
+        try {
+          commit.run()
+        } catch (err) {
+          fatal = err
+        }
+      }
+      if (fatal !== undefined && db.inTransaction) {
+        try {
+          rollback.run()
+        } catch {
+          /* already rolled back */
+        }
+      }
+    }
+    running = false
+    for (let i = 0; i < batch.length; i++) {
+      const op = batch[i]!
+      const r = results[i]
+      if (fatal !== undefined) op.reject(unavailable(fatal))
+      else if (r?.ok) op.resolve(r.value)
+      else op.reject(mapError(r?.error))
+    }
+    const waiters = idleWaiters
+    idleWaiters = []
+    for (const w of waiters) w()
+    if (queue.length > 0) schedule()
+  }
+
+  function whenIdle(): Promise<void> {
+    if (!running && !scheduled && queue.length === 0) return Promise.resolve()
+    return new Promise((resolve) => idleWaiters.push(resolve))
+  }
+
+  const store: SqliteStore = {
+    filename,
+    write<T>(fn: (tx: WriteRepos) => Promise<T>): Promise<T> {
+      if (closed) return Promise.reject(new ChatError(52001, 'Store closed'))
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ fn, resolve: resolve as (v: unknown) => void, reject })
+        schedule()
+      })
+    },
+    async read<T>(fn: (tx: ReadRepos) => Promise<T>): Promise<T> {
+      if (closed) throw new ChatError(52001, 'Store closed')
+      // One connection in memory mode: never read inside an open batch (it would see uncommitted savepoints).
+      if (memory && running) await whenIdle()
+      try {
+        return await fn(readRepos)
+      } catch (err) {
+        throw mapError(err)
+      }
+    },
+    async close() {
+      if (closed) return
+      await whenIdle()
+      closed = true
+      try {
+        if (!memory) {
+          reader.close()
+          db.pragma('wal_checkpoint(TRUNCATE)')
+        }
+        db.close()
+      } finally {
+        if (lockPath !== null) releaseLock(lockPath)
+      }
+    },
+    integrityCheck() {
+      return String(db.pragma('integrity_check', { simple: true }))
+    },
+    checkpoint() {
+      if (!memory) db.pragma('wal_checkpoint(TRUNCATE)')
+    },
+  }
+  return store
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lock file
+// ---------------------------------------------------------------------------------------------------------------
+
+function acquireLock(lockPath: string): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockPath, 'wx', 0o600)
+      writeSync(fd, `${process.pid}\n`)
+      closeSync(fd)
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    let pid: number | null = null
+    try {
+      const n = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10)
+      pid = Number.isSafeInteger(n) && n > 0 ? n : null
+    } catch {
+      /* unreadable: treat as stale */
+    }
+    if (pid !== null && pid !== process.pid && isAlive(pid)) throw new StoreLockedError(lockPath, pid)
+    if (pid === process.pid) throw new StoreLockedError(lockPath, pid)
+    // Stale lock (the owner died, e.g. kill -9): take it over.
+    try {
+      unlinkSync(lockPath)
+    } catch {
+      /* raced with another process; retry */
+    }
+  }
+  throw new StoreLockedError(lockPath, null)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function releaseLock(lockPath: string): void {
+  try {
+    const pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10)
+    if (pid === process.pid) unlinkSync(lockPath)
+  } catch {
+    /* already gone */
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Migrations and errors
+// ---------------------------------------------------------------------------------------------------------------
+
+function migrate(db: DB): void {
+  const current = Number(db.pragma('user_version', { simple: true }))
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue
+    db.transaction(() => {
+      db.exec(m.sql)
+      db.pragma(`user_version = ${m.version}`)
+    }).immediate()
+  }
+}
+
+function isSqliteError(err: unknown): err is Error & { code: string } {
+  return err instanceof Database.SqliteError
+}
+
+function mapError(err: unknown): unknown {
+  if (isChatError(err) || err instanceof StoreConflictError) return err
+  if (isSqliteError(err)) return unavailable(err)
+  return err
+}
+
+function unavailable(err: unknown): unknown {
+  if (isChatError(err)) return err
+  return new ChatError(52001, 'Store unavailable', { cause: err })
+}
+
+function conflictName(err: unknown): string | undefined {
+  if (!isSqliteError(err) || (err.code !== 'SQLITE_CONSTRAINT_UNIQUE' && err.code !== 'SQLITE_CONSTRAINT_PRIMARYKEY'))
+    return undefined
+  const m = /constraint failed: (.*)$/.exec(err.message)
+  const cols = m?.[1] ?? ''
+  if (cols.includes('users.identity')) return 'users.identity'
+  if (cols.includes('channels.unique_name')) return 'channels.unique_name'
+  if (cols.includes('members.identity')) return 'members.identity'
+  if (cols.includes('messages.client_id')) return 'messages.client_id'
+  if (cols.includes('messages.idx')) return 'messages.index'
+  if (cols.includes('invites.identity')) return 'invites.identity'
+  if (cols.includes('events.stream_seq')) return 'events.stream_seq'
+  return cols || 'unknown'
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Repositories
+// ---------------------------------------------------------------------------------------------------------------
+
+interface TableSpec<T> {
+  table: string
+  /** Primary key columns. */
+  pk: readonly string[]
+  /** Every column but `data`, with its value from a row. */
+  cols: Readonly<Record<string, (row: T) => Param>>
+  /** Keyset sort columns. */
+  sort: readonly string[]
+}
+
+function makeRepos(db: DB): WriteRepos {
+  const cache = new Map<string, Database.Statement>()
+  const prep = (sql: string): Database.Statement => {
+    let s = cache.get(sql)
+    if (s === undefined) {
+      s = db.prepare(sql)
+      cache.set(sql, s)
+    }
+    return s
+  }
+  const parse = <T>(r: unknown): T | undefined =>
+    r === undefined ? undefined : (JSON.parse((r as { data: string }).data) as T)
+  const parseAll = <T>(rows: unknown[]): T[] => rows.map((r) => JSON.parse((r as { data: string }).data) as T)
+
+  function table<T>(spec: TableSpec<T>) {
+    const colNames = Object.keys(spec.cols)
+    const getters = Object.values(spec.cols)
+    const nonPk = colNames.filter((c) => !spec.pk.includes(c))
+    const upsertSql =
+      `INSERT INTO ${spec.table} (${colNames.join(', ')}, data) VALUES (${colNames.map(() => '?').join(', ')}, ?) ` +
+      `ON CONFLICT (${spec.pk.join(', ')}) DO UPDATE SET ${[...nonPk, 'data'].map((c) => `${c} = excluded.${c}`).join(', ')}`
+    const pkWhere = spec.pk.map((c) => `${c} = ?`).join(' AND ')
+    return {
+      async get(...key: Param[]): Promise<T | undefined> {
+        return parse<T>(prep(`SELECT data FROM ${spec.table} WHERE ${pkWhere}`).get(...key))
+      },
+      async put(row: T): Promise<void> {
+        const params: Param[] = getters.map((g) => g(row))
+        params.push(JSON.stringify(row))
+        try {
+          prep(upsertSql).run(...params)
+        } catch (err) {
+          const c = conflictName(err)
+          if (c !== undefined) throw new StoreConflictError(c, { cause: err })
+          throw err
+        }
+      },
+      async delete(...key: Param[]): Promise<void> {
+        prep(`DELETE FROM ${spec.table} WHERE ${pkWhere}`).run(...key)
+      },
+      async one(where: string, ...params: Param[]): Promise<T | undefined> {
+        return parse<T>(prep(`SELECT data FROM ${spec.table} WHERE ${where} LIMIT 1`).get(...params))
+      },
+      async all(where: string, ...params: Param[]): Promise<T[]> {
+        return parseAll<T>(prep(`SELECT data FROM ${spec.table} WHERE ${where}`).all(...params))
+      },
+      async exec(sql: string, ...params: Param[]): Promise<void> {
+        prep(sql).run(...params)
+      },
+      /** Keyset page: `scope` equalities and `IN` filters, ordered by `spec.sort`. */
+      async list(
+        scope: Record<string, Param>,
+        filters: Record<string, readonly Param[] | undefined>,
+        q: PageQuery,
+      ): Promise<T[]> {
+        const where: string[] = []
+        const params: Param[] = []
+        for (const [c, v] of Object.entries(scope)) {
+          where.push(`${c} = ?`)
+          params.push(v)
+        }
+        for (const [c, vs] of Object.entries(filters)) {
+          if (vs === undefined || vs.length === 0) continue
+          where.push(`${c} IN (${vs.map(() => '?').join(', ')})`)
+          params.push(...vs)
+        }
+        const desc = q.desc === true
+        const key = q.after ?? q.before
+        // Walk backwards for `before`: flip the direction, then reverse the rows.
+        const backwards = q.before !== undefined
+        const descending = desc !== backwards
+        if (key !== undefined) {
+          if (key.length !== spec.sort.length) throw new RangeError('sort key length mismatch')
+          const lhs = spec.sort.length === 1 ? spec.sort[0] : `(${spec.sort.join(', ')})`
+          const rhs = spec.sort.length === 1 ? '?' : `(${spec.sort.map(() => '?').join(', ')})`
+          where.push(`${lhs} ${descending ? '<' : '>'} ${rhs}`)
+          params.push(...(key as Param[]))
+        }
+        const order = spec.sort.map((c) => `${c} ${descending ? 'DESC' : 'ASC'}`).join(', ')
+        const sql = `SELECT data FROM ${spec.table} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${order} LIMIT ?`
+        params.push(Math.max(0, Math.floor(q.limit)))
+        const rows = parseAll<T>(prep(sql).all(...params))
+        if (backwards) rows.reverse()
+        return rows
+      },
+    }
+  }
+
+  const byCreated = ['created_at', 'sid'] as const
+  const accounts = table<AccountRow>({
+    table: 'accounts',
+    pk: ['sid'],
+    cols: { sid: (r) => r.sid, created_at: (r) => r.createdAt },
+    sort: byCreated,
+  })
+  const apiKeys = table<ApiKeyRow>({
+    table: 'api_keys',
+    pk: ['sid'],
+    cols: { sid: (r) => r.sid, account_sid: (r) => r.accountSid, created_at: (r) => r.createdAt },
+    sort: byCreated,
+  })
+  const services = table<Service>({
+    table: 'services',
+    pk: ['sid'],
+    cols: { sid: (r) => r.sid, account_sid: (r) => r.accountSid, created_at: (r) => r.createdAt },
+    sort: byCreated,
+  })
+  const roles = table<Role>({
+    table: 'roles',
+    pk: ['sid'],
+    cols: { sid: (r) => r.sid, service_sid: (r) => r.serviceSid, created_at: (r) => r.createdAt },
+    sort: byCreated,
+  })
+  const users = table<User>({
+    table: 'users',
+    pk: ['sid'],
+    cols: {
+      sid: (r) => r.sid,
+      service_sid: (r) => r.serviceSid,
+      identity: (r) => r.identity,
+      created_at: (r) => r.createdAt,
+    },
+    sort: byCreated,
+  })
+  const channels = table<Channel>({
+    table: 'channels',
+    pk: ['sid'],
+    cols: {
+      sid: (r) => r.sid,
+      service_sid: (r) => r.serviceSid,
+      unique_name: (r) => r.uniqueName,
+      type: (r) => r.type,
+      created_at: (r) => r.createdAt,
+    },
+    sort: byCreated,
+  })
+  const members = table<Member>({
+    table: 'members',
+    pk: ['sid'],
+    cols: {
+      sid: (r) => r.sid,
+      channel_sid: (r) => r.channelSid,
+      identity: (r) => r.identity,
+      created_at: (r) => r.createdAt,
+    },
+    sort: byCreated,
+  })
+  const messages = table<Message>({
+    table: 'messages',
+    pk: ['sid'],
+    cols: {
+      sid: (r) => r.sid,
+      channel_sid: (r) => r.channelSid,
+      idx: (r) => r.index,
+      from_identity: (r) => r.from,
+      client_id: (r) => r.clientMessageId,
+    },
+    sort: ['idx'],
+  })
+  const invites = table<Invite>({
+    table: 'invites',
+    pk: ['sid'],
+    cols: {
+      sid: (r) => r.sid,
+      channel_sid: (r) => r.channelSid,
+      identity: (r) => r.identity,
+      created_at: (r) => r.createdAt,
+    },
+    sort: byCreated,
+  })
+  const userChannels = table<UserChannel>({
+    table: 'user_channels',
+    pk: ['user_sid', 'channel_sid'],
+    cols: { user_sid: (r) => r.userSid, channel_sid: (r) => r.channelSid, created_at: (r) => r.createdAt },
+    sort: ['created_at', 'channel_sid'],
+  })
+  const credentials = table<CredentialRow>({
+    table: 'credentials',
+    pk: ['sid'],
+    cols: { sid: (r) => r.sid, account_sid: (r) => r.accountSid, created_at: (r) => r.createdAt },
+    sort: byCreated,
+  })
+  const bindings = table<Binding>({
+    table: 'bindings',
+    pk: ['sid'],
+    cols: {
+      sid: (r) => r.sid,
+      service_sid: (r) => r.serviceSid,
+      binding_type: (r) => r.bindingType,
+      identity: (r) => r.identity,
+      created_at: (r) => r.createdAt,
+    },
+    sort: byCreated,
+  })
+  const webhooks = table<ChannelWebhook>({
+    table: 'webhooks',
+    pk: ['sid'],
+    cols: { sid: (r) => r.sid, channel_sid: (r) => r.channelSid, created_at: (r) => r.createdAt },
+    sort: byCreated,
+  })
+
+  const none = {}
+  interface EventRow {
+    seq: number
+    stream: string
+    stream_seq: number
+    type: string
+    key: string | null
+    account_sid: string
+    service_sid: string | null
+    created_at: number
+    data: string
+  }
+  const toEvent = (r: EventRow): ChatEvent => ({
+    seq: r.seq,
+    stream: r.stream,
+    streamSeq: r.stream_seq,
+    type: r.type as EventType,
+    key: r.key,
+    data: JSON.parse(r.data) as unknown,
+    accountSid: r.account_sid,
+    serviceSid: r.service_sid,
+    createdAt: r.created_at,
+  })
+  const lastSeqSql = 'SELECT MAX(stream_seq) AS s FROM events WHERE stream = ?'
+  const readStreamSql = 'SELECT * FROM events WHERE stream = ? AND stream_seq > ? ORDER BY stream_seq LIMIT ?'
+  const readAfterSql = 'SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?'
+  const headSql = 'SELECT MAX(seq) AS s FROM events'
+  const appendSql =
+    'INSERT INTO events (stream, stream_seq, type, key, account_sid, service_sid, created_at, data) ' +
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+
+  const repos: WriteRepos = {
+    accounts: { get: (s) => accounts.get(s), list: (q) => accounts.list(none, none, q), put: accounts.put, delete: (s) => accounts.delete(s) },
+    apiKeys: {
+      get: (s) => apiKeys.get(s),
+      list: (a, q) => apiKeys.list({ account_sid: a }, none, q),
+      put: apiKeys.put,
+      delete: (s) => apiKeys.delete(s),
+    },
+    services: {
+      get: (s) => services.get(s),
+      list: (a, q) => services.list({ account_sid: a }, none, q),
+      put: services.put,
+      delete: (s) => services.delete(s),
+    },
+    roles: {
+      get: (s) => roles.get(s),
+      list: (sv, q) => roles.list({ service_sid: sv }, none, q),
+      put: roles.put,
+      delete: (s) => roles.delete(s),
+    },
+    users: {
+      get: (s) => users.get(s),
+      getByIdentity: (sv, id) => users.one('service_sid = ? AND identity = ?', sv, id),
+      list: (sv, q) => users.list({ service_sid: sv }, none, q),
+      put: users.put,
+      delete: (s) => users.delete(s),
+    },
+    channels: {
+      get: (s) => channels.get(s),
+      getByUniqueName: (sv, n) => channels.one('service_sid = ? AND unique_name = ?', sv, n),
+      list: (sv, f, q) => channels.list({ service_sid: sv }, { type: f.types }, q),
+      put: channels.put,
+      delete: (s) => channels.delete(s),
+    },
+    members: {
+      get: (s) => members.get(s),
+      getByIdentity: (ch, id) => members.one('channel_sid = ? AND identity = ?', ch, id),
+      list: (ch, f, q) => members.list({ channel_sid: ch }, { identity: f.identities }, q),
+      put: members.put,
+      delete: (s) => members.delete(s),
+    },
+    messages: {
+      get: (s) => messages.get(s),
+      getByIndex: (ch, i) => messages.one('channel_sid = ? AND idx = ?', ch, i),
+      getByClientId: (ch, from, id) =>
+        messages.one('channel_sid = ? AND from_identity = ? AND client_id = ?', ch, from, id),
+      list: (ch, q) => messages.list({ channel_sid: ch }, none, q),
+      put: messages.put,
+      delete: (s) => messages.delete(s),
+      deleteByChannel: (ch) => messages.exec('DELETE FROM messages WHERE channel_sid = ?', ch),
+    },
+    invites: {
+      get: (s) => invites.get(s),
+      getByIdentity: (ch, id) => invites.one('channel_sid = ? AND identity = ?', ch, id),
+      list: (ch, f, q) => invites.list({ channel_sid: ch }, { identity: f.identities }, q),
+      put: invites.put,
+      delete: (s) => invites.delete(s),
+      deleteByChannel: (ch) => invites.exec('DELETE FROM invites WHERE channel_sid = ?', ch),
+    },
+    userChannels: {
+      get: (u, ch) => userChannels.get(u, ch),
+      list: (u, q) => userChannels.list({ user_sid: u }, none, q),
+      listByChannel: (ch) => userChannels.all('channel_sid = ?', ch),
+      put: userChannels.put,
+      delete: (u, ch) => userChannels.delete(u, ch),
+    },
+    credentials: {
+      get: (s) => credentials.get(s),
+      list: (a, q) => credentials.list({ account_sid: a }, none, q),
+      put: credentials.put,
+      delete: (s) => credentials.delete(s),
+    },
+    bindings: {
+      get: (s) => bindings.get(s),
+      list: (sv, f, q) =>
+        bindings.list({ service_sid: sv }, { binding_type: f.bindingTypes, identity: f.identities }, q),
+      put: bindings.put,
+      delete: (s) => bindings.delete(s),
+    },
+    webhooks: {
+      get: (s) => webhooks.get(s),
+      list: (ch, q) => webhooks.list({ channel_sid: ch }, none, q),
+      put: webhooks.put,
+      delete: (s) => webhooks.delete(s),
+      deleteByChannel: (ch) => webhooks.exec('DELETE FROM webhooks WHERE channel_sid = ?', ch),
+    },
+    events: {
+      async lastSeq(stream) {
+        return (prep(lastSeqSql).get(stream) as { s: number | null }).s ?? 0
+      },
+      async readStream(stream, after, limit) {
+        return (prep(readStreamSql).all(stream, after, limit) as EventRow[]).map(toEvent)
+      },
+      async readAfter(after, limit) {
+        return (prep(readAfterSql).all(after, limit) as EventRow[]).map(toEvent)
+      },
+      async head() {
+        return (prep(headSql).get() as { s: number | null }).s ?? 0
+      },
+      async append(ev: NewEvent): Promise<ChatEvent> {
+        const data = JSON.stringify(ev.data)
+        let info: Database.RunResult
+        try {
+          info = prep(appendSql).run(ev.stream, ev.streamSeq, ev.type, ev.key, ev.accountSid, ev.serviceSid, ev.createdAt, data)
+        } catch (err) {
+          const c = conflictName(err)
+          if (c !== undefined) throw new StoreConflictError(c, { cause: err })
+          throw err
+        }
+        return { ...ev, seq: Number(info.lastInsertRowid) }
+      },
+    },
+  }
+  return repos
+}
