@@ -1,0 +1,92 @@
+/**
+ * End-to-end support: a Parley server (in-memory SQLite, bootstrapped) with the Twilio plugin, tokens, and
+ * unmodified `twilio-chat@6.0.0` clients connected to it over `ws://127.0.0.1:PORT/v3/wsconnect`.
+ */
+import { createRequire } from 'node:module'
+import { AccessToken, ChatGrant } from '@parley/token'
+import { twilioPlugin } from '../../../src/compat/twilio/index.ts'
+import { loadConfig } from '../../../src/config.ts'
+import type { BootstrapResult } from '../../../src/core/types.ts'
+import { silentLogger } from '../../../src/http/log.ts'
+import { createParleyServer, type ParleyServer } from '../../../src/main.ts'
+
+const require = createRequire(import.meta.url)
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyClient = any
+
+export interface ChatHarness {
+  parley: ParleyServer
+  creds: BootstrapResult
+  wsUri: string
+  token(identity: string): string
+  /** A twilio-chat 6 client that reached `stateChanged: 'initialized'` (rejects on `failed` or after 10 s). */
+  chat(identity: string): Promise<AnyClient>
+  /** A @twilio/conversations 3 client that reached `initialized`. */
+  conversations(identity: string): Promise<AnyClient>
+  close(): Promise<void>
+}
+
+export async function startChatHarness(): Promise<ChatHarness> {
+  const config = loadConfig({ port: 0, host: '127.0.0.1' }, {})
+  const parley = await createParleyServer(config, {
+    storage: 'memory',
+    bootstrap: true,
+    logger: silentLogger,
+    plugins: [twilioPlugin({ onError: (err) => console.error('compat error', err) })],
+  })
+  const creds = parley.bootstrapped
+  if (creds === undefined) throw new Error('expected a bootstrap')
+  const wsUri = `${parley.url.replace(/^http/, 'ws')}/v3/wsconnect`
+  const clients: AnyClient[] = []
+  const token = (identity: string): string => {
+    const t = new AccessToken(creds.account.sid, creds.apiKey.sid, creds.apiKey.secret, { identity, ttl: 3600 })
+    t.addGrant(new ChatGrant({ serviceSid: creds.service.sid }))
+    return t.toJwt()
+  }
+  const start = (Ctor: AnyClient, identity: string): Promise<AnyClient> => {
+    const client = new Ctor(token(identity), { twilsock: { uri: wsUri }, logLevel: 'silent' })
+    clients.push(client)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${identity}: not initialized after 10 s`)), 10_000)
+      client.on('stateChanged', (state: string) => {
+        clearTimeout(timer)
+        if (state === 'initialized') resolve(client)
+        else reject(new Error(`${identity}: client state ${state}`))
+      })
+    })
+  }
+  return {
+    parley,
+    creds,
+    wsUri,
+    token,
+    chat: (identity) => start(require('twilio-chat').Client, identity),
+    conversations: (identity) => start(require('@twilio/conversations').Client, identity),
+    async close() {
+      await Promise.allSettled(clients.map((c) => c.shutdown()))
+      await parley.close()
+    },
+  }
+}
+
+/** Resolves with the first `event` emitted by `emitter` that satisfies `pred`, or rejects after `ms`. */
+export function nextEvent<T = AnyClient>(
+  emitter: AnyClient,
+  event: string,
+  pred: (v: T) => boolean = () => true,
+  ms = 8000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, on)
+      reject(new Error(`timed out waiting for ${event}`))
+    }, ms)
+    const on = (v: T): void => {
+      if (!pred(v)) return
+      clearTimeout(timer)
+      emitter.off(event, on)
+      resolve(v)
+    }
+    emitter.on(event, on)
+  })
+}
