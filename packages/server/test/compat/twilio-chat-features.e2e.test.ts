@@ -1,0 +1,73 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { nextEvent, startChatHarness, type AnyClient } from './support/chat-harness.ts'
+
+test('twilio-chat 6: invites, decline, add, typing, edits, consumption, user updates and leave', { timeout: 30_000 }, async () => {
+  const h = await startChatHarness()
+  try {
+    const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
+    const chA = await alice.createChannel({ uniqueName: 'priv', friendlyName: 'Private', isPrivate: true })
+    assert.equal(chA.isPrivate, true)
+    await chA.join()
+
+    // 1. invite → channelInvited; decline → channelLeft
+    const invited = nextEvent(bob, 'channelInvited', (c: AnyClient) => c.sid === chA.sid)
+    await chA.invite('bob')
+    const chInv = await invited
+    assert.equal(chInv.status, 'invited')
+    const left = nextEvent(bob, 'channelLeft', (c: AnyClient) => c.sid === chA.sid)
+    await chInv.decline()
+    await left
+
+    // 2. add → channelJoined
+    const joined = nextEvent(bob, 'channelJoined', (c: AnyClient) => c.sid === chA.sid)
+    const memberJoined = nextEvent(chA, 'memberJoined', (m: AnyClient) => m.identity === 'bob')
+    await chA.add('bob')
+    const chB = await joined
+    await memberJoined
+
+    // 3. typing reaches the other member only
+    const typing = nextEvent(chA, 'typingStarted', (m: AnyClient) => m.identity === 'bob')
+    await chB.typing()
+    await typing
+
+    // 4. edits and removals are live
+    const added = nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'draft')
+    await chA.sendMessage('draft')
+    const msgB = await added
+    const updated = nextEvent(bob, 'messageUpdated', (u: AnyClient) => u.message.sid === msgB.sid)
+    const page = await chA.getMessages(1)
+    await page.items[0].updateBody('final')
+    const u = await updated
+    assert.ok(u.updateReasons.includes('body'))
+    assert.equal(u.message.body, 'final')
+    const removed = nextEvent(bob, 'messageRemoved', (m: AnyClient) => m.sid === msgB.sid)
+    await page.items[0].remove()
+    await removed
+
+    // 5. consumption horizon and unread counts
+    await chA.sendMessage('one')
+    await chA.sendMessage('two')
+    const unread = await chB.updateLastConsumedMessageIndex(1)
+    assert.equal(unread, 1)
+    assert.equal(await chB.getUnconsumedMessagesCount(), 1)
+    assert.equal(await chB.setAllMessagesConsumed(), 0)
+
+    // 6. user updates reach the user's own map; others read them
+    const userUpdated = nextEvent(bob, 'userUpdated', (e: AnyClient) => e.updateReasons.includes('friendlyName'))
+    await bob.user.updateFriendlyName('Bobby')
+    await userUpdated
+    assert.equal(bob.user.friendlyName, 'Bobby')
+    const bobSeenByAlice = await alice.getUser('bob')
+    assert.equal(bobSeenByAlice.friendlyName, 'Bobby')
+
+    // 7. leave → channelLeft for bob, memberLeft for alice
+    const bobLeft = nextEvent(bob, 'channelLeft', (c: AnyClient) => c.sid === chA.sid)
+    const memberLeft = nextEvent(chA, 'memberLeft', (m: AnyClient) => m.identity === 'bob')
+    await chB.leave()
+    await bobLeft
+    await memberLeft
+  } finally {
+    await h.close()
+  }
+})
