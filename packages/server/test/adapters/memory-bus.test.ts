@@ -1,0 +1,4 @@
+import { memoryBus } from '../../src/adapters/bus/memory.ts'
+import { busContract } from './bus-contract.ts'
+
+busContract('memory', () => memoryBus({ onError: () => {} }))
