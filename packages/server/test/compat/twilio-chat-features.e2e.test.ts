@@ -25,6 +25,7 @@ test('twilio-chat 6: invites, decline, add, typing, edits, consumption, user upd
     await chA.add('bob')
     const chB = await joined
     await memberJoined
+    await chB.getMessages()
 
     // 3. typing reaches the other member only
     const typing = nextEvent(chA, 'typingStarted', (m: AnyClient) => m.identity === 'bob')
@@ -67,6 +68,42 @@ test('twilio-chat 6: invites, decline, add, typing, edits, consumption, user upd
     await chB.leave()
     await bobLeft
     await memberLeft
+  } finally {
+    await h.close()
+  }
+})
+
+test('twilio-chat 6: messages sent while a client is disconnected are replayed once after it reconnects', { timeout: 30_000 }, async () => {
+  const h = await startChatHarness()
+  try {
+    const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
+    const chA = await alice.createChannel({ uniqueName: 'replay' })
+    await chA.join()
+    const chB = await bob.getChannelByUniqueName('replay')
+    const joined = nextEvent(bob, 'channelJoined', (c: AnyClient) => c.sid === chA.sid)
+    await chB.join()
+    await joined
+    await chB.getMessages() // the messages list is open: later messages arrive as messageAdded
+    const first = nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'before')
+    await chA.sendMessage('before')
+    await first
+
+    // 1. bob drops the socket; alice keeps talking
+    const seen: string[] = []
+    bob.on('messageAdded', (m: AnyClient) => seen.push(m.body))
+    const down = nextEvent(bob, 'connectionStateChanged', (s: string) => s === 'disconnected')
+    await bob.services.twilsockClient.disconnect()
+    await down
+    await chA.sendMessage('while away 1')
+    await chA.sendMessage('while away 2')
+
+    // 2. bob reconnects: the Sync subscriptions resume after their last_event_id
+    const both = nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'while away 2')
+    bob.services.twilsockClient.connect()
+    await both
+    await chA.sendMessage('after')
+    await nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'after')
+    assert.deepEqual(seen, ['while away 1', 'while away 2', 'after'])
   } finally {
     await h.close()
   }

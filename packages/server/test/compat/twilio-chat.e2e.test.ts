@@ -28,6 +28,7 @@ test('two unmodified twilio-chat 6 clients create, find, join a channel and exch
     await chB.join()
     await joinedB
     await memberJoined
+    await chB.getMessages() // bob's messages list is open: new messages arrive as messageAdded
 
     // 4. alice sends, bob receives author, body and attributes
     const got = nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'hello bob')
