@@ -66,6 +66,10 @@ const state = {
   gen: 0,
   restartAttempts: 0,
   restartTimer: 0,
+  refreshTimer: 0,
+  /** When the current token was fetched (ms) and its lifetime (s), from POST /token. */
+  tokenFetchedAt: 0,
+  tokenTtl: 3600,
   /** sid → { channel, unread } for channels the user has joined. */
   joined: new Map(),
   /** Public channel descriptors the user has not joined. */
@@ -243,6 +247,8 @@ async function fetchToken() {
   try {
     const data = await api('POST', '/token', { deviceId: deviceId() })
     if (data.twilsockUrl) state.twilsockUrl = data.twilsockUrl
+    state.tokenFetchedAt = Date.now()
+    state.tokenTtl = typeof data.ttl === 'number' ? data.ttl : 3600
     return data.token
   } catch (err) {
     if (err.status === 401) {
@@ -379,6 +385,8 @@ function initFailureText(client) {
 
 /** Shut a client down without waiting on it: a client that never initialized may never finish shutting down. */
 function discardClient(client) {
+  clearTimeout(state.refreshTimer)
+  state.refreshTimer = 0
   if (!client) return
   try {
     client.removeAllListeners()
@@ -440,14 +448,37 @@ function restartChat() {
   return startChat()
 }
 
+/**
+ * tokenAboutToExpire: fetch a new token and hand it to the client. Parley warns a fixed lead time before `exp`, and at
+ * once when a token is shorter than that; for such short tokens, refresh at 3/4 of the lifetime instead of looping.
+ */
+function onTokenAboutToExpire(client) {
+  const age = Date.now() - state.tokenFetchedAt
+  const ttlMs = state.tokenTtl * 1000
+  if (age >= ttlMs / 2) {
+    void refreshToken(client)
+    return
+  }
+  if (state.refreshTimer) return
+  state.refreshTimer = setTimeout(
+    () => {
+      state.refreshTimer = 0
+      void refreshToken(client)
+    },
+    ttlMs * 0.75 - age,
+  )
+}
+
 async function refreshToken(client) {
+  if (client !== state.client) return
   try {
     const token = await fetchToken()
+    if (client !== state.client) return
     await withTimeout(client.updateToken(token), UPDATE_TOKEN_TIMEOUT_MS, 'token update')
   } catch (err) {
     if (!state.user) return
     // The old token is still valid for a little while; if it expires, tokenExpired recovers.
-    console.warn('token refresh failed', err?.message)
+    console.warn('token refresh failed:', err?.message)
   }
 }
 
@@ -1030,7 +1061,7 @@ async function renderMembers(channel) {
   const sorted = [...members].sort((a, b) => String(a.identity).localeCompare(String(b.identity)))
   for (const member of sorted) {
     const identity = member.identity
-    const dot = el('span', { className: 'dot', 'aria-hidden': 'true' })
+    const dot = reachability ? el('span', { className: 'dot', 'aria-hidden': 'true' }) : null
     const status = el('span', { className: 'presence' })
     const row = el(
       'li',
@@ -1051,7 +1082,7 @@ async function renderMembers(channel) {
         const paint = () => {
           const r = rows.get(member.identity)
           if (!r) return
-          r.dot.classList.toggle('online', !!user.online)
+          r.dot?.classList.toggle('online', !!user.online)
           r.status.classList.toggle('online', !!user.online)
           r.status.textContent = user.online ? 'online' : 'offline'
         }

@@ -28,11 +28,17 @@ export interface DemoConfig extends ParleyCredentials {
   readonly host: string
   /** TCP port (`DEMO_PORT`, default 3000; 0 picks a free one). */
   readonly port: number
-  /** Base URL of the Parley service (`PARLEY_URL`, default `http://127.0.0.1:3210`). */
+  /**
+   * Base URL of the Parley service: `PARLEY_URL`, else `PARLEY_PUBLIC_URL`, else the `url` in credentials.json, else
+   * `http://127.0.0.1:3210`.
+   */
   readonly parleyUrl: string
   /** The Twilsock URL given to the browser (`PARLEY_TWILSOCK_URL`, default `ws(s)://<parley host>/v3/wsconnect`). */
   readonly twilsockUrl: string
-  /** Lifetime of minted tokens in seconds (`DEMO_TOKEN_TTL`, default 3600, 60…86400). */
+  /**
+   * Lifetime of minted tokens in seconds (`DEMO_TOKEN_TTL`, default 3600, 10…86400; short values are for testing the
+   * token lifecycle).
+   */
   readonly tokenTtl: number
   /** Lifetime of a sign-in session in seconds (`DEMO_SESSION_TTL`, default 7 days). */
   readonly sessionTtl: number
@@ -161,6 +167,29 @@ export function twilsockUrlFor(parleyUrl: string): string {
   return url.toString()
 }
 
+/** `<PARLEY_DATA_DIR>/credentials.json` parsed (an empty object when the file does not exist). */
+function readCredentialsFile(options: LoadConfigOptions): {
+  file: string
+  data: Record<string, unknown>
+} {
+  const env = options.env ?? processEnv
+  const cwd = options.cwd ?? process.cwd()
+  const readFile = options.readFile ?? defaultReadFile
+  const parleyDataDir = resolve(cwd, nonEmpty(env['PARLEY_DATA_DIR']) ?? '.parley')
+  const file = join(parleyDataDir, 'credentials.json')
+  const text = readFile(file)
+  if (text === undefined) return { file, data: {} }
+  try {
+    const parsed: unknown = JSON.parse(text)
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      return { file, data: parsed as Record<string, unknown> }
+    }
+  } catch {
+    /* reported below */
+  }
+  throw new ConfigError(`${file}: not a JSON object`)
+}
+
 /**
  * Read the Parley credentials from `credentials.json`, with each field overridable by its environment variable
  * (`PARLEY_ACCOUNT_SID`, `PARLEY_API_KEY_SID`, `PARLEY_API_KEY_SECRET`, `PARLEY_SERVICE_SID`).
@@ -169,23 +198,7 @@ export function twilsockUrlFor(parleyUrl: string): string {
  */
 export function loadCredentials(options: LoadConfigOptions = {}): ParleyCredentials {
   const env = options.env ?? processEnv
-  const cwd = options.cwd ?? process.cwd()
-  const readFile = options.readFile ?? defaultReadFile
-  const parleyDataDir = resolve(cwd, nonEmpty(env['PARLEY_DATA_DIR']) ?? '.parley')
-  const file = join(parleyDataDir, 'credentials.json')
-
-  let fromFile: Record<string, unknown> = {}
-  const text = readFile(file)
-  if (text !== undefined) {
-    try {
-      const parsed: unknown = JSON.parse(text)
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
-        fromFile = parsed as Record<string, unknown>
-      else throw new Error('not an object')
-    } catch {
-      throw new ConfigError(`${file}: not a JSON object`)
-    }
-  }
+  const { file, data: fromFile } = readCredentialsFile(options)
 
   const out: Partial<Record<keyof ParleyCredentials, string>> = {}
   const missing: string[] = []
@@ -233,14 +246,19 @@ export function loadConfig(options: LoadConfigOptions = {}): DemoConfig {
   const cwd = options.cwd ?? process.cwd()
   const credentials = loadCredentials(options)
 
-  const parleyRaw =
-    nonEmpty(env['PARLEY_URL']) ??
-    nonEmpty(env['PARLEY_PUBLIC_URL']) ??
-    `http://127.0.0.1:${parseInteger('PARLEY_PORT', env['PARLEY_PORT'], 3210, 1, 65535)}`
-  const parleyUrl = parseHttpUrl(
-    nonEmpty(env['PARLEY_URL']) ? 'PARLEY_URL' : 'PARLEY_PUBLIC_URL',
-    parleyRaw,
-  )
+  // The URL: PARLEY_URL, else PARLEY_PUBLIC_URL, else the `url` that `parley serve` wrote next to the credentials,
+  // else the default local port.
+  const fileUrl = readCredentialsFile(options).data['url']
+  const sources: [string, string | undefined][] = [
+    ['PARLEY_URL', nonEmpty(env['PARLEY_URL'])],
+    ['PARLEY_PUBLIC_URL', nonEmpty(env['PARLEY_PUBLIC_URL'])],
+    ['credentials.json url', typeof fileUrl === 'string' ? nonEmpty(fileUrl) : undefined],
+  ]
+  const [urlSource, urlValue] = sources.find(([, v]) => v !== undefined) ?? [
+    'PARLEY_PORT',
+    `http://127.0.0.1:${parseInteger('PARLEY_PORT', env['PARLEY_PORT'], 3210, 1, 65535)}`,
+  ]
+  const parleyUrl = parseHttpUrl(urlSource, urlValue ?? '')
 
   let twilsockUrl = twilsockUrlFor(parleyUrl.toString())
   const twilsockRaw = nonEmpty(env['PARLEY_TWILSOCK_URL'])
@@ -277,7 +295,7 @@ export function loadConfig(options: LoadConfigOptions = {}): DemoConfig {
     port: parseInteger('DEMO_PORT', env['DEMO_PORT'], 3000, 0, 65535),
     parleyUrl: parleyUrl.toString(),
     twilsockUrl,
-    tokenTtl: parseInteger('DEMO_TOKEN_TTL', env['DEMO_TOKEN_TTL'], 3600, 60, 86400),
+    tokenTtl: parseInteger('DEMO_TOKEN_TTL', env['DEMO_TOKEN_TTL'], 3600, 10, 86400),
     sessionTtl: parseInteger(
       'DEMO_SESSION_TTL',
       env['DEMO_SESSION_TTL'],

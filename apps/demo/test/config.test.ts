@@ -152,6 +152,20 @@ void describe('loadConfig', () => {
     assert.equal(cfg.trustProxy, true)
   })
 
+  void test('without PARLEY_URL, the url that parley serve wrote to credentials.json is used', () => {
+    const file = { ...fakeCredentials(), url: 'http://127.0.0.1:34263' }
+    const read = (p: string) =>
+      p === '/srv/.parley/credentials.json' ? JSON.stringify(file) : undefined
+    const cfg = loadConfig({ env: {}, cwd: '/srv', readFile: read })
+    assert.equal(cfg.twilsockUrl, 'ws://127.0.0.1:34263/v3/wsconnect')
+    const over = loadConfig({
+      env: { PARLEY_URL: 'https://p.example' },
+      cwd: '/srv',
+      readFile: read,
+    })
+    assert.equal(over.twilsockUrl, 'wss://p.example/v3/wsconnect')
+  })
+
   void test('PARLEY_TWILSOCK_URL overrides the derived URL and must be ws(s)', () => {
     assert.equal(
       load({ PARLEY_TWILSOCK_URL: 'wss://ws.example.com/v3/wsconnect' }).twilsockUrl,
@@ -163,7 +177,7 @@ void describe('loadConfig', () => {
   void test('rejects out-of-range or malformed values with the setting named', () => {
     for (const [name, value] of [
       ['DEMO_TOKEN_TTL', '86401'],
-      ['DEMO_TOKEN_TTL', '59'],
+      ['DEMO_TOKEN_TTL', '9'],
       ['DEMO_TOKEN_TTL', '1h'],
       ['DEMO_PORT', '70000'],
       ['PARLEY_URL', 'ftp://x'],
