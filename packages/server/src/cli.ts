@@ -33,6 +33,10 @@ async function main(args: string[]): Promise<number> {
       const { runServe } = await import('./cli/serve.ts')
       return runServe(args.slice(1))
     }
+    case 'token': {
+      const { runToken } = await import('./cli/token.ts')
+      return runToken(args.slice(1))
+    }
     default:
       stderr.write(`parley: unknown command "${command}" (run "parley --help")\n`)
       return 2
