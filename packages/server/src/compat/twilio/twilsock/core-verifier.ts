@@ -1,0 +1,46 @@
+/**
+ * The Twilsock verifier backed by the core: keys from `core.resolveApiKey` (unknown or deleted keys fail like a bad
+ * signature), and the token's service must exist and belong to the token's account (access-tokens.md §7.3 step 8).
+ *
+ * @module
+ */
+import { isChatError } from '@parley/token'
+import type { Core } from '../../../core/api.ts'
+import { createTwilsockVerifier, type TwilsockVerifier } from './verify.ts'
+
+/** Options of {@link coreTwilsockVerifier}. */
+export interface CoreVerifierOptions {
+  /** Current time in ms (default `Date.now`). */
+  readonly now?: () => number
+  /** Clock leeway in seconds (default 60). */
+  readonly leewaySeconds?: number
+}
+
+/**
+ * Builds the gateway's `verify` from the core.
+ *
+ * @throws {ChatError} (rejection) the token codes of `verifyAccessToken`; 51101 when the service is unknown or
+ *   another account's. Store failures propagate (the gateway answers 500, which the client retries).
+ * @example
+ * ```ts
+ * createTwilsockGateway({ verify: coreTwilsockVerifier(core), upstream })
+ * ```
+ */
+export function coreTwilsockVerifier(
+  core: Pick<Core, 'resolveApiKey' | 'services'>,
+  opts: CoreVerifierOptions = {},
+): TwilsockVerifier {
+  return createTwilsockVerifier({
+    resolveKey: (keySid) => core.resolveApiKey(keySid),
+    serviceBelongsTo: async (serviceSid, accountSid) => {
+      try {
+        await core.services.fetch({ kind: 'admin', accountSid }, serviceSid)
+        return true
+      } catch (err) {
+        if (isChatError(err) && err.status === 404) return false
+        throw err
+      }
+    },
+    ...opts,
+  })
+}
