@@ -1,4 +1,7 @@
 import { test } from 'node:test'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import assert from 'node:assert/strict'
 import { nextEvent, startChatHarness, type AnyClient } from './support/chat-harness.ts'
 
@@ -106,5 +109,37 @@ test('twilio-chat 6: messages sent while a client is disconnected are replayed o
     assert.deepEqual(seen, ['while away 1', 'while away 2', 'after'])
   } finally {
     await h.close()
+  }
+})
+
+test('twilio-chat 6: after a server restart the client resumes its subscriptions by SID without gap or duplicate', { timeout: 30_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'parley-compat-'))
+  const h = await startChatHarness({ dataDir })
+  try {
+    const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
+    const chA = await alice.createChannel({ uniqueName: 'restart' })
+    await chA.join()
+    const chB = await bob.getChannelByUniqueName('restart')
+    const joined = nextEvent(bob, 'channelJoined', (c: AnyClient) => c.sid === chA.sid)
+    await chB.join()
+    await joined
+    await chB.getMessages()
+    const seen: string[] = []
+    bob.on('messageAdded', (m: AnyClient) => seen.push(m.body))
+    await chA.sendMessage('before')
+    await nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'before')
+
+    // 1. restart; the new process has no memory of the old subscriptions
+    await h.restart()
+    const admin = { kind: 'admin' as const, accountSid: h.creds.account.sid }
+    for (const body of ['after restart 1', 'after restart 2']) {
+      await h.parley.core.messages.create(admin, h.creds.service.sid, chA.sid, { body })
+    }
+    // 2. bob reconnects on its own (Twilsock 308 backoff) and replays from its last_event_id
+    await nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'after restart 2', 15_000)
+    assert.deepEqual(seen, ['before', 'after restart 1', 'after restart 2'])
+  } finally {
+    await h.close()
+    await rm(dataDir, { recursive: true, force: true })
   }
 })

@@ -15,6 +15,7 @@ const require = createRequire(import.meta.url)
 export type AnyClient = any
 
 export interface ChatHarness {
+  /** The current server (replaced by {@link ChatHarness.restart}). */
   parley: ParleyServer
   creds: BootstrapResult
   wsUri: string
@@ -23,17 +24,25 @@ export interface ChatHarness {
   chat(identity: string): Promise<AnyClient>
   /** A @twilio/conversations 3 client that reached `initialized`. */
   conversations(identity: string): Promise<AnyClient>
+  /** Stops the server and starts a new one on the same port and data directory (disk harnesses only). */
+  restart(): Promise<void>
   close(): Promise<void>
 }
 
-export async function startChatHarness(): Promise<ChatHarness> {
-  const config = loadConfig({ port: 0, host: '127.0.0.1' }, {})
-  const parley = await createParleyServer(config, {
-    storage: 'memory',
-    bootstrap: true,
-    logger: silentLogger,
-    plugins: [twilioPlugin({ onError: (err) => console.error('compat error', err) })],
-  })
+/** Starts a harness; with `dataDir` the store is on disk, so {@link ChatHarness.restart} keeps the data. */
+export async function startChatHarness(opts: { dataDir?: string } = {}): Promise<ChatHarness> {
+  const boot = async (port: number): Promise<ParleyServer> =>
+    createParleyServer(
+      loadConfig({ port, host: '127.0.0.1', ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}) }, {}),
+      {
+        storage: opts.dataDir !== undefined ? 'disk' : 'memory',
+        bootstrap: true,
+        logger: silentLogger,
+        plugins: [twilioPlugin({ onError: (err) => console.error('compat error', err) })],
+      },
+    )
+  let parley = await boot(0)
+  const port = Number(new URL(parley.url).port)
   const creds = parley.bootstrapped
   if (creds === undefined) throw new Error('expected a bootstrap')
   const wsUri = `${parley.url.replace(/^http/, 'ws')}/v3/wsconnect`
@@ -56,12 +65,18 @@ export async function startChatHarness(): Promise<ChatHarness> {
     })
   }
   return {
-    parley,
+    get parley() {
+      return parley
+    },
     creds,
     wsUri,
     token,
     chat: (identity) => start(require('twilio-chat').Client, identity),
     conversations: (identity) => start(require('@twilio/conversations').Client, identity),
+    async restart() {
+      await parley.close()
+      parley = await boot(port)
+    },
     async close() {
       await Promise.allSettled(clients.map((c) => c.shutdown()))
       await parley.close()
