@@ -119,8 +119,8 @@ export interface UsersApi {
 export interface ChannelsApi {
   create(actor: Actor, serviceSid: string, input: ChannelCreate): Promise<Channel>
   /**
-   * Admin: every channel (filtered by `types`). User: the public directory plus private channels the user is a
-   * member of.
+   * Admin: every channel (filtered by `types`). User: the public directory only (`types` is ignored); a user's
+   * private channels are listed through {@link UserChannelsApi.list}.
    */
   list(actor: Actor, serviceSid: string, filter?: { types?: string[] }, page?: PageRequest): Promise<Page<Channel>>
   /** `ref` is a CH SID or a unique name. */

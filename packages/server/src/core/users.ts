@@ -153,6 +153,13 @@ export function usersApi(ctx: Ctx): UsersApi {
     },
 
     async ensure(actor) {
+      // Read first: connecting users almost always exist already, and a read does not queue behind writes.
+      const existing = await ctx.read(async (tx) => {
+        const service = await loadService(tx, actor, actor.serviceSid)
+        const user = await tx.users.getByIdentity(service.sid, actor.identity)
+        return user === undefined ? undefined : forFetch(service, user)
+      })
+      if (existing !== undefined) return existing
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, actor.serviceSid)
         return forFetch(service, await ensureUser(w, service, actor.identity))

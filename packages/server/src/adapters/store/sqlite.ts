@@ -116,7 +116,11 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   try {
     db = new Database(filename)
     db.pragma('busy_timeout = 5000')
-    if (!memory) db.pragma('journal_mode = WAL')
+    if (!memory) {
+      db.pragma('journal_mode = WAL')
+      // After each checkpoint, truncate the WAL back to at most 64 MiB (reliability.md §2.8).
+      db.pragma('journal_size_limit = 67108864')
+    }
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
     db.pragma('foreign_keys = OFF')
     migrate(db)
