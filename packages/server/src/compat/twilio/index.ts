@@ -16,7 +16,7 @@ import { actorOf, createChatProjection } from './projection/chat-projection.ts'
 import { createSyncEngine, type SyncEngine } from './sync/engine.ts'
 import { createTwilsockGateway, type TwilsockGateway, type TwilsockGatewayOptions } from './twilsock/gateway.ts'
 import type { ReachabilityHooks, ReachabilityKey } from './twilsock/registry.ts'
-import { createTwilsockVerifier } from './twilsock/verify.ts'
+import { coreTwilsockVerifier } from './twilsock/core-verifier.ts'
 import type { UpstreamHandler } from './upstream.ts'
 
 /** Options of {@link createTwilioCompat}. */
@@ -126,7 +126,7 @@ export function twilioPlugin(
     })
     const gateway = createTwilsockGateway({
       ...gatewayOptions,
-      verify: createTwilsockVerifier({ resolveKey: (sid) => ctx.core.resolveApiKey(sid) }),
+      verify: coreTwilsockVerifier(ctx.core),
       upstream: compat.upstream,
       reachability: compat.reachability,
       subscribeKeyRevocations: (listener) =>
