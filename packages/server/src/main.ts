@@ -15,6 +15,7 @@ import { systemClock } from './adapters/clock/system.ts'
 import { cryptoIds } from './adapters/ids/crypto.ts'
 import { sqliteStore, type SqliteStore } from './adapters/store/sqlite.ts'
 import { aesGcmVault, loadOrCreateMasterKey, parseMasterKey } from './adapters/vault/aes-gcm.ts'
+import { twilioPlugin, type TwilioPluginOptions } from './compat/twilio/index.ts'
 import type { Config } from './config.ts'
 import type { Core } from './core/api.ts'
 import { createCore } from './core/create-core.ts'
@@ -53,7 +54,12 @@ export interface ParleyServerOptions {
   storage?: 'disk' | 'memory'
   /** On a store with no account, create one (with an API key and a default service) before accepting requests. */
   bootstrap?: boolean
-  /** Add-ons such as realtime gateways. */
+  /**
+   * The Twilio-compatible realtime gateway (Twilsock on `/v3/wsconnect`, so the unmodified `twilio-chat` and
+   * `@twilio/conversations` SDKs can connect). On by default; `false` turns it off.
+   */
+  twilio?: false | TwilioPluginOptions
+  /** More add-ons, started after the Twilio gateway. */
   plugins?: readonly ParleyPlugin[]
 }
 
@@ -125,7 +131,18 @@ export async function createParleyServer(config: Config, options: ParleyServerOp
 
   const pluginClosers: (() => Promise<void>)[] = []
   const ctx: PluginContext = { config, core, store, bus, logger, onUpgrade: bridge.onUpgrade }
-  for (const plugin of options.plugins ?? []) {
+  const plugins: ParleyPlugin[] = []
+  if (options.twilio !== false) {
+    plugins.push(
+      twilioPlugin({
+        log: (level, msg, fields) => logger[level](msg, fields),
+        onError: (err) => logger.error('twilio compat error', { err }),
+        ...options.twilio,
+      }),
+    )
+  }
+  plugins.push(...(options.plugins ?? []))
+  for (const plugin of plugins) {
     const r = await plugin(ctx)
     if (r && r.close) pluginClosers.push(r.close)
   }
