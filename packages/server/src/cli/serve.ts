@@ -103,8 +103,11 @@ export function writeCredentials(dataDir: string, content: string): string {
 }
 
 /** The first-start banner. Secrets appear here and in the credentials file only. */
-export function banner(b: BootstrapResult, url: string, credentialsPath: string): string {
-  const mint =
+export function banner(b: BootstrapResult, url: string, credentialsPath: string, dataDir: string): string {
+  // `parley token mint` reads credentials.json from --data (default ./.parley).
+  const dataFlag = dataDir === './.parley' || dataDir === '.parley' ? '' : ` --data ${shellQuote(dataDir)}`
+  const mint = `npx parley token mint${dataFlag} --identity alice`
+  const mintExplicit =
     `npx parley token mint --account-sid ${b.account.sid} --api-key ${b.apiKey.sid} ` +
     `--api-secret ${b.apiKey.secret} --service-sid ${b.service.sid} --identity alice`
   return [
@@ -120,13 +123,18 @@ export function banner(b: BootstrapResult, url: string, credentialsPath: string)
     `    API Key Secret   ${b.apiKey.secret}`,
     `    Chat Service SID ${b.service.sid}`,
     '',
-    '  Mint an Access Token for a user:',
+    '  Mint an Access Token for a user (reads credentials.json; the second form works from anywhere):',
     `    ${mint}`,
+    `    ${mintExplicit}`,
     '',
     '  Call the REST API (Twilio Chat v2):',
     `    curl -u ${b.account.sid}:${b.authToken} ${url}/v2/Services`,
     '',
   ].join('\n')
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./@:+-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`
 }
 
 /**
@@ -179,7 +187,7 @@ export async function runServe(args: readonly string[]): Promise<number> {
   const b = parley.bootstrapped
   if (b !== undefined) {
     const path = writeCredentials(config.dataDir, credentialsJson(b, parley.url))
-    process.stdout.write(banner(b, parley.url, path) + '\n')
+    process.stdout.write(banner(b, parley.url, path, config.dataDir) + '\n')
   } else {
     process.stdout.write(
       `Parley Chat Service is running at ${parley.url} ` +
