@@ -34,6 +34,7 @@ export interface CoreDeps {
 }
 
 const MAX_EVENTS = 10_000
+const KEY_CACHE_MS = 60_000
 
 function limitOf(limit: number | undefined): number {
   if (limit === undefined || !Number.isFinite(limit)) return 1000
@@ -55,6 +56,25 @@ function limitOf(limit: number | undefined): number {
  */
 export function createCore(deps: CoreDeps): Core {
   const ctx = createContext(deps)
+  // Decrypted key secrets for token verification, kept ≤ 60 s (reliability.md §2.10) and dropped as soon as a
+  // revocation is seen on the bus (from this node or, with a cluster bus, any other).
+  const keyCache = new Map<string, { value: { secret: string; accountSid: string }; expires: number }>()
+  deps.bus.subscribe((m) => {
+    if (m.type === 'key_revoked') keyCache.delete(m.keySid)
+    else if (m.type === 'account_changed') keyCache.clear()
+  })
+  const cachedResolveApiKey = async (keySid: string) => {
+    const hit = keyCache.get(keySid)
+    const now = deps.clock.now()
+    if (hit !== undefined && hit.expires > now) return hit.value
+    const value = await resolveApiKey(ctx, keySid)
+    if (value === undefined) keyCache.delete(keySid)
+    else {
+      if (keyCache.size >= 10_000) keyCache.clear()
+      keyCache.set(keySid, { value, expires: now + KEY_CACHE_MS })
+    }
+    return value
+  }
   return {
     accounts: accountsApi(ctx),
     keys: keysApi(ctx),
@@ -76,7 +96,7 @@ export function createCore(deps: CoreDeps): Core {
       head: () => ctx.read((tx) => tx.events.head()),
     },
     authenticateBasic: (u, p) => authenticateBasic(ctx, u, p),
-    resolveApiKey: (sid) => resolveApiKey(ctx, sid),
+    resolveApiKey: cachedResolveApiKey,
     resolveAuthToken: (sid) => resolveAuthToken(ctx, sid),
     bootstrap: (input) => bootstrap(ctx, input),
     hasAccounts: () => ctx.read(async (tx) => (await tx.accounts.list({ limit: 1 })).length > 0),

@@ -30,7 +30,7 @@ export const LIMITS = {
 
 /** SID pattern of a prefix (case-insensitive hex, as the OAI spec allows). */
 export function isSid(prefix: string, value: string): boolean {
-  return value.length === 34 && value.startsWith(prefix) && /^[0-9a-fA-F]{32}$/.test(value.slice(2))
+  return typeof value === 'string' && value.length === 34 && value.startsWith(prefix) && /^[0-9a-fA-F]{32}$/.test(value.slice(2))
 }
 
 const CONTROL = /\p{Cc}/u
