@@ -46,3 +46,28 @@ test('the file database uses WAL and synchronous=FULL and passes integrity_check
   assert.ok(Number(db.pragma('user_version', { simple: true })) >= 1)
   db.close()
 })
+
+test('close() drains every queued write, across several group-commit batches', async () => {
+  const s = sqliteStore({ dataDir: join(root, 'drain'), maxBatch: 4 })
+  const writes = Array.from({ length: 20 }, (_, i) =>
+    s.write(async (tx) => {
+      const seq = (await tx.events.lastSeq('drain')) + 1
+      await tx.events.append({
+        stream: 'drain',
+        streamSeq: seq,
+        type: 'channel_updated',
+        key: null,
+        data: { i },
+        accountSid: 'AC' + '0'.repeat(32),
+        serviceSid: null,
+        createdAt: 1,
+      })
+      return seq
+    }),
+  )
+  await s.close()
+  assert.deepEqual(await Promise.all(writes), Array.from({ length: 20 }, (_, i) => i + 1))
+  const again = sqliteStore({ dataDir: join(root, 'drain') })
+  assert.equal(await again.read((tx) => tx.events.lastSeq('drain')), 20)
+  await again.close()
+})

@@ -255,7 +255,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
     async close() {
       if (closed) return
-      await whenIdle()
+      // Drain every queued write (possibly several batches) before closing.
+      while (running || scheduled || queue.length > 0) await whenIdle()
       closed = true
       try {
         if (!memory) {
