@@ -241,3 +241,36 @@ test('subscribing without access fails; losing access stops the live stream', as
   assert.equal(a.syncEvents().length, 0)
   assert.equal(engine.subscriptionCount(), 0)
 })
+
+test('a long replay is cut into slices with replay_status interrupted', async () => {
+  const log = new FakeLog()
+  const engine = createSyncEngine({ log, projection: toyProjection(new Set()), maxReplayEvents: 10 })
+  addMessages(log, 25)
+  const s = new FakeSession('alice')
+  let last = 0
+  for (const [cid, expected] of [[1, 'interrupted'], [2, 'interrupted'], [3, 'completed']] as const) {
+    await establish(engine, s, [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: last }], cid)
+    await waitFor(() => s.control('subscription_established').length === cid)
+    const est = s.control('subscription_established')[cid - 1].events[0]
+    assert.equal(est.replay_status, expected)
+    last = est.last_event_id
+  }
+  assert.equal(last, 25)
+  assert.deepEqual(s.syncEvents().map((e) => e.id), Array.from({ length: 25 }, (_, i) => i + 1))
+  assert.equal(engine.subscriptionCount(), 1)
+})
+
+test('evicted object states are folded again from the log with the same ids', async () => {
+  const log = new FakeLog()
+  const engine = createSyncEngine({ log, projection: toyProjection(new Set()), maxCachedItems: 5 })
+  addMessages(log, 4, 'list:A')
+  addMessages(log, 4, 'list:B')
+  const s = new FakeSession('alice')
+  const read = async (name: string) =>
+    ((await engine.handle(request('GET', `/v3/Lists/${name}/Items`, { Order: 'desc', PageSize: '2' }), s)).body as any)
+      .items.map((i: any) => [i.index, i.last_event_id])
+  assert.deepEqual(await read('list:A'), [[3, 4], [2, 3]])
+  assert.deepEqual(await read('list:B'), [[3, 4], [2, 3]])
+  log.append('list:A', 'message_updated', '2', { text: 'edited' })
+  assert.deepEqual(await read('list:A'), [[3, 4], [2, 5]])
+})

@@ -1,17 +1,15 @@
 /**
- * End-to-end support: a Parley server (in-memory SQLite, bootstrapped) with the Twilio plugin, tokens, and
+ * End-to-end support: a Parley server (in-memory SQLite, bootstrapped) with its built-in Twilio gateway, tokens, and
  * unmodified `twilio-chat@6.0.0` clients connected to it over `ws://127.0.0.1:PORT/v3/wsconnect`.
  */
 import { createRequire } from 'node:module'
 import { AccessToken, ChatGrant } from '@parley/token'
-import { twilioPlugin } from '../../../src/compat/twilio/index.ts'
 import { loadConfig } from '../../../src/config.ts'
 import type { BootstrapResult } from '../../../src/core/types.ts'
 import { silentLogger } from '../../../src/http/log.ts'
 import { createParleyServer, type ParleyServer } from '../../../src/main.ts'
 
 const require = createRequire(import.meta.url)
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyClient = any
 
 export interface ChatHarness {
@@ -38,7 +36,7 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
         storage: opts.dataDir !== undefined ? 'disk' : 'memory',
         bootstrap: true,
         logger: silentLogger,
-        plugins: [twilioPlugin({ onError: (err) => console.error('compat error', err) })],
+        twilio: { onError: (err: unknown) => console.error('compat error', err) },
       },
     )
   let parley = await boot(0)

@@ -27,8 +27,16 @@ export interface SyncEngineOptions {
   projection: SyncProjection
   /** Objects whose folded state stays in memory. Default 2000. */
   maxCachedObjects?: number
+  /** Items (plus recent events) kept in memory across all cached objects. Default 200,000. */
+  maxCachedItems?: number
   /** Sent as `estimated_delivery_in_ms`; the SDK re-subscribes when nothing arrives in time. Default 5000. */
   estimatedDeliveryMs?: number
+  /**
+   * Most events replayed for one `establish`. Past it the replay stops with `replay_status: 'interrupted'` and the
+   * SDK re-subscribes from the last id it got (≈100 ms later), so a long absence is caught up in slices instead of
+   * overflowing the socket's outbound limit. Default 1000.
+   */
+  maxReplayEvents?: number
   /** Unexpected failures (logged, never sent). Default `console.error`. */
   onError?: (err: unknown) => void
 }
@@ -88,7 +96,8 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
   const { log, projection } = options
   const onError = options.onError ?? ((err: unknown) => console.error('parley sync engine', err))
   const estimatedDeliveryMs = options.estimatedDeliveryMs ?? 5000
-  const states = new ObjectStates(log, projection, options.maxCachedObjects ?? 2000)
+  const maxReplayEvents = options.maxReplayEvents ?? 1000
+  const states = new ObjectStates(log, projection, options.maxCachedObjects ?? 2000, options.maxCachedItems ?? 200_000)
   /** session id → object sid → subscription */
   const bySession = new Map<string, Map<string, Subscription>>()
   /** stream → subscriptions */
@@ -153,9 +162,19 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
           return
         }
         const events = await eventsAfter(st, sub.lastSent)
+        let replayed = 0
         for (const ev of events) {
           if (sub.closed || sub.session.closed) return
           if (ev.streamSeq <= sub.lastSent) continue
+          if (sub.pending !== null && replayed++ >= maxReplayEvents) {
+            sub.session.notify(SYNC_EVENT, {
+              event_type: 'subscription_established',
+              correlation_id: sub.pending,
+              events: [{ object_sid: sub.ref.sid, replay_status: 'interrupted', last_event_id: sub.lastSent }],
+            })
+            drop(sub)
+            return
+          }
           for (const m of projection.project(sub.ref, ev)) {
             sub.session.notify(SYNC_EVENT, eventPayload(sub.base, sub.ref, ev, m))
           }

@@ -105,24 +105,43 @@ export class ObjectState {
   }
 }
 
-/** A bounded LRU of {@link ObjectState}s keyed by stream. */
+/**
+ * A bounded LRU of {@link ObjectState}s keyed by stream: at most `maxObjects` objects and about `maxItems` items in
+ * all (an evicted object is simply folded again from the log when next needed).
+ */
 export class ObjectStates {
   private readonly states = new Map<string, ObjectState>()
   private readonly log: SyncEventLog
   private readonly projection: SyncProjection
   private readonly max: number
+  private readonly maxItems: number
 
-  constructor(log: SyncEventLog, projection: SyncProjection, max = 2000) {
+  constructor(log: SyncEventLog, projection: SyncProjection, max = 2000, maxItems = 200_000) {
     this.log = log
     this.projection = projection
     this.max = max
+    this.maxItems = maxItems
   }
 
   /** The state of `ref`, caught up with the log. */
   async fresh(ref: SyncObjectRef): Promise<ObjectState> {
     const st = this.peek(ref) ?? this.create(ref)
     await st.refresh(this.log, this.projection)
+    this.trim(st)
     return st
+  }
+
+  /** Evicts least recently used states (never `keep`) while over the item budget. */
+  private trim(keep: ObjectState): void {
+    let total = 0
+    for (const st of this.states.values()) total += st.items.size + st.tail.length
+    if (total <= this.maxItems) return
+    for (const [stream, st] of this.states) {
+      if (total <= this.maxItems) break
+      if (st === keep) continue
+      this.states.delete(stream)
+      total -= st.items.size + st.tail.length
+    }
   }
 
   /** The cached state, if any (no IO). */
