@@ -127,7 +127,13 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     if (this.#state !== 'active' || this.#closing) return
     const id = newPacketId()
     const header = { method: 'notification', id, message_type: messageType, payload_type: 'application/json' }
-    const body = payload === undefined ? undefined : JSON.stringify(payload)
+    let body: string | undefined
+    try {
+      body = payload === undefined ? undefined : JSON.stringify(payload)
+    } catch (err) {
+      this.#ctx.log('error', 'twilsock notification payload not serialisable', { session: this.id, err })
+      return
+    }
     this.#sendTracked(id, header, body)
   }
 

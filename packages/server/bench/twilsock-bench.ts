@@ -1,0 +1,347 @@
+/**
+ * Twilsock gateway benchmark: how many connections per second are established *and* initialised (`init` → reply
+ * 200, with full `@parley/token` verification), and how much server memory an idle initialised connection costs,
+ * at 10,000 connections.
+ *
+ * Run (after `npx tsc -b`):
+ *
+ * ```
+ * node packages/server/dist/bench/twilsock-bench.js [--connections 10000] [--concurrency 128] [--json]
+ * ```
+ *
+ * Three processes: this orchestrator, the server (gateway on node:http, `--expose-gc`, an in-memory key table so the
+ * numbers are the gateway's and not the store's) and a lean load client that speaks WebSocket + Twilsock by hand
+ * on raw TCP sockets (one write per connection: the upgrade request with the `init` frame right behind it). Each
+ * child raises its soft file-descriptor limit to the hard limit through `sh -c 'ulimit -n …'`.
+ *
+ * Targets: ≥ 3,000 inits/s; ≤ 20 KB per idle connection.
+ *
+ * @module
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:http'
+import { connect, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { argv, env, execPath, exit, memoryUsage, stdout } from 'node:process'
+import { fileURLToPath } from 'node:url'
+import { AccessToken, ChatGrant } from '@parley/token'
+import { encodePacket } from '../src/compat/twilio/twilsock/framing.ts'
+import { createTwilsockGateway } from '../src/compat/twilio/twilsock/gateway.ts'
+import { createTwilsockVerifier } from '../src/compat/twilio/twilsock/verify.ts'
+
+interface Keys {
+  accountSid: string
+  keySid: string
+  secret: string
+  serviceSid: string
+}
+
+type ToServer = { type: 'baseline' } | { type: 'measure' } | { type: 'stop' }
+type FromServer =
+  | { type: 'listening'; port: number }
+  | { type: 'memory'; rss: number; heapUsed: number; external: number; arrayBuffers: number; sessions: number }
+type ToClient = { type: 'run'; port: number; keys: Keys; connections: number; concurrency: number } | { type: 'stop' }
+type FromClient = {
+  type: 'done'
+  ok: number
+  failed: number
+  elapsedMs: number
+  latency: { p50: number; p99: number; max: number }
+  mintMs: number
+}
+
+const self = fileURLToPath(import.meta.url)
+const hex = (n: number) => randomBytes(n).toString('hex')
+
+function arg(name: string, def: number): number {
+  const i = argv.indexOf(`--${name}`)
+  if (i === -1) return def
+  const v = Number(argv[i + 1])
+  if (!Number.isInteger(v) || v <= 0) throw new RangeError(`--${name} needs a positive integer`)
+  return v
+}
+
+/** Forks a role of this script through `sh` so that the soft fd limit can be raised first. */
+function spawnRole(role: string, execArgv: string[]): ChildProcess {
+  return fork('-c', [`ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`, execPath, ...execArgv, self, role], {
+    execPath: '/bin/sh',
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+}
+
+function once<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const on = (m: { type: string }) => {
+      if (m.type !== type) return
+      child.off('message', on)
+      resolve(m as T)
+    }
+    child.on('message', on)
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before "${type}"`)))
+  })
+}
+
+// ---- orchestrator ----------------------------------------------------------------------------------------------
+
+async function orchestrate(): Promise<void> {
+  const connections = arg('connections', 10_000)
+  const concurrency = arg('concurrency', 128)
+  const keys: Keys = {
+    accountSid: `AC${hex(16)}`,
+    keySid: `SK${hex(16)}`,
+    secret: randomBytes(32).toString('base64url'),
+    serviceSid: `IS${hex(16)}`,
+  }
+  // Extra node flags for the server process, e.g. TWILSOCK_BENCH_SERVER_FLAGS=--cpu-prof to profile it.
+  const extra = (env['TWILSOCK_BENCH_SERVER_FLAGS'] ?? '').split(' ').filter(Boolean)
+  const server = spawnRole('server', ['--expose-gc', '--max-old-space-size=2048', ...extra])
+  server.send({ type: 'keys', keys })
+  const { port } = await once<{ port: number }>(server, 'listening')
+  server.send({ type: 'baseline' } satisfies ToServer)
+  const base = await once<Extract<FromServer, { type: 'memory' }>>(server, 'memory')
+
+  const client = spawnRole('client', (env['TWILSOCK_BENCH_CLIENT_FLAGS'] ?? '').split(' ').filter(Boolean))
+  client.send({ type: 'run', port, keys, connections, concurrency } satisfies ToClient)
+  const res = await once<FromClient>(client, 'done')
+  // Let the last replies flush and timers settle before measuring the idle state.
+  await new Promise((r) => setTimeout(r, 2000))
+  server.send({ type: 'measure' } satisfies ToServer)
+  const after = await once<Extract<FromServer, { type: 'memory' }>>(server, 'memory')
+  client.send({ type: 'stop' } satisfies ToClient)
+  server.send({ type: 'stop' } satisfies ToServer)
+
+  const per = (k: 'rss' | 'heapUsed' | 'external') => (after[k] - base[k]) / Math.max(1, after.sessions)
+  const result = {
+    connections,
+    concurrency,
+    initialised: res.ok,
+    failed: res.failed,
+    elapsedMs: Math.round(res.elapsedMs),
+    initsPerSecond: Math.round((res.ok / res.elapsedMs) * 1000),
+    initLatencyMs: res.latency,
+    serverSessions: after.sessions,
+    bytesPerIdleConnection: { rss: Math.round(per('rss')), heapUsed: Math.round(per('heapUsed')), external: Math.round(per('external')) },
+    serverMemoryMiB: {
+      baselineRss: +(base.rss / 2 ** 20).toFixed(1),
+      rss: +(after.rss / 2 ** 20).toFixed(1),
+      heapUsed: +(after.heapUsed / 2 ** 20).toFixed(1),
+    },
+    targets: { initsPerSecond: 3000, bytesPerIdleConnection: 20_000 },
+  }
+  if (argv.includes('--json')) {
+    stdout.write(JSON.stringify(result) + '\n')
+  } else {
+    stdout.write(
+      [
+        `twilsock bench: ${result.initialised}/${connections} initialised (${result.failed} failed), concurrency ${concurrency}`,
+        `  inits/s                 ${result.initsPerSecond}  (target ≥ 3000)  in ${result.elapsedMs} ms`,
+        `  init latency ms         p50 ${res.latency.p50.toFixed(1)}  p99 ${res.latency.p99.toFixed(1)}  max ${res.latency.max.toFixed(1)}`,
+        `  bytes / idle connection RSS ${result.bytesPerIdleConnection.rss}  heap ${result.bytesPerIdleConnection.heapUsed}  external ${result.bytesPerIdleConnection.external}  (target ≤ 20000)`,
+        `  server RSS              ${result.serverMemoryMiB.baselineRss} → ${result.serverMemoryMiB.rss} MiB (heap ${result.serverMemoryMiB.heapUsed} MiB), ${after.sessions} sessions`,
+        '',
+      ].join('\n'),
+    )
+  }
+  await Promise.all([new Promise((r) => server.once('exit', r)), new Promise((r) => client.once('exit', r))])
+}
+
+// ---- server ----------------------------------------------------------------------------------------------------
+
+async function runServer(): Promise<void> {
+  const send = (m: FromServer) => process.send!(m)
+  const keys = await new Promise<Keys>((resolve) =>
+    process.once('message', (m: { type: string; keys: Keys }) => resolve(m.keys)),
+  )
+  const gateway = createTwilsockGateway({
+    verify: createTwilsockVerifier({
+      resolveKey: (sid) => (sid === keys.keySid ? { secret: keys.secret, accountSid: keys.accountSid } : undefined),
+      serviceBelongsTo: (serviceSid, accountSid) => serviceSid === keys.serviceSid && accountSid === keys.accountSid,
+    }),
+    upstream: async () => ({ status: 404 }),
+    limits: { maxConnections: 1_000_000 },
+  })
+  const server = createServer((_req, res) => res.writeHead(404).end())
+  server.on('upgrade', (req, socket, head) => {
+    if (!gateway.handleUpgrade(req, socket, head)) socket.destroy()
+  })
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve))
+  const gc = (globalThis as { gc?: () => void }).gc
+  const measure = async (): Promise<void> => {
+    for (let i = 0; i < 3; i++) {
+      gc?.()
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const m = memoryUsage()
+    send({ type: 'memory', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, sessions: gateway.sessions.size })
+  }
+  process.on('message', (m: ToServer) => {
+    if (m.type === 'baseline' || m.type === 'measure') void measure()
+    if (m.type === 'stop') {
+      void gateway.close().then(() => {
+        server.closeAllConnections()
+        server.close()
+        exit(0)
+      })
+    }
+  })
+  send({ type: 'listening', port: (server.address() as AddressInfo).port })
+}
+
+// ---- lean load client ------------------------------------------------------------------------------------------
+
+/** A masked (zero mask, RFC 6455 §5.3 allows any key) binary frame. */
+function clientFrame(payload: Buffer, opcode = 0x2): Buffer {
+  const len = payload.length
+  const head = len < 126 ? 2 : len < 65536 ? 4 : 10
+  const f = Buffer.alloc(head + 4 + len)
+  f[0] = 0x80 | opcode
+  if (len < 126) f[1] = 0x80 | len
+  else if (len < 65536) {
+    f[1] = 0x80 | 126
+    f.writeUInt16BE(len, 2)
+  } else {
+    f[1] = 0x80 | 127
+    f.writeBigUInt64BE(BigInt(len), 2)
+  }
+  payload.copy(f, head + 4)
+  return f
+}
+
+interface Conn {
+  socket: Socket
+  buf: Buffer
+  upgraded: boolean
+  started: number
+  done: boolean
+}
+
+async function runClient(): Promise<void> {
+  const m = await new Promise<Extract<ToClient, { type: 'run' }>>((resolve) =>
+    process.once('message', (x: ToClient) => resolve(x as Extract<ToClient, { type: 'run' }>)),
+  )
+  const { port, keys, connections, concurrency } = m
+  const t0 = performance.now()
+  const requests: Buffer[] = []
+  const upgrade = Buffer.from(
+    `GET /v3/wsconnect HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  )
+  for (let i = 0; i < connections; i++) {
+    const t = new AccessToken(keys.accountSid, keys.keySid, keys.secret, { identity: `user${i}`, ttl: 3600 })
+    t.addGrant(new ChatGrant({ serviceSid: keys.serviceSid }))
+    const init = encodePacket({
+      method: 'init',
+      id: `TMbench${i}`,
+      token: t.toJwt(),
+      continuation_token: null,
+      metadata: { ver: '0.12.2', env: 'Node.js', type: 'chat', sdk: 'JS', sdkv: '6.0.0' },
+      registrations: [{ product: 'ip_messaging', type: 'ers', notification_protocol_version: 0, message_types: [] }],
+      tweaks: null,
+      capabilities: ['client_update', 'offline_storage', 'telemetry.v1'],
+    })
+    requests.push(Buffer.concat([upgrade, clientFrame(init)]))
+  }
+  const mintMs = performance.now() - t0
+
+  const latencies: number[] = []
+  let ok = 0
+  let failed = 0
+  let next = 0
+  let inflight = 0
+  const open: Socket[] = []
+  const start = performance.now()
+
+  await new Promise<void>((resolveAll) => {
+    const finish = (c: Conn, success: boolean): void => {
+      if (c.done) return
+      c.done = true
+      inflight--
+      if (success) {
+        ok++
+        latencies.push(performance.now() - c.started)
+      } else {
+        failed++
+        c.socket.destroy()
+      }
+      if (ok + failed === connections) resolveAll()
+      else pump()
+    }
+    const onData = (c: Conn, chunk: Buffer): void => {
+      c.buf = c.buf.length === 0 ? chunk : Buffer.concat([c.buf, chunk])
+      if (!c.upgraded) {
+        const end = c.buf.indexOf('\r\n\r\n')
+        if (end === -1) return
+        if (!c.buf.subarray(0, 12).toString('latin1').startsWith('HTTP/1.1 101')) return finish(c, false)
+        c.upgraded = true
+        c.buf = c.buf.subarray(end + 4)
+      }
+      // Frames from the server are unmasked.
+      for (;;) {
+        if (c.buf.length < 2) return
+        const opcode = c.buf[0]! & 0x0f
+        let len = c.buf[1]! & 0x7f
+        let off = 2
+        if (len === 126) {
+          if (c.buf.length < 4) return
+          len = c.buf.readUInt16BE(2)
+          off = 4
+        } else if (len === 127) {
+          if (c.buf.length < 10) return
+          len = Number(c.buf.readBigUInt64BE(2))
+          off = 10
+        }
+        if (c.buf.length < off + len) return
+        const payload = c.buf.subarray(off, off + len)
+        c.buf = c.buf.subarray(off + len)
+        if (opcode === 0x9) c.socket.write(clientFrame(Buffer.from(payload), 0xa))
+        else if (opcode === 0x8) return finish(c, false)
+        else if (opcode === 0x2 && !c.done) {
+          const text = payload.toString('latin1')
+          finish(c, text.includes('"method":"reply"') && text.includes('"status":{"code":200'))
+        }
+      }
+    }
+    const pump = (): void => {
+      while (inflight < concurrency && next < connections) {
+        const req = requests[next++]!
+        inflight++
+        const socket = connect({ port, host: '127.0.0.1', noDelay: true })
+        const c: Conn = { socket, buf: Buffer.alloc(0), upgraded: false, started: performance.now(), done: false }
+        open.push(socket)
+        socket.on('connect', () => socket.write(req))
+        socket.on('data', (d: Buffer) => onData(c, d))
+        socket.on('error', () => finish(c, false))
+        socket.on('close', () => finish(c, false))
+      }
+    }
+    pump()
+  })
+  const elapsedMs = performance.now() - start
+  latencies.sort((a, b) => a - b)
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
+  process.send!({
+    type: 'done',
+    ok,
+    failed,
+    elapsedMs,
+    mintMs,
+    latency: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? 0 },
+  } satisfies FromClient)
+  process.on('message', (x: ToClient) => {
+    if (x.type === 'stop') {
+      for (const s of open) s.destroy()
+      exit(0)
+    }
+  })
+}
+
+const role = argv[2]
+if (role === 'server') void runServer()
+else if (role === 'client') void runClient()
+else
+  orchestrate().catch((err: unknown) => {
+    console.error(err)
+    exit(1)
+  })
