@@ -7,9 +7,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { AccessToken, ChatGrant } from '@parley/token'
-import { createTwilioCompat } from '../../src/compat/twilio/index.ts'
-import { coreTwilsockVerifier } from '../../src/compat/twilio/twilsock/core-verifier.ts'
-import { createTwilsockGateway, type TwilsockGateway, type TwilsockGatewayOptions } from '../../src/compat/twilio/twilsock/gateway.ts'
+import { twilioPlugin, type TwilioPluginOptions } from '../../src/compat/twilio/index.ts'
+import type { TwilsockGateway } from '../../src/compat/twilio/twilsock/gateway.ts'
 import { loadConfig } from '../../src/config.ts'
 import type { BootstrapResult } from '../../src/core/types.ts'
 import { silentLogger } from '../../src/http/log.ts'
@@ -35,46 +34,19 @@ interface Server {
   close(): Promise<void>
 }
 
-async function startServer(gatewayOptions: Partial<TwilsockGatewayOptions> = {}): Promise<Server> {
+async function startServer(gatewayOptions: TwilioPluginOptions = {}): Promise<Server> {
   let gateway: TwilsockGateway | undefined
-  let inflight = 0
-  let last = Date.now()
   const parley = await createParleyServer(loadConfig({ port: 0, host: '127.0.0.1' }, {}), {
     storage: 'memory',
     bootstrap: true,
     logger: silentLogger,
+    // The production plugin, instantiated here so that the test can reach its gateway.
+    twilio: false,
     plugins: [
       (ctx) => {
-        const compat = createTwilioCompat({ core: ctx.core, bus: ctx.bus, onError: () => {} })
-        const gw = createTwilsockGateway({
-          verify: coreTwilsockVerifier(ctx.core),
-          upstream: async (req, session) => {
-            inflight++
-            try {
-              return await compat.upstream(req, session)
-            } finally {
-              inflight--
-              last = Date.now()
-            }
-          },
-          reachability: compat.reachability,
-          subscribeKeyRevocations: (listener) =>
-            ctx.bus.subscribe((m) => {
-              if (m.type === 'key_revoked') listener(m.keySid)
-            }),
-          ...gatewayOptions,
-        })
-        gateway = gw
-        const off = ctx.onUpgrade('/v3/wsconnect', (req, socket, head) => {
-          if (!gw.handleUpgrade(req, socket, head)) socket.destroy()
-        })
-        return {
-          async close() {
-            off()
-            compat.close()
-            await gw.close()
-          },
-        }
+        const p = twilioPlugin({ onError: () => {}, ...gatewayOptions })(ctx)
+        gateway = p.gateway
+        return p
       },
     ],
   })
@@ -84,7 +56,14 @@ async function startServer(gatewayOptions: Partial<TwilsockGatewayOptions> = {})
     creds,
     gateway: gateway!,
     uri: `${parley.url.replace(/^http/, 'ws')}/v3/wsconnect`,
-    quiet: () => until(() => inflight === 0 && Date.now() - last > 300, 5_000, 20),
+    quiet: async () => {
+      // 300 ms in a row without a tunnelled request in flight.
+      let since = Date.now()
+      await until(() => {
+        if (gateway!.inflightRequests > 0) since = Date.now()
+        return Date.now() - since > 300
+      }, 5_000, 10)
+    },
     parleyToken(identity, ttl, o = {}) {
       const t = new AccessToken(creds.account.sid, creds.apiKey.sid, o.secret ?? creds.apiKey.secret, { identity, ttl })
       t.addGrant(new ChatGrant({ serviceSid: o.serviceSid ?? creds.service.sid }))

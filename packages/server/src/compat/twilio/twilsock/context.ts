@@ -36,6 +36,8 @@ export interface GatewayContext {
   readonly maxUnacked: number
   readonly rate: TokenBucketOptions
   readonly flood: { readonly windowMs: number; readonly closeAfter: number }
+  /** Gateway-wide counters, mutated by sessions. */
+  readonly stats: { inflightRequests: number }
   readonly onSessionOpen: (s: Session) => void
   readonly onSessionClose: (s: Session, wasActive: boolean) => void
 }

@@ -130,6 +130,8 @@ export interface TwilsockGateway {
   readonly sessions: TwilsockSessions
   /** Open sockets, initialised or not. */
   readonly connections: number
+  /** Tunnelled requests being handled right now (all sessions). */
+  readonly inflightRequests: number
   /** Closes every session authenticated with `keySid` (a Twilsock `close` 410, then 1008) and refuses the key. */
   revokeKey(keySid: string): number
   /**
@@ -166,6 +168,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
   let resolveDrained: (() => void) | undefined
   const revoked = new Set<string>()
   const connections = new Set<Session>()
+  const stats = { inflightRequests: 0 }
   const registry = new SessionRegistry(opts.reachability, (err) => log('error', 'reachability hook failed', { err }))
   const heartbeat = new Heartbeat({
     intervalMs: limits.heartbeatIntervalMs,
@@ -190,6 +193,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     maxUnacked: limits.maxUnacked,
     rate: { capacity: limits.rateBurst, refillPerSecond: limits.ratePerSecond },
     flood: { windowMs: limits.floodWindowMs, closeAfter: limits.floodCloseAfter },
+    stats,
     onSessionOpen: (s) => opts.onSessionOpen?.(s),
     onSessionClose: (s, wasActive) => {
       connections.delete(s)
@@ -257,6 +261,9 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     sessions: registry,
     get connections() {
       return connections.size
+    },
+    get inflightRequests() {
+      return stats.inflightRequests
     },
     revokeKey,
     handleUpgrade(req, socket, head) {

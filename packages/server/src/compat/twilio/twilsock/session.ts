@@ -428,6 +428,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       res = { status: 404, body: { code: 20404, message: 'Upstream not resolved', status: 404 } }
     } else {
       this.#inflight++
+      this.#ctx.stats.inflightRequests++
       try {
         res = await handler(req, this)
       } catch (err) {
@@ -435,6 +436,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
         res = { status: 500, body: { code: 20500, message: 'Internal server error', status: 500 } }
       } finally {
         this.#inflight--
+        this.#ctx.stats.inflightRequests--
       }
     }
     if (this.#state !== 'active' || this.#closing) return
