@@ -58,6 +58,8 @@ export function toSyncError(err: unknown): SyncHttpError {
   throw err
 }
 
+const ACCESS_EVENTS = new Set<string>(['member_removed', 'channel_removed', 'channel_updated', 'user_removed', 'user_channel_removed'])
+
 const kindOfStream = (stream: string): ObjectKind | undefined =>
   (
     ({ channel: 'channel', messages: 'messages', members: 'roster', user: 'userInfo', userchannels: 'userChannels' }) as
@@ -139,6 +141,10 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
       decisions.set(key, { ok, at: t })
       if (decisions.size > 10_000) decisions.clear()
       return ok
+    },
+    observe(events) {
+      // Membership or visibility changed: decide again on the next delivery instead of after the cache delay.
+      if (events.some((e) => ACCESS_EVENTS.has(e.type))) decisions.clear()
     },
     project(r: SyncObjectRef, ev: ChatEvent): readonly SyncMutation[] {
       const kind = kindOfStream(r.stream)

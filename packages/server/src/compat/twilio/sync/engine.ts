@@ -349,6 +349,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       }
     },
     publish(events) {
+      projection.observe?.(events)
       const grouped = new Map<string, ChatEvent[]>()
       for (const ev of events) {
         if (!byStream.has(ev.stream) && states.peekStream(ev.stream) === undefined) continue

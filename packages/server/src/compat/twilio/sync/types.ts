@@ -47,6 +47,8 @@ export interface SyncProjection {
   resolve(type: SyncObjectType, sidOrName: string, principal: SyncPrincipal): Promise<SyncObjectRef>
   authorize(ref: SyncObjectRef, principal: SyncPrincipal): Promise<boolean>
   project(ref: SyncObjectRef, event: ChatEvent): readonly SyncMutation[]
+  /** Sees every committed event before live fan-out (e.g. to forget cached access decisions). MUST NOT throw. */
+  observe?(events: readonly ChatEvent[]): void
   /** Items that exist before the first event (id 0), e.g. a user's `friendlyName` and `attributes`. */
   baseline?(ref: SyncObjectRef): readonly { key: string; data: unknown }[]
 }

@@ -1,0 +1,143 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createTwilioCompat } from '../../src/compat/twilio/index.ts'
+import { loadConfig } from '../../src/config.ts'
+import { silentLogger } from '../../src/http/log.ts'
+import { createParleyServer } from '../../src/main.ts'
+import { FakeSession, request, waitFor } from './support/fakes.ts'
+
+async function setup() {
+  const parley = await createParleyServer(loadConfig({ port: 0, host: '127.0.0.1' }, {}), {
+    storage: 'memory',
+    bootstrap: true,
+    logger: silentLogger,
+    twilio: false,
+  })
+  const creds = parley.bootstrapped!
+  const compat = createTwilioCompat({ core: parley.core, bus: parley.bus, onError: (e) => assert.fail(String(e)) })
+  const session = (identity: string) => {
+    const s = new FakeSession(identity, creds.service.sid)
+    ;(s.principal as { accountSid: string }).accountSid = creds.account.sid
+    return s
+  }
+  const call = async (s: FakeSession, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const host = path.startsWith('/v') ? 'cds.us1.twilio.com' : 'aim.us1.twilio.com'
+    const req = { ...request(method, path, {}, body, host), headers }
+    const res = await compat.upstream(req, s)
+    return { status: res.status, body: res.body as any }
+  }
+  return {
+    parley,
+    compat,
+    session,
+    call,
+    async close() {
+      compat.close()
+      await parley.close()
+    },
+  }
+}
+
+test('Configuration announces links, options and the per-user Sync objects, and creates the user', async () => {
+  const h = await setup()
+  try {
+    const alice = h.session('alice@example.com')
+    const v1 = await h.call(alice, 'GET', '/Client/v1/Configuration')
+    assert.equal(v1.status, 200)
+    assert.equal(v1.body.identity, 'alice@example.com')
+    assert.equal(v1.body.sync_objects.my_user_info, 'alice@example.com.userInfo')
+    assert.equal(v1.body.sync_objects.my_conversations, 'alice@example.com.channels')
+    assert.equal(v1.body.links.my_conversations, 'https://aim.us1.twilio.com/Client/v1/Users/alice%40example.com/Channels')
+    assert.match(v1.body.options.consumption_report_interval, /^PT\d+S$/)
+    const v2 = await h.call(alice, 'GET', '/Client/v2/Configuration')
+    assert.ok(v2.body.links.media_set_service)
+    const map = await h.call(alice, 'GET', '/v3/Maps/alice%40example.com.userInfo', undefined)
+    assert.equal(map.status, 200)
+    assert.match(map.body.sid, /^MU[0-9a-f]{32}$/)
+  } finally {
+    await h.close()
+  }
+})
+
+test('a retried mutation with the same X-Twilio-Mutation-Id is applied once', async () => {
+  const h = await setup()
+  try {
+    const alice = h.session('alice')
+    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'idem', type: 'public' })
+    assert.equal(ch.status, 201)
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'alice' })
+    const headers = { 'x-twilio-mutation-id': '5b2c7f1e-0000-4000-8000-000000000001' }
+    const path = `/Client/v1/Channels/${ch.body.sid}/Messages`
+    const [a, b] = await Promise.all([
+      h.call(alice, 'POST', path, { body: 'once', attributes: '{}' }, headers),
+      h.call(alice, 'POST', path, { body: 'once', attributes: '{}' }, headers),
+    ])
+    const c = await h.call(alice, 'POST', path, { body: 'once', attributes: '{}' }, headers)
+    assert.equal(a.body.sid, b.body.sid)
+    assert.equal(a.body.sid, c.body.sid)
+    assert.equal(a.body.index, 0)
+    const list = await h.call(alice, 'GET', `/v3/Lists/${ch.body.sid}.messages/Items`)
+    assert.equal(list.body.items.length, 1)
+  } finally {
+    await h.close()
+  }
+})
+
+test('errors carry the Twilio code and status; Sync reads are authorized at operation time', async () => {
+  const h = await setup()
+  try {
+    const alice = h.session('alice')
+    const bob = h.session('bob')
+    await h.call(bob, 'GET', '/Client/v1/Configuration')
+    const pub = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'pub' })
+    const priv = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'priv', type: 'private' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${priv.body.sid}/Participants`, { identity: 'alice' })
+    // 1. unknown channel: 404 with Twilio's channel code
+    const missing = await h.call(bob, 'GET', '/Client/v1/Channels/nope')
+    assert.equal(missing.status, 404)
+    assert.equal(missing.body.code, 50300)
+    assert.equal(missing.body.status, 404)
+    // 2. public channel: document visible, history only for members (403)
+    assert.equal((await h.call(bob, 'GET', `/v3/Documents/${pub.body.sid}.channel`)).status, 200)
+    assert.equal((await h.call(bob, 'GET', `/v3/Lists/${pub.body.sid}.messages`)).status, 403)
+    // 3. private channel: invisible (404) to non-members, readable to members
+    assert.equal((await h.call(bob, 'GET', `/v3/Documents/${priv.body.sid}.channel`)).status, 404)
+    assert.equal((await h.call(alice, 'GET', `/v3/Lists/${priv.body.sid}.messages`)).status, 200)
+    // 4. somebody else's channel list and map are invisible
+    assert.equal((await h.call(bob, 'GET', '/Client/v1/Users/alice/Channels')).status, 404)
+    assert.equal((await h.call(bob, 'GET', '/v3/Maps/alice.channels')).status, 404)
+    // 5. sending without membership is refused by the core's permissions
+    const send = await h.call(bob, 'POST', `/Client/v1/Channels/${pub.body.sid}/Messages`, { body: 'x' })
+    assert.ok(send.status === 403 || send.status === 404, `status ${send.status}`)
+    assert.equal(typeof send.body.code, 'number')
+  } finally {
+    await h.close()
+  }
+})
+
+test('a member removed from a channel stops receiving its live events at once', async () => {
+  const h = await setup()
+  try {
+    const alice = h.session('alice')
+    const bob = h.session('bob')
+    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'kick' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'alice' })
+    await h.call(bob, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'bob' })
+    const list = await h.call(bob, 'GET', `/v3/Lists/${ch.body.sid}.messages`)
+    await h.call(bob, 'POST', '/v4/Subscriptions', {
+      action: 'establish',
+      correlation_id: 7,
+      requests: [{ object_sid: list.body.sid, object_type: 'list', last_event_id: list.body.last_event_id }],
+    })
+    await waitFor(() => bob.control('subscription_established').length === 1)
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Messages`, { body: 'one' })
+    await waitFor(() => bob.syncEvents().length === 1)
+    await h.call(bob, 'DELETE', `/Client/v1/Channels/${ch.body.sid}/Participants/bob`)
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Messages`, { body: 'two' })
+    await new Promise((r) => setTimeout(r, 100))
+    assert.deepEqual(bob.syncEvents().map((e) => e.event.item_data.text), ['one'])
+    assert.equal(h.compat.sync.subscriptionCount(), 0)
+  } finally {
+    await h.close()
+  }
+})
