@@ -164,6 +164,12 @@ const ALL_ALGORITHMS: readonly Algorithm[] = ['HS256', 'HS384', 'HS512']
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 /** Key of the dummy HMAC run for an unknown `iss`, so that an unknown key costs what a bad signature costs. */
 const DUMMY_KEY = randomBytes(64)
+const SEGMENT_SCRATCH = Buffer.alloc(MAX_TOKEN_BYTES)
+const SIGNATURE_SCRATCH: Readonly<Record<Algorithm, Buffer>> = {
+  HS256: Buffer.alloc(DIGEST_BYTES.HS256),
+  HS384: Buffer.alloc(DIGEST_BYTES.HS384),
+  HS512: Buffer.alloc(DIGEST_BYTES.HS512),
+}
 const keyBytesCache = new WeakMap<object, { secret: string; bytes: Buffer }>()
 
 interface Normalized {
@@ -187,7 +193,7 @@ interface Parsed {
   keySid: string
   payload: Record<string, unknown>
   signingInput: string
-  signature: Buffer
+  sigSegment: string
 }
 
 function own(o: Record<string, unknown>, key: string): unknown {
@@ -263,7 +269,9 @@ function decodeSegment(segment: string, name: 'header' | 'payload'): Record<stri
     reject(20101, 'base64url', `${name} segment is not canonical base64url`)
   let text: string
   try {
-    text = utf8.decode(Buffer.from(segment, 'base64url'))
+    // Decoded into a scratch buffer (this function is synchronous); the size cap bounds the segment.
+    const n = SEGMENT_SCRATCH.write(segment, 'base64url')
+    text = utf8.decode(SEGMENT_SCRATCH.subarray(0, n))
   } catch {
     return reject(20101, 'utf8', `${name} is not valid UTF-8`)
   }
@@ -314,12 +322,13 @@ function parseToken(token: unknown, algorithms: readonly Algorithm[]): Parsed {
   if (!algorithms.includes(alg))
     reject(20102, 'header.alg', `header alg ${show(alg)} is not allowed (${algorithms.join(', ')})`)
 
-  const signature = Buffer.from(sigSegment, 'base64url')
-  if (signature.length !== DIGEST_BYTES[alg]) {
+  // A canonical segment of n characters holds ⌊3n/4⌋ bytes; the bytes are decoded later, in finish().
+  const signatureBytes = Math.floor((sigSegment.length * 3) / 4)
+  if (signatureBytes !== DIGEST_BYTES[alg]) {
     reject(
       20107,
       'signature.length',
-      `signature is ${signature.length} bytes; ${alg} signatures are ${DIGEST_BYTES[alg]} bytes`,
+      `signature is ${signatureBytes} bytes; ${alg} signatures are ${DIGEST_BYTES[alg]} bytes`,
     )
   }
 
@@ -332,7 +341,7 @@ function parseToken(token: unknown, algorithms: readonly Algorithm[]): Parsed {
       `iss ${show(iss)} is not an API key SID (SK followed by 32 lower-case hex digits)`,
     )
   }
-  return { alg, region, keySid: iss, payload, signingInput: token.slice(0, dot2), signature }
+  return { alg, region, keySid: iss, payload, signingInput: token.slice(0, dot2), sigSegment }
 }
 
 /**
@@ -395,11 +404,14 @@ function checkKey(found: unknown): ResolvedKey | undefined {
 function finish(parsed: Parsed, found: unknown, opts: Normalized): AccessTokenPrincipal {
   const key = checkKey(found)
   // An unknown key runs the same HMAC and comparison with a dummy key: same work, same error.
+  // Decoded into a per-algorithm scratch buffer: finish() is synchronous, so nothing else uses it meanwhile.
+  const signature = SIGNATURE_SCRATCH[parsed.alg]
+  signature.write(parsed.sigSegment, 'base64url')
   const same = hmacVerify(
     parsed.alg,
     key === undefined ? DUMMY_KEY : keyBytes(key),
     parsed.signingInput,
-    parsed.signature,
+    signature,
   )
   if (key === undefined || !same) {
     reject(

@@ -30,6 +30,9 @@ export function parseStrictJson(text: string, maxDepth = 16): unknown {
   return v
 }
 
+/** A run of string characters that need no further look: not `"`, `\\` or a control character. */
+const PLAIN_RUN = /[^"\\\x00-\x1f]*/y
+
 class Parser {
   i = 0
   readonly s: string
@@ -128,17 +131,24 @@ class Parser {
   string(): string {
     const s = this.s
     const start = this.i + 1
-    let i = start
-    let escaped = false
+    // Jump over the plain run with a sticky regex (no allocation: only lastIndex moves).
+    PLAIN_RUN.lastIndex = start
+    PLAIN_RUN.test(s)
+    let i = PLAIN_RUN.lastIndex
+    let c = s.charCodeAt(i)
+    if (c === 0x22) {
+      this.i = i + 1
+      return s.slice(start, i)
+    }
+    // Slow path: escapes (validated by JSON.parse below), or an error.
     for (;;) {
       if (i >= this.n) {
         this.i = i
         this.fail('unterminated string')
       }
-      const c = s.charCodeAt(i)
+      c = s.charCodeAt(i)
       if (c === 0x22) break
       if (c === 0x5c) {
-        escaped = true
         i += 2
         continue
       }
@@ -149,7 +159,6 @@ class Parser {
       i++
     }
     this.i = i + 1
-    if (!escaped) return s.slice(start, i)
     // Raw control characters are excluded above, so JSON.parse of this literal checks exactly the escapes.
     try {
       return JSON.parse(s.slice(start - 1, i + 1)) as string
