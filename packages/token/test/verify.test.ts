@@ -90,26 +90,39 @@ test('an async resolveKey is awaited, and called once with the iss', async () =>
   assert.deepEqual(seen, [SK])
 })
 
-test('tokens minted by the real twilio-node helper verify (HS256, HS384, HS512, with region and nbf)', async (t) => {
+test('21 tokens minted by the real twilio-node helper verify (HS256/384/512 × region, nbf, ttl, grants)', async (t) => {
   t.mock.method(Date, 'now', () => NOW * 1000)
+  const variants: Record<string, unknown>[] = [
+    {},
+    { region: 'ie1' },
+    { nbf: NOW - 10 },
+    { ttl: 86400 },
+    { ttl: 60, region: 'us1', nbf: NOW },
+    { identity: 42 },
+    { identity: 'Ünïcødé 😀 user' },
+  ]
+  let count = 0
   for (const alg of ['HS256', 'HS384', 'HS512']) {
-    for (const extra of [{}, { region: 'ie1' }, { nbf: NOW - 10 }]) {
+    for (const extra of variants) {
       const helper = new TwilioAccessToken(AC, SK, SECRET, {
         identity: 'user@example.com',
-        ttl: 86400,
         ...extra,
       })
       helper.addGrant(
         new TwilioAccessToken.ChatGrant({ serviceSid: IS, endpointId: 'app:user@example.com:d1' }),
       )
       helper.addGrant(new TwilioAccessToken.VideoGrant({ room: 'r1' }))
+      helper.addGrant(new TwilioAccessToken.VoiceGrant({ incomingAllow: true }))
       const p = await verify(helper.toJwt(alg))
       assert.equal(p.algorithm, alg)
-      assert.equal(p.identity, 'user@example.com')
-      assert.equal(p.expiresAt, NOW + 86400)
+      assert.equal(p.identity, String(extra['identity'] ?? 'user@example.com'))
+      assert.equal(p.expiresAt, NOW + ((extra['ttl'] as number | undefined) ?? 3600))
+      assert.equal(p.region, (extra['region'] as string | undefined) ?? null)
       assert.deepEqual(p.grants['video'], { room: 'r1' })
+      count++
     }
   }
+  assert.equal(count, 21)
 })
 
 test('our own AccessToken round-trips through the verifier', async (t) => {
