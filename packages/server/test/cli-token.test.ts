@@ -237,6 +237,7 @@ test('token mint: wrong or missing arguments give one line on stderr and exit 2'
     run(['token', 'mint', ...FLAGS, '--identity', 'a', '--bogus']),
     /unknown option --bogus/,
   )
+  assertUsage(run(['token', 'mint', ...FLAGS, '--identity', '-x']), /--identity=<value>/)
   assertUsage(run(['token', 'mint', ...FLAGS, '--identity', 'a', 'extra']), /unexpected argument/)
   assertUsage(
     run(['token', 'mint', ...FLAGS, '--identity', 'a', '--account-sid', 'ACnope']),

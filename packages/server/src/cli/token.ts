@@ -247,6 +247,10 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(
     }
     if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       const m = /'(--?[a-z-]+)/.exec(first)
+      if (/ambiguous/.test(first)) {
+        const opt = m?.[1] ?? '--option'
+        throw new UsageError(`the value of ${opt} starts with "-"; write ${opt}=<value>`)
+      }
       throw new UsageError(`${m?.[1] ?? 'an option'} needs a value`)
     }
     throw new UsageError(first)
