@@ -342,7 +342,7 @@ function createClient(token) {
   client.on('connectionError', live(onConnectionError))
   client.on(
     'tokenAboutToExpire',
-    live(() => void refreshToken(client)),
+    live(() => onTokenAboutToExpire(client)),
   )
   client.on(
     'tokenExpired',
@@ -476,18 +476,32 @@ async function refreshToken(client) {
     if (client !== state.client) return
     await withTimeout(client.updateToken(token), UPDATE_TOKEN_TIMEOUT_MS, 'token update')
   } catch (err) {
-    if (!state.user) return
-    // The old token is still valid for a little while; if it expires, tokenExpired recovers.
+    if (!state.user || client !== state.client) return
+    // The old token is still valid for a little while: try again shortly while it lasts; if it runs out first,
+    // tokenExpired recovers.
     console.warn('token refresh failed:', err?.message)
+    const left = state.tokenFetchedAt + state.tokenTtl * 1000 - Date.now()
+    if (left > 3000 && !state.refreshTimer) {
+      state.refreshTimer = setTimeout(
+        () => {
+          state.refreshTimer = 0
+          void refreshToken(client)
+        },
+        Math.min(5000, left / 2),
+      )
+    }
   }
 }
 
-/** tokenExpired: the server closed the connection. Try updateToken on a live client, else start a new one. */
+/**
+ * tokenExpired: the token ran out before it was replaced. A client that is still connected gets a new token through
+ * updateToken; one whose connection the server has closed (the usual case) is shut down and replaced by a new client
+ * with a fresh token, without reloading the page (updating a closed client can leave it offline: twilio-chat-demo-js#44).
+ */
 async function recoverExpired(client) {
-  if (!state.user) return
+  if (!state.user || client !== state.client) return
   setConnection('Reconnecting…')
-  const dead = ['denied', 'error', 'disconnected'].includes(client.connectionState)
-  if (!dead) {
+  if (client.connectionState === 'connected') {
     try {
       const token = await fetchToken()
       await withTimeout(client.updateToken(token), UPDATE_TOKEN_TIMEOUT_MS, 'token update')

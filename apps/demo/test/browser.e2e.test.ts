@@ -1,0 +1,498 @@
+/**
+ * Browser end-to-end test of the seed's flow: a person signs up on "your server" (the demo), the page fetches an
+ * Access Token from POST /token, and the official twilio-chat 6.0.0 browser build talks to Parley over Twilsock.
+ *
+ * Needs Chromium at /usr/bin/chromium and a Parley server that speaks the Twilio chat protocol. Parley comes from
+ * `PARLEY_E2E_DATA_DIR` (the data directory of a running server: its credentials.json, with `url`) or else from
+ * `parley serve --port 0` (packages/server/dist/src/cli.js) in a temporary directory. Every test SKIPS, with the
+ * reason, when Chromium is missing or when a probe client does not reach `stateChanged: 'initialized'`.
+ */
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, describe, test } from 'node:test'
+import { chromium, type Browser, type Page, type WebSocket as PwWebSocket } from 'playwright-core'
+import { createDemoApp } from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import { openDemoStore } from '../src/db.ts'
+import { createNodeServer } from '../src/node.ts'
+import { loadStaticFiles } from '../src/static-files.ts'
+
+// The page functions below run in the browser; this package compiles without the DOM lib.
+declare const document: any
+declare const window: any
+
+const CHROMIUM = '/usr/bin/chromium'
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+]
+const PASSWORD = 'e2e password 1'
+const suffix = Math.random().toString(36).slice(2, 7)
+const name = (base: string): string => `${base}-${suffix}`
+
+interface ParleyInfo {
+  url: string
+  dataDir: string
+  accountSid: string
+  authToken: string
+  serviceSid: string
+}
+
+interface Demo {
+  url: string
+  close(): Promise<void>
+}
+
+interface Env {
+  skip: string | false
+  parley?: ParleyInfo
+  browser?: Browser
+  demo?: Demo
+  startDemo(tokenTtl: number): Promise<Demo>
+  close(): Promise<void>
+}
+
+const cleanups: (() => Promise<void> | void)[] = []
+
+async function waitForCredentials(file: string, child: ChildProcess | undefined, ms: number) {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) return undefined
+    try {
+      const c = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>
+      if (c['url'] && c['service_sid']) return c
+    } catch {
+      /* not written yet */
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return undefined
+}
+
+async function startParley(): Promise<ParleyInfo | string> {
+  let dataDir = process.env['PARLEY_E2E_DATA_DIR']
+  let child: ChildProcess | undefined
+  if (!dataDir) {
+    const cli = fileURLToPath(
+      new URL('../../../../packages/server/dist/src/cli.js', import.meta.url),
+    )
+    if (!existsSync(cli)) return `the Parley CLI is not built (${cli})`
+    dataDir = mkdtempSync(join(tmpdir(), 'parley-e2e-'))
+    const dir = dataDir
+    child = spawn(
+      process.execPath,
+      [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dir, '--log-level', 'error'],
+      { stdio: 'ignore' },
+    )
+    const proc = child
+    cleanups.push(async () => {
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM')
+        await new Promise((r) => proc.once('exit', r))
+      }
+      rmSync(dir, { recursive: true, force: true })
+    })
+  }
+  const c = await waitForCredentials(join(dataDir, 'credentials.json'), child, 15_000)
+  if (!c) return `no Parley credentials.json with a url appeared in ${dataDir}`
+  return {
+    url: c['url']!,
+    dataDir,
+    accountSid: c['account_sid']!,
+    authToken: c['auth_token']!,
+    serviceSid: c['service_sid']!,
+  }
+}
+
+async function startDemoFor(parley: ParleyInfo, tokenTtl: number): Promise<Demo> {
+  const config = loadConfig({
+    env: {
+      PARLEY_DATA_DIR: parley.dataDir,
+      PARLEY_URL: parley.url,
+      DEMO_DATA_DIR: join(parley.dataDir, 'demo-e2e'),
+      DEMO_TOKEN_TTL: String(tokenTtl),
+    },
+  })
+  const store = openDemoStore(':memory:')
+  const app = createDemoApp({
+    config,
+    store,
+    sessionKey: Buffer.alloc(32, 9),
+    files: loadStaticFiles(),
+    scrypt: { N: 1024, r: 8, p: 1 },
+  })
+  const server = createNodeServer(app)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    url,
+    async close() {
+      server.closeAllConnections()
+      await new Promise((r) => server.close(r))
+      store.close()
+    },
+  }
+}
+
+/** In a real page: sign up, get a token, and try to initialize a twilio-chat client against Parley. */
+async function probeChat(browser: Browser, demo: Demo): Promise<string | undefined> {
+  const page = await browser.newPage()
+  try {
+    await page.goto(demo.url)
+    return await page.evaluate(async (username: string) => {
+      const post = async (path: string, body: unknown, csrf: string) => {
+        const r = await fetch(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+          body: JSON.stringify(body),
+        })
+        return (await r.json()) as Record<string, string>
+      }
+      const s = (await (await fetch('/api/session')).json()) as Record<string, string>
+      const up = await post(
+        '/api/signup',
+        { username, password: 'probe password' },
+        s['csrfToken']!,
+      )
+      const t = await post('/token', { deviceId: 'probe-device-1' }, up['csrfToken']!)
+      const Client = (window as any).Twilio?.Chat?.Client
+      if (!Client) return 'the twilio-chat browser build did not load'
+      const client = new Client(t['token'], {
+        twilsock: { uri: t['twilsockUrl'] },
+        logLevel: 'silent',
+      })
+      const result = await new Promise<string | undefined>((resolve) => {
+        const timer = setTimeout(
+          () => resolve(`no 'initialized' within 15 s (${client.connectionState})`),
+          15_000,
+        )
+        client.on('stateChanged', (st: string) => {
+          clearTimeout(timer)
+          resolve(
+            st === 'initialized' ? undefined : `client state '${st}' (${client.connectionState})`,
+          )
+        })
+      })
+      client.shutdown().catch(() => {})
+      return result
+    }, name('probe'))
+  } finally {
+    await page.close()
+  }
+}
+
+async function setUp(): Promise<Env> {
+  const env: Env = {
+    skip: false,
+    startDemo: async (ttl) => {
+      const d = await startDemoFor(env.parley!, ttl)
+      cleanups.push(() => d.close())
+      return d
+    },
+    async close() {
+      for (const c of cleanups.reverse()) await c()
+    },
+  }
+  if (!existsSync(CHROMIUM)) return { ...env, skip: `${CHROMIUM} is not installed` }
+  const parley = await startParley()
+  if (typeof parley === 'string') return { ...env, skip: parley }
+  env.parley = parley
+  env.demo = await env.startDemo(3600)
+  env.browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS })
+  const browser = env.browser
+  cleanups.push(() => browser.close())
+  const problem = await probeChat(env.browser, env.demo)
+  if (problem) env.skip = `Parley's chat protocol is not available at ${parley.url}: ${problem}`
+  return env
+}
+
+const env = await setUp()
+after(() => env.close())
+if (env.skip) console.log(`# browser e2e skipped: ${env.skip}`)
+
+/** A signed-up user in their own browser context, with page errors collected. */
+interface Person {
+  page: Page
+  username: string
+  errors: string[]
+  tokenRequests: number
+  sockets: PwWebSocket[]
+}
+
+async function person(base: string, demoUrl = env.demo!.url): Promise<Person> {
+  const context = await env.browser!.newContext()
+  const page = await context.newPage()
+  const p: Person = { page, username: name(base), errors: [], tokenRequests: 0, sockets: [] }
+  page.on('pageerror', (e) => p.errors.push(e.message))
+  page.on('request', (r) => {
+    if (r.url().endsWith('/token')) p.tokenRequests++
+  })
+  page.on('websocket', (ws) => p.sockets.push(ws))
+  await page.goto(demoUrl)
+  // A marker that a page reload would erase.
+  await page.evaluate(() => ((window as any).__noReload = true))
+  await page.fill('#sign-up-username', p.username)
+  await page.fill('#sign-up-password', PASSWORD)
+  await page.click('#sign-up-form button[type=submit]')
+  await connected(page)
+  return p
+}
+
+function connected(page: Page, timeout = 15_000): Promise<unknown> {
+  return page.waitForFunction(
+    () => document.querySelector('#connection')?.textContent === 'Connected',
+    null,
+    { timeout },
+  )
+}
+
+async function createChannel(page: Page, channel: string): Promise<void> {
+  await page.fill('#new-channel-name', channel)
+  await page.click('#new-channel-form button[type=submit]')
+  await page.waitForSelector(`#channel-title:text-is("${channel}")`)
+  await page.waitForSelector('#composer:not([hidden])')
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.fill('#composer-input', text)
+  await page.press('#composer-input', 'Enter')
+  await page.waitForSelector(`.message-body:text-is("${text}")`)
+}
+
+async function joinPublic(page: Page, channel: string): Promise<void> {
+  const button = page.locator(`#public-channels button[aria-label="Join ${channel}"]`)
+  await button.waitFor({ timeout: 8000 })
+  await button.click()
+  await page.waitForSelector(`#channel-title:text-is("${channel}")`)
+}
+
+/** The Parley REST API with the account's Basic credentials. */
+async function rest(path: string, form?: Record<string, string>): Promise<Record<string, any>> {
+  const p = env.parley!
+  const res = await fetch(`${p.url}/v2/Services/${p.serviceSid}${path}`, {
+    method: form ? 'POST' : 'GET',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${p.accountSid}:${p.authToken}`).toString('base64')}`,
+      ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+    },
+    ...(form ? { body: new URLSearchParams(form).toString() } : {}),
+  })
+  assert.ok(res.ok, `${path}: ${res.status}`)
+  return (await res.json()) as Record<string, any>
+}
+
+const opts = { skip: env.skip, timeout: 60_000 }
+
+void describe('the browser chat against Parley', { concurrency: false }, () => {
+  void test(
+    'two people sign up, create and join a channel, and chat live with a typing indicator',
+    opts,
+    async () => {
+      const alice = await person('alice')
+      const channel = name('general')
+      await createChannel(alice.page, channel)
+      await send(alice.page, 'hello from alice')
+
+      const bob = await person('bob')
+      await joinPublic(bob.page, channel)
+      await bob.page.waitForSelector('.message-body:text-is("hello from alice")')
+
+      // Typing: bob types, alice sees it.
+      await bob.page.type('#composer-input', 'hi al', { delay: 30 })
+      await alice.page.waitForFunction(
+        (who: string) => document.querySelector('#typing')?.textContent?.includes(who),
+        bob.username,
+        { timeout: 8000 },
+      )
+      await bob.page.fill('#composer-input', '')
+      await send(bob.page, 'hi alice')
+      await alice.page.waitForSelector('.message-body:text-is("hi alice")', { timeout: 8000 })
+      // The new message is announced to screen readers.
+      await alice.page.waitForSelector('#announcer :text("hi alice")')
+      // Both are listed as members of the channel.
+      await alice.page.waitForSelector(`#members :text("${bob.username}")`, { timeout: 8000 })
+      await alice.page.context().close()
+      await bob.page.context().close()
+    },
+  )
+
+  void test('edits and deletions of your own messages reach the other person', opts, async () => {
+    const alice = await person('alice2')
+    const channel = name('edits')
+    await createChannel(alice.page, channel)
+    const bob = await person('bob2')
+    await joinPublic(bob.page, channel)
+    await send(bob.page, 'typo mesage')
+    await alice.page.waitForSelector('.message-body:text-is("typo mesage")', { timeout: 8000 })
+    // Only one's own messages have Edit/Delete.
+    assert.equal(await alice.page.locator('.message button:text("Edit")').count(), 0)
+
+    await bob.page.click('.message.mine button:text("Edit")')
+    await bob.page.fill('.message-edit textarea', 'typo message')
+    await bob.page.press('.message-edit textarea', 'Enter')
+    await alice.page.waitForSelector('.message-body:text-is("typo message")', { timeout: 8000 })
+
+    bob.page.once('dialog', (d) => void d.accept())
+    await bob.page.click('.message.mine button:text("Delete")')
+    await alice.page.waitForSelector('.message-body:text-is("typo message")', {
+      state: 'detached',
+      timeout: 8000,
+    })
+    await alice.page.context().close()
+    await bob.page.context().close()
+  })
+
+  void test(
+    'a channel that is not open shows its unread count; leaving removes it',
+    opts,
+    async () => {
+      const alice = await person('alice3')
+      const busy = name('busy')
+      await createChannel(alice.page, busy)
+      const bob = await person('bob3')
+      await joinPublic(bob.page, busy)
+      await createChannel(bob.page, name('quiet'))
+      await send(alice.page, 'one')
+      await send(alice.page, 'two')
+      const badge = bob.page.locator(`#my-channels button[aria-label^="${busy},"] .badge`)
+      await badge.waitFor({ timeout: 8000 })
+      await bob.page.waitForFunction(
+        (label: string) =>
+          document.querySelector(`#my-channels button[aria-label^="${label},"] .badge`)
+            ?.textContent === '2',
+        busy,
+        { timeout: 8000 },
+      )
+      // Opening it clears the count.
+      await bob.page.click(`#my-channels button[aria-label^="${busy},"]`)
+      await bob.page.waitForSelector(`#my-channels button[aria-label="${busy}"]`)
+      // Leave it: it goes back to the public list.
+      bob.page.once('dialog', (d) => void d.accept())
+      await bob.page.click('#leave-channel')
+      await bob.page.waitForSelector(`#public-channels button[aria-label="Join ${busy}"]`, {
+        timeout: 8000,
+      })
+      await alice.page.context().close()
+      await bob.page.context().close()
+    },
+  )
+
+  void test(
+    'older messages page in when scrolling up (getMessages(pageSize, anchor))',
+    opts,
+    async () => {
+      const unique = name('history')
+      const ch = await rest('/Channels', {
+        UniqueName: unique,
+        FriendlyName: unique,
+        Type: 'public',
+      })
+      for (let i = 1; i <= 70; i++) {
+        await rest(`/Channels/${ch['sid']}/Messages`, { Body: `m${i}`, From: 'system' })
+      }
+      const carol = await person('carol')
+      await joinPublic(carol.page, unique)
+      const items = carol.page.locator('#messages > li')
+      await carol.page.waitForSelector('.message-body:text-is("m70")')
+      assert.equal(await items.count(), 30)
+      await carol.page.evaluate(() => {
+        document.querySelector('#messages-pane')!.scrollTop = 0
+      })
+      await carol.page.waitForFunction(
+        () => document.querySelectorAll('#messages > li').length === 60,
+      )
+      await carol.page.evaluate(() => {
+        document.querySelector('#messages-pane')!.scrollTop = 0
+      })
+      await carol.page.waitForFunction(
+        () => document.querySelectorAll('#messages > li').length === 70,
+      )
+      await carol.page.waitForSelector('#history-status:text("Start of the conversation.")')
+      const first = await carol.page.locator('.message-body').first().textContent()
+      assert.equal(first, 'm1')
+      await carol.page.context().close()
+    },
+  )
+
+  void test(
+    'the page raises no uncaught errors while chatting',
+    {
+      ...opts,
+      // twilio-chat.min.js bundles twilio-sync 3.0.6, which sends event_protocol_version 3 and reads
+      // `subscription_established.event` (singular); Parley answers in the v4 shape (`events: [...]`) only.
+      todo: 'Parley must answer Sync subscriptions in event protocol v3 for the browser build',
+    },
+    async () => {
+      const frank = await person('frank')
+      await createChannel(frank.page, name('clean'))
+      await send(frank.page, 'no errors please')
+      await frank.page.waitForTimeout(1000)
+      assert.deepEqual(frank.errors, [])
+      await frank.page.context().close()
+    },
+  )
+})
+
+// The token lifecycle tests wait on real token lifetimes (10 s); they run side by side, each on its own demo server.
+void describe('the token lifecycle in the browser', { concurrency: true }, () => {
+  void test('a short-lived token is refreshed in place with updateToken', opts, async () => {
+    const demo = await env.startDemo(10)
+    const dave = await person('dave', demo.url)
+    const updates: string[] = []
+    for (const ws of dave.sockets) {
+      ws.on('framesent', (f) => {
+        if (/"method":"update"/.test(String(f.payload))) updates.push('update')
+      })
+    }
+    // Parley warns at once for a token shorter than its lead time; the page refreshes at 3/4 of the lifetime.
+    const deadline = Date.now() + 15_000
+    while ((updates.length === 0 || dave.tokenRequests < 2) && Date.now() < deadline) {
+      await dave.page.waitForTimeout(250)
+    }
+    assert.ok(dave.tokenRequests >= 2, `token requests: ${dave.tokenRequests}`)
+    assert.ok(updates.length >= 1, 'the client sent a Twilsock update')
+    assert.equal(dave.sockets.length, 1, 'no reconnection was needed')
+    await connected(dave.page, 1000)
+    await createChannel(dave.page, name('after-refresh'))
+    await send(dave.page, 'still here')
+    assert.equal(await dave.page.evaluate(() => (window as any).__noReload), true)
+    await dave.page.context().close()
+  })
+
+  void test(
+    'after tokenExpired the page recovers with a new client, without a reload',
+    opts,
+    async () => {
+      const demo = await env.startDemo(10)
+      const erin = await person('erin', demo.url)
+      // 1. the demo server becomes unreachable for /token: refreshes fail and the token expires
+      let blocked = true
+      await erin.page.route('**/token', (r) => (blocked ? r.abort() : r.continue()))
+      await erin.page.waitForFunction(
+        () => document.querySelector('#connection')?.textContent !== 'Connected',
+        null,
+        { timeout: 20_000 },
+      )
+      // 2. the banner explains in plain words
+      await erin.page.waitForSelector('#banner:not([hidden])')
+      // 3. /token works again: the page reconnects by itself
+      blocked = false
+      await connected(erin.page, 40_000)
+      assert.ok(erin.sockets.length >= 2, 'a new client opened a new socket')
+      await createChannel(erin.page, name('after-expiry'))
+      await send(erin.page, 'back again')
+      assert.equal(await erin.page.evaluate(() => (window as any).__noReload), true)
+      await erin.page.context().close()
+    },
+  )
+})
