@@ -12,9 +12,10 @@
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { loadConfig } from '../src/config.ts'
 import type { Actor } from '../src/core/types.ts'
 import { silentLogger } from '../src/http/log.ts'
@@ -40,7 +41,7 @@ function load(input: Record<string, unknown>): Promise<LoadResult> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'load.js')
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [script, JSON.stringify(input)], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`load generator failed: ${stderr || err.message}`))
+      if (err) reject(new Error(`load generator failed: ${(stderr || err.message).slice(-2000)}`))
       else resolve(JSON.parse(stdout) as LoadResult)
     })
   })
@@ -66,11 +67,21 @@ try {
   // Warm-up (JIT, page cache, connection pool).
   await load({ ...common, mode: 'closed', durationMs: 1500 })
 
+  // Event-loop delay in the server process: how long it was blocked (fsync in group commit, WAL checkpoints, GC).
+  const eld = monitorEventLoopDelay({ resolution: 1 })
+  eld.enable()
+  const cpu0 = process.cpuUsage()
   const t = await load({ ...common, mode: 'closed', durationMs: seconds * 1000 })
+  const cpuT = process.cpuUsage(cpu0)
+  const eldT = { p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 }
+  eld.reset()
   const created = t.statuses['201'] ?? 0
   const throughput = created / (t.elapsedMs / 1000)
+  const cpuPerCreateUs = (cpuT.user + cpuT.system) / Math.max(1, created)
 
   const l = await load({ ...common, mode: 'open', rate, durationMs: seconds * 1000 })
+  const eldL = { p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 }
+  eld.disable()
 
   const fmt = (n: number): string => n.toFixed(2)
   const cpu = cpus()
@@ -79,14 +90,21 @@ try {
     `  machine: ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, node ${process.version}; load generator in a separate process`,
     `  throughput: ${Math.round(throughput)} creates/s  (${created} × 201 in ${fmt(t.elapsedMs / 1000)} s, ` +
       `concurrency ${concurrency}, ${channelCount} channels; statuses ${JSON.stringify(t.statuses)}; ` +
-      `p50 ${fmt(t.p50)} ms, p99 ${fmt(t.p99)} ms)  target ≥ 5000 → ${throughput >= 5000 ? 'PASS' : 'FAIL'}`,
+      `p50 ${fmt(t.p50)} ms, p99 ${fmt(t.p99)} ms; server CPU ${Math.round(cpuPerCreateUs)} µs/create ` +
+      `(user ${Math.round(cpuT.user / Math.max(1, created))}, system ${Math.round(cpuT.system / Math.max(1, created))}); ` +
+      `server event-loop delay p99 ${fmt(eldT.p99)} ms, ` +
+      `max ${fmt(eldT.max)} ms)  target ≥ 5000 → ${throughput >= 5000 ? 'PASS' : 'FAIL'}`,
     `  latency at ${rate}/s: p50 ${fmt(l.p50)} ms, p90 ${fmt(l.p90)} ms, p99 ${fmt(l.p99)} ms, max ${fmt(l.max)} ms ` +
-      `(${l.requests} requests; statuses ${JSON.stringify(l.statuses)})  target p99 < 20 ms → ${l.p99 < 20 ? 'PASS' : 'FAIL'}`,
+      `(${l.requests} requests; statuses ${JSON.stringify(l.statuses)}; server event-loop delay p99 ` +
+      `${fmt(eldL.p99)} ms, max ${fmt(eldL.max)} ms)  target p99 < 20 ms → ${l.p99 < 20 ? 'PASS' : 'FAIL'}`,
+    `  host load average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} (other processes on this machine skew both numbers)`,
   ]
   process.stdout.write(lines.join('\n') + '\n')
   process.stdout.write(
     JSON.stringify({
-      throughput: { createsPerSecond: Math.round(throughput), ...t },
+      throughput: { createsPerSecond: Math.round(throughput), cpuPerCreateUs, ...t },
       fixedRate: { rate, ...l },
     }) + '\n',
   )
