@@ -632,6 +632,8 @@ function renderMyChannels() {
     }),
   )
   ui.myChannelsEmpty.hidden = entries.length > 0
+  const total = entries.reduce((n, e) => n + e.unread, 0)
+  ui.toggleSidebar.textContent = total > 0 ? `Channels (${total} unread)` : 'Channels'
 }
 
 async function refreshUnread(entry) {

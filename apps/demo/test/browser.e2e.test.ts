@@ -425,22 +425,54 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
   )
 
   void test(
-    'the page raises no uncaught errors while chatting',
-    {
-      ...opts,
-      // twilio-chat.min.js bundles twilio-sync 3.0.6, which sends event_protocol_version 3 and reads
-      // `subscription_established.event` (singular); Parley answers in the v4 shape (`events: [...]`) only.
-      todo: 'Parley must answer Sync subscriptions in event protocol v3 for the browser build',
-    },
+    'who is online: members show online/offline when the service enables reachability',
+    opts,
     async () => {
-      const frank = await person('frank')
-      await createChannel(frank.page, name('clean'))
-      await send(frank.page, 'no errors please')
-      await frank.page.waitForTimeout(1000)
-      assert.deepEqual(frank.errors, [])
-      await frank.page.context().close()
+      await rest('', { ReachabilityEnabled: 'true' })
+      const gina = await person('gina')
+      const channel = name('presence')
+      await createChannel(gina.page, channel)
+      const hal = await person('hal')
+      await joinPublic(hal.page, channel)
+      const status = (who: string) => gina.page.locator(`#members li:has-text("${who}") .presence`)
+      await gina.page.waitForSelector('#presence-note', { state: 'hidden' })
+      await status(hal.username)
+        .filter({ hasText: /^online$/ })
+        .waitFor({ timeout: 8000 })
+      // hal signs out: his client shuts down, and the demo session ends
+      await hal.page.click('#sign-out')
+      await hal.page.waitForSelector('#auth:not([hidden])')
+      const after = await hal.page.evaluate(async () => {
+        const s = (await (await fetch('/api/session')).json()) as {
+          csrfToken: string
+          user: unknown
+        }
+        const r = await fetch('/token', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrfToken },
+          body: JSON.stringify({ deviceId: 'after-sign-out' }),
+        })
+        return { user: s.user, status: r.status }
+      })
+      assert.deepEqual(after, { user: null, status: 401 })
+      await status(hal.username)
+        .filter({ hasText: /^offline$/ })
+        .waitFor({ timeout: 10_000 })
+      await gina.page.context().close()
+      await hal.page.context().close()
     },
   )
+
+  // twilio-chat.min.js bundles twilio-sync 3.0.6 (event protocol v3: `subscription_established.event`, singular),
+  // unlike Node, where twilio-sync 3.4 speaks v4 (`events: [...]`); this catches a server that answers one shape only.
+  void test('the page raises no uncaught errors while chatting', opts, async () => {
+    const frank = await person('frank')
+    await createChannel(frank.page, name('clean'))
+    await send(frank.page, 'no errors please')
+    await frank.page.waitForTimeout(1000)
+    assert.deepEqual(frank.errors, [])
+    await frank.page.context().close()
+  })
 })
 
 // The token lifecycle tests wait on real token lifetimes (10 s); they run side by side, each on its own demo server.
