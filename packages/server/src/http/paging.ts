@@ -21,7 +21,16 @@ export interface PageRequest {
 export interface CorePage<T> {
   readonly items: readonly T[]
   readonly nextPageToken?: string | null | undefined
+  readonly previousPageToken?: string | null | undefined
 }
+
+/** The cursor tokens of a fetched page. */
+export interface PageLinks {
+  readonly nextPageToken?: string | null | undefined
+  readonly previousPageToken?: string | null | undefined
+}
+
+const present = (t: string | null | undefined): t is string => t !== undefined && t !== null && t !== ''
 
 /** Parameters that belong to paging and are never repeated as filters. */
 const PAGING_KEYS = new Set(['PageSize', 'Page', 'PageToken'])
@@ -90,23 +99,23 @@ export function v2ListBody(
   key: string,
   items: readonly unknown[],
   req: PageRequest,
-  next: string | null | undefined,
+  links: PageLinks,
   absPath: string,
   q: Params,
 ): Record<string, unknown> {
   const filters = filterQuery(q)
+  const prev = links.previousPageToken
+  const next = links.nextPageToken
   return {
     [key]: items,
     meta: {
       page: req.page,
       page_size: req.pageSize,
       first_page_url: pageUrl(absPath, filters, req.pageSize, 0),
-      previous_page_url: null,
+      previous_page_url:
+        req.page > 0 && present(prev) ? pageUrl(absPath, filters, req.pageSize, req.page - 1, prev) : null,
       url: pageUrl(absPath, filters, req.pageSize, req.page, req.pageToken),
-      next_page_url:
-        next === undefined || next === null || next === ''
-          ? null
-          : pageUrl(absPath, filters, req.pageSize, req.page + 1, next),
+      next_page_url: present(next) ? pageUrl(absPath, filters, req.pageSize, req.page + 1, next) : null,
       key,
     },
   }
@@ -122,24 +131,24 @@ export function v2010ListBody(
   key: string,
   items: readonly unknown[],
   req: PageRequest,
-  next: string | null | undefined,
+  links: PageLinks,
   relPath: string,
   q: Params,
 ): Record<string, unknown> {
   const filters = filterQuery(q)
   const start = req.page * req.pageSize
+  const prev = links.previousPageToken
+  const next = links.nextPageToken
   return {
     [key]: items,
     first_page_uri: pageUrl(relPath, filters, req.pageSize, 0),
     end: items.length === 0 ? start : start + items.length - 1,
-    previous_page_uri: null,
+    previous_page_uri:
+      req.page > 0 && present(prev) ? pageUrl(relPath, filters, req.pageSize, req.page - 1, prev) : null,
     uri: pageUrl(relPath, filters, req.pageSize, req.page, req.pageToken),
     page_size: req.pageSize,
     start,
-    next_page_uri:
-      next === undefined || next === null || next === ''
-        ? null
-        : pageUrl(relPath, filters, req.pageSize, req.page + 1, next),
+    next_page_uri: present(next) ? pageUrl(relPath, filters, req.pageSize, req.page + 1, next) : null,
     page: req.page,
   }
 }

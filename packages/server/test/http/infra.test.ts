@@ -141,14 +141,14 @@ test('readPaging caps PageSize per resource and v2ListBody builds absolute meta 
   assert.throws(() => readPaging(Params.parse('PageSize=0'), 100, 50), { code: 20001 })
   const q = Params.parse('Type=public&Type=private&PageSize=2&Page=1&PageToken=abc')
   const req = readPaging(q, 100, 50)
-  const body = v2ListBody('channels', [1, 2], req, 'next1', 'http://h:1/v2/Services/IS1/Channels', q) as {
+  const body = v2ListBody('channels', [1, 2], req, { nextPageToken: 'next1', previousPageToken: 'prev0' }, 'http://h:1/v2/Services/IS1/Channels', q) as {
     meta: Record<string, unknown>
   }
   assert.deepEqual(body.meta, {
     page: 1,
     page_size: 2,
     first_page_url: 'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=0',
-    previous_page_url: null,
+    previous_page_url: 'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=0&PageToken=prev0',
     url: 'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=1&PageToken=abc',
     next_page_url: 'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=2&PageToken=next1',
     key: 'channels',

@@ -69,6 +69,12 @@ test('services: create, fetch, update nested settings, list over pages, remove',
   const page = await v2.services.page({ pageSize: 2 })
   assert.equal(page.instances.length, 2)
   assert.ok(page.nextPageUrl?.startsWith(`${h.url}/v2/Services?`), page.nextPageUrl)
+  const page2 = await page.nextPage()
+  assert.ok(page2 !== undefined)
+  assert.equal(page2.instances.length, 2)
+  assert.notDeepEqual(page2.instances.map((s) => s.sid), page.instances.map((s) => s.sid))
+  const back = await page2.previousPage()
+  assert.deepEqual(back?.instances.map((s) => s.sid), page.instances.map((s) => s.sid))
   const limited = await v2.services.list({ pageSize: 2, limit: 3 })
   assert.equal(limited.length, 3)
 

@@ -53,7 +53,7 @@ export async function v2List<T>(
     list(pageToken === undefined ? { pageSize } : { pageSize, pageToken }),
   )
   return ok(
-    v2ListBody(key, page.items.map(serialize), req, page.nextPageToken, ctx.baseUrl + ctx.req.path, ctx.query),
+    v2ListBody(key, page.items.map(serialize), req, page, ctx.baseUrl + ctx.req.path, ctx.query),
   )
 }
 

@@ -38,7 +38,7 @@ export function keyRoutes(core: Core): RouteDef[] {
           keys.list(actorOf(ctx), pageToken === undefined ? { pageSize } : { pageSize, pageToken }),
         )
         const items = page.items.map((k) => serializeKey2010(k))
-        return ok(v2010ListBody('keys', items, req, page.nextPageToken, ctx.req.path, ctx.query))
+        return ok(v2010ListBody('keys', items, req, page, ctx.req.path, ctx.query))
       },
     },
     {
@@ -90,7 +90,7 @@ export function keyRoutes(core: Core): RouteDef[] {
           keys.list(actorOf(ctx), pageToken === undefined ? { pageSize } : { pageSize, pageToken }),
         )
         const items = page.items.map((k) => serializeKeyIam(k, true))
-        return ok(v2ListBody('keys', items, req, page.nextPageToken, ctx.baseUrl + ctx.req.path, ctx.query))
+        return ok(v2ListBody('keys', items, req, page, ctx.baseUrl + ctx.req.path, ctx.query))
       },
     },
     {
