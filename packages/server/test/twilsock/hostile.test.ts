@@ -68,16 +68,18 @@ test('R13: 2,000 malformed frames over 40 sockets leave 5 busy bystanders untouc
 test('R19: 300 idle unauthenticated sockets are closed at the auth deadline; a real client still connects', { timeout: 20_000 }, async (t) => {
   const h = await startGateway({ limits: { authDeadlineMs: 500 } })
   t.after(() => h.close())
-  const idle = await Promise.all(
-    Array.from({ length: 300 }, () =>
-      new Promise<WebSocket>((resolve, reject) => {
-        const ws = new WebSocket(h.url)
-        ws.once('open', () => resolve(ws))
-        ws.once('error', reject)
-      }),
-    ),
-  )
-  const closed = Promise.all(idle.map((ws) => new Promise<number>((r) => ws.once('close', (code) => r(code)))))
+  // The close listener is attached at creation: under load the deadline can pass before all 300 are open.
+  const sockets = Array.from({ length: 300 }, () => {
+    const ws = new WebSocket(h.url)
+    const opened = new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve())
+      ws.once('error', reject)
+    })
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)))
+    return { opened, closed }
+  })
+  await Promise.all(sockets.map((s) => s.opened))
+  const closed = Promise.all(sockets.map((s) => s.closed))
   const started = Date.now()
   const c = await RawClient.connect(h.url)
   const r = await c.init(mintParley(h.keys, 'alice'))

@@ -457,3 +457,25 @@ test('close() sends Twilsock close 308 with backoff advice, then 1001, and refus
   h.server.closeAllConnections()
   await new Promise<void>((r) => h.server.close(() => r()))
 })
+
+test('requests still in flight when the server closes get a 503 reply before the close packet', async (t) => {
+  let release: (() => void) | undefined
+  const h = await startGateway({
+    upstream: () =>
+      new Promise((resolve) => {
+        release = () => resolve({ status: 200, body: {} })
+      }),
+  })
+  t.after(() => h.close())
+  const c = await RawClient.connect(h.url)
+  await c.init(mintParley(h.keys, 'alice'))
+  const id = c.send({ method: 'message', http_request: { host: 'aim.x', path: '/', method: 'GET' } })
+  await until(() => h.gateway.inflightRequests === 1)
+  h.gateway.revokeKey(h.keys.keySid)
+  const r = await c.reply(id)
+  assert.deepEqual(r.header['status'], { code: 503, status: 'Service Unavailable', description: 'Connection closing' })
+  assert.equal(((await c.method('close')).header['status'] as { code: number }).code, 410)
+  release!()
+  await c.closed
+  await until(() => h.gateway.inflightRequests === 0)
+})

@@ -72,6 +72,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   #floodWindowStart = 0
   #floodRejected = 0
   #inflight = 0
+  /** Ids of `message` packets whose upstream handler is still running. */
+  #pending: Set<string> | undefined
   /** Server-originated packet id → send time (ms), until the client's `reply` ack. */
   #unacked: Map<string, number> | undefined
   #closeFns: (() => void)[] | undefined
@@ -170,6 +172,12 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   close(code: number, reason: string, twilsockClose?: { status: TwilsockStatus; payload?: unknown }): void {
     if (this.#state === 'closed' || this.#closing) return
     if (twilsockClose) {
+      // Fail the requests still in flight now: twilsock only notices them through its 30 s request timeout
+      // (it drops its socket listeners when it gets a close), long after the caller should have known.
+      if (this.#pending) {
+        for (const id of this.#pending) this.#reply(id, status(503, 'Connection closing'))
+        this.#pending = undefined
+      }
       const header = { method: 'close', id: newPacketId(), status: twilsockClose.status }
       const body = twilsockClose.payload === undefined ? undefined : JSON.stringify(twilsockClose.payload)
       this.#send(encodePacket(header, body))
@@ -429,6 +437,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     } else {
       this.#inflight++
       this.#ctx.stats.inflightRequests++
+      ;(this.#pending ??= new Set()).add(id)
       try {
         res = await handler(req, this)
       } catch (err) {
@@ -437,6 +446,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       } finally {
         this.#inflight--
         this.#ctx.stats.inflightRequests--
+        this.#pending?.delete(id)
       }
     }
     if (this.#state !== 'active' || this.#closing) return
@@ -581,6 +591,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     if (this.#graceTimer !== undefined) t.clearTimeout(this.#graceTimer)
     this.#authTimer = this.#graceTimer = undefined
     this.#unacked = undefined
+    this.#pending = undefined
     this.#ctx.heartbeat.remove(this)
     if (wasActive) this.#ctx.registry.remove(this)
     this.#ctx.onSessionClose(this, wasActive)
