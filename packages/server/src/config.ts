@@ -32,6 +32,13 @@ export interface Limits {
   readonly shutdownTimeoutMs: number
   /** `PageSize` used when a list request sends none. Default 50 (chat-rest-v2.md §7). */
   readonly defaultPageSize: number
+  /**
+   * Failed Basic-auth attempts allowed per client address within {@link Limits.authFailureWindowMs}; further
+   * requests from that address get 429 (20429) until the window ends (reliability.md §2.10). 0 disables. Default 100.
+   */
+  readonly authFailureLimit: number
+  /** Window of {@link Limits.authFailureLimit}. Default 60 s. */
+  readonly authFailureWindowMs: number
 }
 
 /** The validated configuration of one Parley server. */
@@ -84,6 +91,8 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxRequestsPerSocket: 0,
   shutdownTimeoutMs: 10_000,
   defaultPageSize: 50,
+  authFailureLimit: 100,
+  authFailureWindowMs: 60_000,
 })
 
 /** Environment variable of each limit. */
@@ -96,6 +105,8 @@ const LIMIT_ENV: Record<keyof Limits, string> = {
   maxRequestsPerSocket: 'PARLEY_MAX_REQUESTS_PER_SOCKET',
   shutdownTimeoutMs: 'PARLEY_SHUTDOWN_TIMEOUT_MS',
   defaultPageSize: 'PARLEY_DEFAULT_PAGE_SIZE',
+  authFailureLimit: 'PARLEY_AUTH_FAILURE_LIMIT',
+  authFailureWindowMs: 'PARLEY_AUTH_FAILURE_WINDOW_MS',
 }
 
 /** Inclusive bounds of each limit: wide enough for any sane deployment, narrow enough to catch typos. */
@@ -108,6 +119,8 @@ const LIMIT_RANGE: Record<keyof Limits, readonly [number, number]> = {
   maxRequestsPerSocket: [0, 1_000_000_000],
   shutdownTimeoutMs: [0, 600_000],
   defaultPageSize: [1, 1000],
+  authFailureLimit: [0, 1_000_000_000],
+  authFailureWindowMs: [1000, 86_400_000],
 }
 
 /**
@@ -116,7 +129,8 @@ const LIMIT_RANGE: Record<keyof Limits, readonly [number, number]> = {
  * Environment variables: `PARLEY_HOST`, `PARLEY_PORT`, `PARLEY_DATA_DIR`, `PARLEY_LOG_LEVEL`, `PARLEY_PUBLIC_URL`,
  * `PARLEY_MASTER_KEY`, and one per limit (`PARLEY_BODY_LIMIT_BYTES`, `PARLEY_HEADERS_TIMEOUT_MS`,
  * `PARLEY_REQUEST_TIMEOUT_MS`, `PARLEY_KEEP_ALIVE_TIMEOUT_MS`, `PARLEY_MAX_HEADER_BYTES`,
- * `PARLEY_MAX_REQUESTS_PER_SOCKET`, `PARLEY_SHUTDOWN_TIMEOUT_MS`, `PARLEY_DEFAULT_PAGE_SIZE`).
+ * `PARLEY_MAX_REQUESTS_PER_SOCKET`, `PARLEY_SHUTDOWN_TIMEOUT_MS`, `PARLEY_DEFAULT_PAGE_SIZE`,
+ * `PARLEY_AUTH_FAILURE_LIMIT`, `PARLEY_AUTH_FAILURE_WINDOW_MS`).
  *
  * @param options - explicit values (CLI flags, tests); they win over the environment.
  * @param env - the environment to read; defaults to `process.env`. Pass `{}` for a hermetic config.

@@ -10,6 +10,7 @@
  */
 import { ChatError, isChatError } from '@parley/token/errors'
 import type { Config } from '../config.ts'
+import { AuthFailureLimiter } from './auth-limiter.ts'
 import { parseBasicAuth } from './auth.ts'
 import type { Ctx, Handler, RouteDef } from './context.ts'
 import { errorResponse, jsonResponse, notFound, unauthenticated } from './errors.ts'
@@ -66,6 +67,7 @@ export function createApp(opts: AppOptions): App {
   const { logger } = opts
   const limits = opts.config.limits
   const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+  const authLimiter = new AuthFailureLimiter(limits.authFailureLimit, limits.authFailureWindowMs)
 
   const record = (req: Pick<AppRequest, 'method' | 'path'>, status: number, startedAt: number): void => {
     const seconds = (performance.now() - startedAt) / 1000
@@ -164,9 +166,19 @@ export function createApp(opts: AppOptions): App {
     const stateChanging = STATE_CHANGING.has(req.method)
     if (stateChanging) rejectCrossSite(req, baseUrlOf(req))
 
+    const client = req.remoteAddress ?? 'local'
+    const wait = authLimiter.blockedFor(client)
+    if (wait > 0) {
+      return errorResponse(new ChatError(20429, 'Too many failed authentication attempts'), {
+        'retry-after': String(Math.ceil(wait / 1000)),
+      })
+    }
     const creds = parseBasicAuth(req.header('authorization'))
     const actor = creds === undefined ? undefined : await opts.authenticate(creds.username, creds.password)
-    if (actor === undefined) return unauthenticated()
+    if (actor === undefined) {
+      authLimiter.fail(client)
+      return unauthenticated()
+    }
 
     const query = Params.parse(req.query)
     let form: Params

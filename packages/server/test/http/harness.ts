@@ -47,7 +47,9 @@ export interface Harness {
 export async function startHarness(options: ConfigOptions = {}, disk = false): Promise<Harness> {
   delete process.env['TWILIO_EDGE']
   delete process.env['TWILIO_REGION']
-  const config = loadConfig({ port: 0, host: '127.0.0.1', ...options }, {})
+  // The failed-auth limiter is tested on its own (infra.test.ts); here it would turn the fuzz's deliberate bad
+  // credentials into 429s for everything that follows.
+  const config = loadConfig({ port: 0, host: '127.0.0.1', limits: { authFailureLimit: 0 }, ...options }, {})
   const parley = await createParleyServer(config, {
     storage: disk ? 'disk' : 'memory',
     bootstrap: true,

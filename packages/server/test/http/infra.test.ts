@@ -20,7 +20,7 @@ const TOKEN = 'f'.repeat(32)
 const basic = (u: string, p: string): string => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64')
 const AUTH = basic(AC, TOKEN)
 
-function makeApp(bodyBytes = DEFAULT_LIMITS.bodyBytes) {
+function makeApp(bodyBytes = DEFAULT_LIMITS.bodyBytes, authFailureLimit = 0) {
   const routes: RouteDef[] = [
     { method: 'GET', pattern: '/v2/Things/:sid', handler: (ctx) => ok({ sid: ctx.params['sid'], q: ctx.query.all('X') }) },
     {
@@ -46,7 +46,7 @@ function makeApp(bodyBytes = DEFAULT_LIMITS.bodyBytes) {
   const app = createApp({
     routes,
     authenticate: async (u, p) => (u === AC && p === TOKEN ? { kind: 'admin', accountSid: AC } : undefined),
-    config: { publicUrl: undefined, limits: { ...DEFAULT_LIMITS, bodyBytes } },
+    config: { publicUrl: undefined, limits: { ...DEFAULT_LIMITS, bodyBytes, authFailureLimit } },
     logger: silentLogger,
   })
   app.ready = true
@@ -263,4 +263,39 @@ test('X-Twilio-Product naming another product than the path is a 404', async () 
     new Request('http://x/v2/Things/1', { headers: { authorization: AUTH, 'x-twilio-product': 'chat' } }),
   )
   assert.equal(ok2.status, 200)
+})
+
+test('failed Basic-auth attempts are limited per client address with 429 20429 and Retry-After', async () => {
+  const app = makeApp(DEFAULT_LIMITS.bodyBytes, 3)
+  const from = (addr: string, authorization: string) =>
+    app.handle({
+      method: 'GET',
+      path: '/v2/Things/1',
+      query: '',
+      body: null,
+      remoteAddress: addr,
+      header: (n) => (n === 'authorization' ? authorization : n === 'host' ? 'x' : undefined),
+    })
+  for (let i = 0; i < 3; i++) assert.equal((await from('10.0.0.1', basic(AC, 'wrong'))).status, 401)
+  const blocked = await from('10.0.0.1', AUTH)
+  assert.equal(blocked.status, 429)
+  assert.equal((JSON.parse(blocked.body ?? '{}') as { code: number }).code, 20429)
+  assert.ok(Number(blocked.headers['retry-after']) > 0)
+  // another address is unaffected
+  assert.equal((await from('10.0.0.2', AUTH)).status, 200)
+})
+
+test('the failed-auth limiter forgets an address once its window has passed', async () => {
+  const { AuthFailureLimiter } = await import('../../src/http/auth-limiter.ts')
+  let now = 1000
+  const l = new AuthFailureLimiter(2, 100, () => now)
+  l.fail('a')
+  assert.equal(l.blockedFor('a'), 0)
+  l.fail('a')
+  assert.equal(l.blockedFor('a'), 100)
+  now += 100
+  assert.equal(l.blockedFor('a'), 0)
+  const off = new AuthFailureLimiter(0, 100)
+  for (let i = 0; i < 10; i++) off.fail('b')
+  assert.equal(off.blockedFor('b'), 0)
 })
