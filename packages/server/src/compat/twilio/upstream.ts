@@ -23,13 +23,19 @@ export interface TwilsockPrincipal {
 
 /** A tunnelled HTTP request, decoded from a Twilsock `message` packet. */
 export interface UpstreamRequest {
-  /** e.g. `aim.us1.twilio.com`; only the prefix before the first dot is meaningful. */
+  /** e.g. `aim.us1.twilio.com` (lower-cased by the gateway); only the prefix before the first dot is meaningful. */
   readonly host: string
   /** Path without the query, e.g. `/Client/v1/Configuration`. */
   readonly path: string
+  /** Upper-cased, e.g. `GET`. */
   readonly method: string
-  /** Query parameters (`http_request.params`), values as strings. */
+  /**
+   * Query parameters (`http_request.params`), values as strings. The gateway percent-decodes names and values
+   * (twilsock sends them raw from the URL), keeps the first value of a repeated key, and maps a key without a
+   * value to `''`.
+   */
   readonly params: Readonly<Record<string, string>>
+  /** Request headers, names lower-cased by the gateway (e.g. `x-twilio-mutation-id`). */
   readonly headers: Readonly<Record<string, string>>
   /** The payload as text (JSON for aim/cds, form-encoded for typing), or '' when there is none. */
   readonly body: string
