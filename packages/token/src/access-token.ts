@@ -266,10 +266,10 @@ export declare namespace AccessToken {
     PlaybackGrantPayload,
     AccessTokenOptions,
   }
-  type ChatGrant = import('./grants.ts').ChatGrant
-  type TaskRouterGrant = import('./grants.ts').TaskRouterGrant
-  type VideoGrant = import('./grants.ts').VideoGrant
-  type SyncGrant = import('./grants.ts').SyncGrant
-  type VoiceGrant = import('./grants.ts').VoiceGrant
-  type PlaybackGrant = import('./grants.ts').PlaybackGrant
+  export type ChatGrant = import('./grants.ts').ChatGrant
+  export type TaskRouterGrant = import('./grants.ts').TaskRouterGrant
+  export type VideoGrant = import('./grants.ts').VideoGrant
+  export type SyncGrant = import('./grants.ts').SyncGrant
+  export type VoiceGrant = import('./grants.ts').VoiceGrant
+  export type PlaybackGrant = import('./grants.ts').PlaybackGrant
 }

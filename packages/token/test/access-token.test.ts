@@ -390,3 +390,12 @@ test('a custom Grant subclass is written under its key', (t) => {
     /"grants":\{"identity":"a","rtc":\{"configuration_profile_sid":"VS1"\}\}/,
   )
 })
+
+test('AccessToken.ChatGrant and the option types also work in type positions, as with the helper', () => {
+  const options: AccessToken.ChatGrantOptions = { serviceSid: 'IS1' }
+  const grant: AccessToken.ChatGrant = new AccessToken.ChatGrant(options)
+  const payload: AccessToken.ChatGrantPayload = grant.toPayload()
+  const tokenOptions: AccessToken.AccessTokenOptions = { identity: 'a', ttl: 60 }
+  assert.deepEqual(payload, { service_sid: 'IS1' })
+  assert.equal(new AccessToken(X_AC, X_SK, 's', tokenOptions).ttl, 60)
+})
