@@ -156,6 +156,8 @@ test('establish replays events after last_event_id, then confirms, then streams 
   const est = s.control('subscription_established')[0]
   assert.equal(est.correlation_id, 42)
   assert.deepEqual(est.events, [{ object_sid: 'ESlist:A', replay_status: 'completed', last_event_id: 5 }])
+  // event protocol v3 (the browser bundle of twilio-chat) reads the singular `event`
+  assert.deepEqual(est.event, est.events[0])
   const ev = s.syncEvents()[0]!.event
   assert.equal(ev.list_sid, 'ESlist:A')
   assert.equal(ev.item_index, 2)

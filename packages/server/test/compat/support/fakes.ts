@@ -71,7 +71,7 @@ export class FakeSession implements TwilsockSession {
   /** Sync events (not subscription control) as [event_type, id]. */
   syncEvents(): { type: string; id: number; event: any }[] {
     return this.sent
-      .filter((s) => s.type === 'twilio.sync.event' && s.payload.event !== undefined)
+      .filter((s) => s.type === 'twilio.sync.event' && !String(s.payload.event_type).startsWith('subscription_'))
       .map((s) => ({ type: s.payload.event_type, id: s.payload.event.id, event: s.payload.event }))
   }
   control(type: string): any[] {

@@ -75,6 +75,15 @@ export function decodeComponent(s: string): string {
   }
 }
 
+/**
+ * A subscription control message about one object. Event protocol v4 (twilio-sync 3.x/4.x, the npm `lib` builds)
+ * reads `events[]`; v3 (the sync bundled in `twilio-chat/builds/twilio-chat.min.js`, the browser build) reads `event`.
+ * Sending both, one object per message, serves both.
+ */
+function control(eventType: string, correlationId: unknown, event: Record<string, unknown>): Record<string, unknown> {
+  return { event_type: eventType, correlation_id: correlationId, event, events: [event] }
+}
+
 function json(status: number, body: unknown): UpstreamResponse {
   return { status, headers: { 'Content-Type': 'application/json' }, body }
 }
@@ -167,11 +176,14 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
           if (sub.closed || sub.session.closed) return
           if (ev.streamSeq <= sub.lastSent) continue
           if (sub.pending !== null && replayed++ >= maxReplayEvents) {
-            sub.session.notify(SYNC_EVENT, {
-              event_type: 'subscription_established',
-              correlation_id: sub.pending,
-              events: [{ object_sid: sub.ref.sid, replay_status: 'interrupted', last_event_id: sub.lastSent }],
-            })
+            sub.session.notify(
+              SYNC_EVENT,
+              control('subscription_established', sub.pending, {
+                object_sid: sub.ref.sid,
+                replay_status: 'interrupted',
+                last_event_id: sub.lastSent,
+              }),
+            )
             drop(sub)
             return
           }
@@ -181,11 +193,14 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
           sub.lastSent = ev.streamSeq
         }
         if (sub.pending !== null) {
-          sub.session.notify(SYNC_EVENT, {
-            event_type: 'subscription_established',
-            correlation_id: sub.pending,
-            events: [{ object_sid: sub.ref.sid, replay_status: 'completed', last_event_id: sub.lastSent }],
-          })
+          sub.session.notify(
+            SYNC_EVENT,
+            control('subscription_established', sub.pending, {
+              object_sid: sub.ref.sid,
+              replay_status: 'completed',
+              last_event_id: sub.lastSent,
+            }),
+          )
           sub.pending = null
         }
       } while (sub.again && !sub.closed)
@@ -199,11 +214,13 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
   }
 
   function failed(sub: Subscription, err: SyncHttpError): void {
-    sub.session.notify(SYNC_EVENT, {
-      event_type: 'subscription_failed',
-      correlation_id: sub.pending,
-      events: [{ object_sid: sub.ref.sid, error: { status: err.status, code: err.code, message: err.message } }],
-    })
+    sub.session.notify(
+      SYNC_EVENT,
+      control('subscription_failed', sub.pending, {
+        object_sid: sub.ref.sid,
+        error: { status: err.status, code: err.code, message: err.message },
+      }),
+    )
     sub.pending = null
   }
 
@@ -233,9 +250,8 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         canceled.push({ object_sid: r.object_sid })
       }
       setImmediate(() => {
-        if (!session.closed && canceled.length > 0) {
-          session.notify(SYNC_EVENT, { event_type: 'subscription_canceled', correlation_id: correlationId, events: canceled })
-        }
+        if (session.closed) return
+        for (const c of canceled) session.notify(SYNC_EVENT, control('subscription_canceled', correlationId, c))
       })
       return json(200, { max_batch_size: 100, ttl_in_s: -1, estimated_delivery_in_ms: estimatedDeliveryMs })
     }
@@ -281,9 +297,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     // Events may flow before the reply; the SDK copes, but replying first keeps logs readable.
     setImmediate(() => {
       if (session.closed) return
-      if (failures.length > 0) {
-        session.notify(SYNC_EVENT, { event_type: 'subscription_failed', correlation_id: correlationId, events: failures })
-      }
+      for (const f of failures) session.notify(SYNC_EVENT, control('subscription_failed', correlationId, f))
       for (const { sub } of started) void pump(sub, true)
     })
     return json(200, { max_batch_size: 100, ttl_in_s: -1, estimated_delivery_in_ms: estimatedDeliveryMs })
