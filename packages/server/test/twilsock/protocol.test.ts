@@ -479,3 +479,21 @@ test('requests still in flight when the server closes get a 503 reply before the
   await c.closed
   await until(() => h.gateway.inflightRequests === 0)
 })
+
+test('an identity over maxSessionsPerIdentity gets an init reply 429 with backoff advice', async (t) => {
+  const h = await startGateway({ limits: { maxSessionsPerIdentity: 2, closeGraceMs: 100 } })
+  t.after(() => h.close())
+  const a = await RawClient.connect(h.url)
+  const b = await RawClient.connect(h.url)
+  await a.init(mintParley(h.keys, 'alice'))
+  await b.init(mintParley(h.keys, 'alice'))
+  const c = await RawClient.connect(h.url)
+  const r = await c.init(mintParley(h.keys, 'alice'))
+  assert.equal((r.header['status'] as { code: number }).code, 429)
+  assert.deepEqual(r.body, { backoff_policy: { reconnect_min_ms: 5000 } })
+  assert.equal((await c.closed).code, 1008)
+  const other = await RawClient.connect(h.url)
+  assert.equal(((await other.init(mintParley(h.keys, 'bob'))).header['status'] as { code: number }).code, 200)
+  assert.equal(h.gateway.sessions.countForIdentity(h.keys.serviceSid, 'alice'), 2)
+  for (const x of [a, b, other]) x.close()
+})

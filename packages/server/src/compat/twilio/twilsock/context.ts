@@ -34,6 +34,7 @@ export interface GatewayContext {
   readonly maxOutboundBytes: number
   readonly maxInflight: number
   readonly maxUnacked: number
+  readonly maxSessionsPerIdentity: number
   readonly rate: TokenBucketOptions
   readonly flood: { readonly windowMs: number; readonly closeAfter: number }
   /** Gateway-wide counters, mutated by sessions. */

@@ -60,6 +60,8 @@ export interface TwilsockLimits {
   readonly maxInflight: number
   /** Server packets awaiting an ack; more closes the socket as a slow consumer. Default 5,000. */
   readonly maxUnacked: number
+  /** Initialised sessions per identity (per service); more get an `init` reply 429. Default 100. */
+  readonly maxSessionsPerIdentity: number
   /** Open sockets per gateway; more are refused with HTTP 503. Default 100,000. */
   readonly maxConnections: number
   /** Time a closing peer gets to finish the closing handshake before the socket is cut. Default 2 s. */
@@ -79,6 +81,7 @@ export const DEFAULT_TWILSOCK_LIMITS: TwilsockLimits = Object.freeze({
   floodWindowMs: 10_000,
   maxInflight: 64,
   maxUnacked: 5_000,
+  maxSessionsPerIdentity: 100,
   maxConnections: 100_000,
   closeGraceMs: 2_000,
 })
@@ -191,6 +194,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     maxOutboundBytes: limits.maxOutboundBytes,
     maxInflight: limits.maxInflight,
     maxUnacked: limits.maxUnacked,
+    maxSessionsPerIdentity: limits.maxSessionsPerIdentity,
     rate: { capacity: limits.rateBurst, refillPerSecond: limits.ratePerSecond },
     flood: { windowMs: limits.floodWindowMs, closeAfter: limits.floodCloseAfter },
     stats,

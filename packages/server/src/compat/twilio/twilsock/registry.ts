@@ -27,6 +27,8 @@ export interface TwilsockSessions {
   all(): IterableIterator<TwilsockSession>
   /** The sessions (endpoints) of one identity in one service, for fan-out. */
   forIdentity(serviceSid: string, identity: string): readonly TwilsockSession[]
+  /** Number of sessions (endpoints) of one identity in one service. */
+  countForIdentity(serviceSid: string, identity: string): number
   /** True while at least one endpoint of the identity is connected. */
   isOnline(serviceSid: string, identity: string): boolean
   /** Sessions authenticated with a token signed by `keySid`. */
@@ -61,6 +63,10 @@ export class SessionRegistry implements TwilsockSessions {
   forIdentity(serviceSid: string, identity: string): readonly TwilsockSession[] {
     const set = this.#byIdentity.get(identityKey(serviceSid, identity))
     return set ? [...set] : NONE
+  }
+
+  countForIdentity(serviceSid: string, identity: string): number {
+    return this.#byIdentity.get(identityKey(serviceSid, identity))?.size ?? 0
   }
 
   isOnline(serviceSid: string, identity: string): boolean {

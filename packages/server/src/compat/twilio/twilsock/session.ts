@@ -330,6 +330,14 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       this.#rejectInit(id, status(401, 'Access token key revoked', 51115))
       return
     }
+    if (this.#ctx.registry.countForIdentity(verified.serviceSid, verified.identity) >= this.#ctx.maxSessionsPerIdentity) {
+      this.#state = 'rejected'
+      // 429: twilsock backs off by backoff_policy.reconnect_min_ms and retries (twilio-client-protocol.md §6.1).
+      this.#rejectInit(id, status(429, 'Too many connections for this identity'), {
+        backoff_policy: { reconnect_min_ms: 5_000 },
+      })
+      return
+    }
     const cont = this.#ctx.continuation.resolve(verified, pkt.header['continuation_token'])
     this.#principal = Object.freeze({
       accountSid: verified.accountSid,
@@ -374,8 +382,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     this.#ctx.onSessionOpen(this)
   }
 
-  #rejectInit(id: string, st: TwilsockStatus): void {
-    this.#reply(id, st)
+  #rejectInit(id: string, st: TwilsockStatus, payload?: unknown): void {
+    this.#reply(id, st, payload)
     // The Twilio client closes the socket itself after a rejected init; close ours shortly after in case it does not.
     this.#graceTimer = this.#ctx.timers.setTimeout(
       () => this.close(CLOSE.policyViolation, 'init rejected'),
