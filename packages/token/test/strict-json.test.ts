@@ -98,3 +98,37 @@ test('isCanonicalBase64url is exactly "decode then re-encode gives the same stri
     }),
   )
 })
+
+test('parseStrictJson numbers equal JSON.parse, including -0, long integers and exponents', () => {
+  for (const n of [
+    '0',
+    '-0',
+    '7',
+    '-7',
+    '123456789012345',
+    '1234567890123456',
+    '9007199254740993',
+    '1e400',
+    '-1e-400',
+    '1.5',
+    '10E2',
+    '0.000001',
+    '-123456789012345',
+  ]) {
+    assert.ok(Object.is(parseStrictJson(n), JSON.parse(n)), n)
+  }
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.integer(),
+        fc.maxSafeInteger(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+      ),
+      (x) => {
+        const text = JSON.stringify(x)
+        assert.ok(Object.is(parseStrictJson(text), JSON.parse(text)), text)
+      },
+    ),
+    { numRuns: 1000 },
+  )
+})

@@ -92,18 +92,31 @@ class Parser {
     const s = this.s
     const start = this.i
     let i = start
-    if (s.charCodeAt(i) === 0x2d) i++
+    const negative = s.charCodeAt(i) === 0x2d
+    if (negative) i++
     let c = s.charCodeAt(i)
+    // The integer part is accumulated on the way: NumericDates are plain integers, and for at most 15 digits
+    // the value is exact, so the common case needs no slice and no Number().
+    let value = 0
+    const digitsFrom = i
     if (c === 0x30) {
       i++
     } else if (c >= 0x31 && c <= 0x39) {
-      do i++
-      while (isDigit(s.charCodeAt(i)))
+      do {
+        value = value * 10 + (c - 0x30)
+        c = s.charCodeAt(++i)
+      } while (isDigit(c))
     } else {
       this.i = i
       this.fail('invalid number')
     }
-    if (s.charCodeAt(i) === 0x2e) {
+    c = s.charCodeAt(i)
+    if (c !== 0x2e && c !== 0x65 && c !== 0x45 && i - digitsFrom <= 15) {
+      this.i = i
+      // -0 stays -0, as JSON.parse gives it.
+      return negative ? -value : value
+    }
+    if (c === 0x2e) {
       i++
       if (!isDigit(s.charCodeAt(i))) {
         this.i = i
