@@ -143,3 +143,21 @@ test('twilio-chat 6: after a server restart the client resumes its subscriptions
     await rm(dataDir, { recursive: true, force: true })
   }
 })
+
+test('twilio-chat 6: with reachability enabled, users go online and offline with their connections', { timeout: 30_000 }, async () => {
+  const h = await startChatHarness()
+  try {
+    const admin = { kind: 'admin' as const, accountSid: h.creds.account.sid }
+    await h.parley.core.services.update(admin, h.creds.service.sid, { reachabilityEnabled: true })
+    const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
+    assert.equal(alice.reachabilityEnabled, true)
+    const bobSeen = await alice.getUser('bob')
+    if (bobSeen.online !== true) await nextEvent(bobSeen, 'updated', () => bobSeen.online === true)
+    assert.equal(bobSeen.online, true)
+    const offline = nextEvent(bobSeen, 'updated', (e: AnyClient) => e.updateReasons.includes('online') && bobSeen.online === false)
+    await bob.shutdown()
+    await offline
+  } finally {
+    await h.close()
+  }
+})
