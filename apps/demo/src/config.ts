@@ -68,11 +68,22 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The directory relative paths are resolved against: where the user ran npm (`INIT_CWD`, set by `npm run` / `npm
+ * start -w`, which otherwise switch to the package directory), else the process's working directory. So
+ * `npm start -w @parley/demo` from the repository root finds the same `./.parley` as `parley serve` run there.
+ */
+export function workingDirectory(
+  env: Readonly<Record<string, string | undefined>> = processEnv,
+): string {
+  return nonEmpty(env['INIT_CWD']) ?? process.cwd()
+}
+
 /** Options of {@link loadConfig}. */
 export interface LoadConfigOptions {
   /** The environment to read; defaults to `process.env`. Pass `{}` for a hermetic config. */
   env?: Readonly<Record<string, string | undefined>>
-  /** Directory that relative paths are resolved against; defaults to `process.cwd()`. */
+  /** Directory that relative paths are resolved against; defaults to {@link workingDirectory}. */
   cwd?: string
   /** Reads a file as UTF-8, or returns `undefined` when it does not exist (tests inject one). */
   readFile?: (path: string) => string | undefined
@@ -173,7 +184,7 @@ function readCredentialsFile(options: LoadConfigOptions): {
   data: Record<string, unknown>
 } {
   const env = options.env ?? processEnv
-  const cwd = options.cwd ?? process.cwd()
+  const cwd = options.cwd ?? workingDirectory(env)
   const readFile = options.readFile ?? defaultReadFile
   const parleyDataDir = resolve(cwd, nonEmpty(env['PARLEY_DATA_DIR']) ?? '.parley')
   const file = join(parleyDataDir, 'credentials.json')
@@ -243,7 +254,7 @@ export function loadCredentials(options: LoadConfigOptions = {}): ParleyCredenti
  */
 export function loadConfig(options: LoadConfigOptions = {}): DemoConfig {
   const env = options.env ?? processEnv
-  const cwd = options.cwd ?? process.cwd()
+  const cwd = options.cwd ?? workingDirectory(env)
   const credentials = loadCredentials(options)
 
   // The URL: PARLEY_URL, else PARLEY_PUBLIC_URL, else the `url` that `parley serve` wrote next to the credentials,

@@ -194,6 +194,15 @@ void describe('loadConfig', () => {
     }
   })
 
+  void test('relative paths resolve against INIT_CWD (where npm was run) when set', () => {
+    const c = fakeCredentials()
+    const read = (p: string) =>
+      p === '/repo/.parley/credentials.json' ? JSON.stringify(c) : undefined
+    const cfg = loadConfig({ env: { INIT_CWD: '/repo' }, readFile: read })
+    assert.equal(cfg.serviceSid, c['service_sid'])
+    assert.equal(cfg.dataDir, '/repo/.parley/demo')
+  })
+
   void test('twilsockUrlFor maps http→ws and https→wss, keeping a base path', () => {
     assert.equal(twilsockUrlFor('http://127.0.0.1:3210'), 'ws://127.0.0.1:3210/v3/wsconnect')
     assert.equal(twilsockUrlFor('https://x.example/'), 'wss://x.example/v3/wsconnect')
