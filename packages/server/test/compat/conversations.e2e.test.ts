@@ -19,6 +19,12 @@ test('unmodified @twilio/conversations 3 clients initialise, create a conversati
     assert.equal(m.author, 'alice')
     assert.deepEqual(m.attributes, { x: 1 })
     assert.equal(m.conversation.sid, convB.sid)
+    const byName = await bob.getConversationByUniqueName('conv1')
+    assert.equal(byName.sid, conv.sid)
+    const mine = await bob.getSubscribedConversations()
+    assert.ok(mine.items.some((c: AnyClient) => c.sid === conv.sid))
+    const read = await convB.setAllMessagesRead()
+    assert.equal(read, 0)
   } finally {
     await h.close()
   }
