@@ -40,18 +40,26 @@ interface LoadResult {
 function load(input: Record<string, unknown>): Promise<LoadResult> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'load.js')
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, JSON.stringify(input)], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`load generator failed: ${(stderr || err.message).slice(-2000)}`))
-      else resolve(JSON.parse(stdout) as LoadResult)
-    })
+    execFile(
+      process.execPath,
+      [script, JSON.stringify(input)],
+      { maxBuffer: 1 << 24 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`load generator failed: ${(stderr || err.message).slice(-2000)}`))
+        else resolve(JSON.parse(stdout) as LoadResult)
+      },
+    )
   })
 }
 
 const data = mkdtempSync(join(tmpdir(), 'parley-bench-'))
-const parley = await createParleyServer(loadConfig({ port: 0, dataDir: data, logLevel: 'silent' }, {}), {
-  bootstrap: true,
-  logger: silentLogger,
-})
+const parley = await createParleyServer(
+  loadConfig({ port: 0, dataDir: data, logLevel: 'silent' }, {}),
+  {
+    bootstrap: true,
+    logger: silentLogger,
+  },
+)
 try {
   const creds = parley.bootstrapped!
   const actor: Actor = { kind: 'admin', accountSid: creds.account.sid }
@@ -61,7 +69,8 @@ try {
     const ch = await parley.core.channels.create(actor, is, { friendlyName: `bench-${i}` })
     paths.push(`/v2/Services/${is}/Channels/${ch.sid}/Messages`)
   }
-  const auth = 'Basic ' + Buffer.from(`${creds.apiKey.sid}:${creds.apiKey.secret}`).toString('base64')
+  const auth =
+    'Basic ' + Buffer.from(`${creds.apiKey.sid}:${creds.apiKey.secret}`).toString('base64')
   const common = { url: parley.url, auth, paths, concurrency }
 
   // Warm-up (JIT, page cache, connection pool).

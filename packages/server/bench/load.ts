@@ -139,7 +139,11 @@ async function open(): Promise<void> {
         done++
         const conn = status < 0 ? new Conn() : c // a failed connection is replaced
         const next = backlog.shift()
-        if (next !== undefined) void conn.ready.then(() => dispatch(conn, issued++, next), () => undefined)
+        if (next !== undefined)
+          void conn.ready.then(
+            () => dispatch(conn, issued++, next),
+            () => undefined,
+          )
         else idle.push(conn)
         if (done === total) finish()
       })
@@ -165,7 +169,8 @@ await (input.mode === 'open' ? open() : closed())
 const elapsedMs = performance.now() - t0
 for (const c of conns) c.close()
 latencies.sort((a, b) => a - b)
-const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN
+const q = (p: number): number =>
+  latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN
 process.stdout.write(
   JSON.stringify({
     requests: latencies.length,

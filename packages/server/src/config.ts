@@ -200,7 +200,9 @@ export function loadConfig(
   }
 
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
-    throw new ConfigError('limits.headersTimeoutMs: must not be larger than limits.requestTimeoutMs')
+    throw new ConfigError(
+      'limits.headersTimeoutMs: must not be larger than limits.requestTimeoutMs',
+    )
   }
 
   return Object.freeze({

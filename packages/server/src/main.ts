@@ -96,7 +96,10 @@ export interface ParleyServer {
  * await parley.close()
  * ```
  */
-export async function createParleyServer(config: Config, options: ParleyServerOptions = {}): Promise<ParleyServer> {
+export async function createParleyServer(
+  config: Config,
+  options: ParleyServerOptions = {},
+): Promise<ParleyServer> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, sink: stderr })
   const memory = options.storage === 'memory'
 
@@ -107,14 +110,25 @@ export async function createParleyServer(config: Config, options: ParleyServerOp
         ? parseMasterKey(Buffer.alloc(32, 7).toString('hex'))
         : loadOrCreateMasterKey(config.dataDir)
 
-  const store = memory ? sqliteStore({ filename: ':memory:' }) : sqliteStore({ dataDir: config.dataDir })
+  const store = memory
+    ? sqliteStore({ filename: ':memory:' })
+    : sqliteStore({ dataDir: config.dataDir })
   const bus = memoryBus()
   let core: Core
   let bootstrapped: BootstrapResult | undefined
   try {
-    core = createCore({ store, bus, clock: systemClock(), ids: cryptoIds(), vault: aesGcmVault(masterKey) })
+    core = createCore({
+      store,
+      bus,
+      clock: systemClock(),
+      ids: cryptoIds(),
+      vault: aesGcmVault(masterKey),
+    })
     if (options.bootstrap === true && !(await core.hasAccounts())) {
-      bootstrapped = await core.bootstrap({ friendlyName: 'Parley', serviceFriendlyName: 'Default Chat Service' })
+      bootstrapped = await core.bootstrap({
+        friendlyName: 'Parley',
+        serviceFriendlyName: 'Default Chat Service',
+      })
     }
   } catch (err) {
     await store.close().catch(() => undefined)
@@ -123,7 +137,9 @@ export async function createParleyServer(config: Config, options: ParleyServerOp
 
   const app = createApp({
     routes: restRoutes(core),
-    authenticate: coreAuthenticator(core, (err) => logger.error('authentication backend failed', { err })),
+    authenticate: coreAuthenticator(core, (err) =>
+      logger.error('authentication backend failed', { err }),
+    ),
     config,
     logger,
   })

@@ -67,11 +67,19 @@ test('parley serve: banner, credentials.json 0600, healthz, SIGTERM → 0, secon
     assert.match(banner, /parley token mint .*--identity/)
 
     // 2. The printed credentials work, and logs never contain them.
-    const auth = 'Basic ' + Buffer.from(`${creds['account_sid']}:${creds['auth_token']}`).toString('base64')
-    const svc = await fetch(`${url}/v2/Services/${creds['service_sid']}`, { headers: { authorization: auth } })
+    const auth =
+      'Basic ' + Buffer.from(`${creds['account_sid']}:${creds['auth_token']}`).toString('base64')
+    const svc = await fetch(`${url}/v2/Services/${creds['service_sid']}`, {
+      headers: { authorization: auth },
+    })
     assert.equal(svc.status, 200)
-    const keyAuth = 'Basic ' + Buffer.from(`${creds['api_key_sid']}:${creds['api_key_secret']}`).toString('base64')
-    assert.equal((await fetch(`${url}/v2/Services`, { headers: { authorization: keyAuth } })).status, 200)
+    const keyAuth =
+      'Basic ' +
+      Buffer.from(`${creds['api_key_sid']}:${creds['api_key_secret']}`).toString('base64')
+    assert.equal(
+      (await fetch(`${url}/v2/Services`, { headers: { authorization: keyAuth } })).status,
+      200,
+    )
     await waitFor(() => (p1.stderr().includes('"path":"/v2/Services"') ? true : undefined))
     const logs = p1.stderr()
     for (const secret of [creds['auth_token']!, creds['api_key_secret']!, auth, keyAuth]) {
@@ -92,10 +100,14 @@ test('parley serve: banner, credentials.json 0600, healthz, SIGTERM → 0, secon
 
     // 5. Restart: no secrets printed again, same account.
     const p3 = run(['serve', '--port', '0', '--data', data])
-    const url3 = await waitFor(() => /running at (http:\/\/127\.0\.0\.1:\d+)/.exec(p3.stdout())?.[1])
+    const url3 = await waitFor(
+      () => /running at (http:\/\/127\.0\.0\.1:\d+)/.exec(p3.stdout())?.[1],
+    )
     assert.ok(!p3.stdout().includes(creds['auth_token']!))
     assert.ok(!p3.stdout().includes(creds['api_key_secret']!))
-    const again = await fetch(`${url3}/v2/Services/${creds['service_sid']}`, { headers: { authorization: auth } })
+    const again = await fetch(`${url3}/v2/Services/${creds['service_sid']}`, {
+      headers: { authorization: auth },
+    })
     assert.equal(again.status, 200)
     p3.child.kill('SIGINT')
     assert.equal(await p3.exit, 0)

@@ -103,9 +103,15 @@ export function writeCredentials(dataDir: string, content: string): string {
 }
 
 /** The first-start banner. Secrets appear here and in the credentials file only. */
-export function banner(b: BootstrapResult, url: string, credentialsPath: string, dataDir: string): string {
+export function banner(
+  b: BootstrapResult,
+  url: string,
+  credentialsPath: string,
+  dataDir: string,
+): string {
   // `parley token mint` reads credentials.json from --data (default ./.parley).
-  const dataFlag = dataDir === './.parley' || dataDir === '.parley' ? '' : ` --data ${shellQuote(dataDir)}`
+  const dataFlag =
+    dataDir === './.parley' || dataDir === '.parley' ? '' : ` --data ${shellQuote(dataDir)}`
   const mint = `npx parley token mint${dataFlag} --identity alice`
   const mintExplicit =
     `npx parley token mint --account-sid ${b.account.sid} --api-key ${b.apiKey.sid} ` +
@@ -174,11 +180,15 @@ export async function runServe(args: readonly string[]): Promise<number> {
     }
     const e = err as NodeJS.ErrnoException
     if (e.code === 'EADDRINUSE') {
-      process.stderr.write(`parley serve: ${config.host}:${config.port} is already in use; choose another --port\n`)
+      process.stderr.write(
+        `parley serve: ${config.host}:${config.port} is already in use; choose another --port\n`,
+      )
       return 1
     }
     if (e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-      process.stderr.write(`parley serve: cannot listen on ${config.host}:${config.port} (${e.code})\n`)
+      process.stderr.write(
+        `parley serve: cannot listen on ${config.host}:${config.port} (${e.code})\n`,
+      )
       return 1
     }
     throw err
@@ -207,7 +217,9 @@ export async function runServe(args: readonly string[]): Promise<number> {
       parley.close().then(
         () => done(0),
         (err: unknown) => {
-          process.stderr.write(`parley serve: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`)
+          process.stderr.write(
+            `parley serve: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`,
+          )
           done(1)
         },
       )

@@ -69,7 +69,11 @@ export function createApp(opts: AppOptions): App {
   const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
   const authLimiter = new AuthFailureLimiter(limits.authFailureLimit, limits.authFailureWindowMs)
 
-  const record = (req: Pick<AppRequest, 'method' | 'path'>, status: number, startedAt: number): void => {
+  const record = (
+    req: Pick<AppRequest, 'method' | 'path'>,
+    status: number,
+    startedAt: number,
+  ): void => {
     const seconds = (performance.now() - startedAt) / 1000
     metrics.observe(status, seconds)
     if (logger.enabled(status >= 500 ? 'error' : 'info')) {
@@ -88,7 +92,10 @@ export function createApp(opts: AppOptions): App {
     if (opts.config.publicUrl !== undefined) return opts.config.publicUrl
     const host = req.header('host')
     // Only a plain host[:port] is reflected into URLs; anything else falls back to a fixed value.
-    if (host !== undefined && /^[A-Za-z0-9.\-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?$/.test(host)) {
+    if (
+      host !== undefined &&
+      /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?$/.test(host)
+    ) {
       return `http://${host}`
     }
     return 'http://localhost'
@@ -142,7 +149,10 @@ export function createApp(opts: AppOptions): App {
       if (req.path === '/metrics') {
         return {
           status: 200,
-          headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' },
+          headers: {
+            'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+            'cache-control': 'no-store',
+          },
           body: metrics.render(),
         }
       }
@@ -174,7 +184,8 @@ export function createApp(opts: AppOptions): App {
       })
     }
     const creds = parseBasicAuth(req.header('authorization'))
-    const actor = creds === undefined ? undefined : await opts.authenticate(creds.username, creds.password)
+    const actor =
+      creds === undefined ? undefined : await opts.authenticate(creds.username, creds.password)
     if (actor === undefined) {
       authLimiter.fail(client)
       return unauthenticated()
@@ -241,7 +252,8 @@ function rejectCrossSite(req: AppRequest, baseUrl: string): void {
   if (origin !== undefined && origin !== 'null' && origin !== new URL(baseUrl).origin) {
     throw new ChatError(20006, 'Cross-origin requests are not allowed on the admin API')
   }
-  if (origin === 'null') throw new ChatError(20006, 'Cross-origin requests are not allowed on the admin API')
+  if (origin === 'null')
+    throw new ChatError(20006, 'Cross-origin requests are not allowed on the admin API')
 }
 
 /**
@@ -262,7 +274,11 @@ function checkProduct(req: AppRequest): void {
       : path.startsWith('/2010-04-01/')
         ? p === 'api'
         : true
-  if (!ok) throw new ChatError(20404, `The requested resource was not found on product ${p.slice(0, 32).replace(/[^a-z0-9-]/g, '?')}`)
+  if (!ok)
+    throw new ChatError(
+      20404,
+      `The requested resource was not found on product ${p.slice(0, 32).replace(/[^a-z0-9-]/g, '?')}`,
+    )
 }
 
 function parseWebhookEnabled(v: string | undefined): boolean | undefined {
@@ -326,4 +342,3 @@ function toResponse(res: AppResponse): Response {
     headers: res.headers,
   })
 }
-

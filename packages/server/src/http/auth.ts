@@ -31,6 +31,7 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
   if (colon <= 0) return undefined
   const username = decoded.slice(0, colon)
   const password = decoded.slice(colon + 1)
+  // eslint-disable-next-line no-control-regex
   if (password === '' || /[\u0000-\u001f\ufffd]/.test(decoded)) return undefined
   return { username, password }
 }
@@ -47,9 +48,16 @@ export function coreAuthenticator(
   return async (username, password) => {
     try {
       const p = await core.authenticateBasic(username, password)
-      return { kind: 'admin', accountSid: p.accountSid, keySid: p.via === 'key' ? (p.keySid ?? undefined) : undefined }
+      return {
+        kind: 'admin',
+        accountSid: p.accountSid,
+        keySid: p.via === 'key' ? (p.keySid ?? undefined) : undefined,
+      }
     } catch (err) {
-      if (onError !== undefined && !(typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 20003)) {
+      if (
+        onError !== undefined &&
+        !(typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 20003)
+      ) {
         onError(err)
       }
       return undefined

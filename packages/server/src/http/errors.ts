@@ -60,9 +60,13 @@ export function chatError(code: ErrorCode, message?: string): ChatError {
  * Map anything thrown by a handler to a response. ChatErrors keep their code and status; anything else is a 500
  * with a generic message (the caller logs the cause; it never reaches the client).
  */
-export function errorResponse(err: unknown, extraHeaders?: Readonly<Record<string, string>>): AppResponse {
+export function errorResponse(
+  err: unknown,
+  extraHeaders?: Readonly<Record<string, string>>,
+): AppResponse {
   if (isChatError(err)) {
-    if (err.code === 20003) return { status: 401, headers: JSON_HEADERS, body: UNAUTHENTICATED_BODY }
+    if (err.code === 20003)
+      return { status: 401, headers: JSON_HEADERS, body: UNAUTHENTICATED_BODY }
     const body: Record<string, unknown> = { ...err.toJSON() }
     if (err.details !== undefined) body['details'] = err.details
     return jsonResponse(err.status, body, extraHeaders)

@@ -36,7 +36,8 @@ export function decodeComponent(raw: string, plusIsSpace: boolean, what: string)
       throw badRequest(`${what} is not valid percent-encoded UTF-8`)
     }
   }
-  if (hasForbiddenChars(s)) throw badRequest(`${what} contains a NUL or an unpaired surrogate character`)
+  if (hasForbiddenChars(s))
+    throw badRequest(`${what} contains a NUL or an unpaired surrogate character`)
   return s
 }
 
@@ -108,7 +109,8 @@ export class Params {
   /** A required string. @throws {ChatError} 20001 "Missing required parameter X". */
   required(key: string, opts: { max?: number; min?: number } = {}): string {
     const v = this.string(key, opts)
-    if (v === undefined) throw badRequest(`Missing required parameter ${safeName(key)} in the post body`)
+    if (v === undefined)
+      throw badRequest(`Missing required parameter ${safeName(key)} in the post body`)
     return v
   }
 
@@ -141,7 +143,8 @@ export class Params {
     const v = this.string(key)
     if (v === undefined) return undefined
     const d = parseIsoDate(v)
-    if (d === undefined) throw badRequest(`Parameter ${safeName(key)} must be an ISO 8601 date-time`)
+    if (d === undefined)
+      throw badRequest(`Parameter ${safeName(key)} must be an ISO 8601 date-time`)
     return d
   }
 
@@ -175,7 +178,9 @@ export class Params {
     const v = this.string(key)
     if (v === undefined) return undefined
     if (maxBytes !== undefined && Buffer.byteLength(v, 'utf8') > maxBytes) {
-      throw tooLong ? tooLong() : badRequest(`Parameter ${safeName(key)} is too large (at most ${maxBytes} bytes)`)
+      throw tooLong
+        ? tooLong()
+        : badRequest(`Parameter ${safeName(key)} is too large (at most ${maxBytes} bytes)`)
     }
     try {
       JSON.parse(v)
@@ -200,7 +205,8 @@ export function parseIsoDate(s: string): Date | undefined {
   const hour = Number(h)
   const minute = Number(mi)
   const second = Number(sec)
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return undefined
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
+    return undefined
   let offsetMin = 0
   if (zone !== 'Z') {
     const sign = zone.startsWith('-') ? -1 : 1

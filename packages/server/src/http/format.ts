@@ -22,7 +22,20 @@ export function isoDate(t: TimeLike): string | null {
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const
+const MONTHS = [
+  'Jan',
+  'Feb',
+  'Mar',
+  'Apr',
+  'May',
+  'Jun',
+  'Jul',
+  'Aug',
+  'Sep',
+  'Oct',
+  'Nov',
+  'Dec',
+] as const
 
 /** `Tue, 02 Jan 2024 03:04:05 +0000` (the 2010 API; chat-rest-v2.md §14.1), or null. */
 export function rfc2822Date(t: TimeLike): string | null {

@@ -36,16 +36,32 @@ export interface LineSink {
  * // {"time":"2026-11-27T18:00:00.000Z","level":"info","msg":"listening","url":"http://127.0.0.1:3210"}
  * ```
  */
-export function createLogger(opts: { level: LogLevel; sink: LineSink; base?: Record<string, unknown> }): Logger {
+export function createLogger(opts: {
+  level: LogLevel
+  sink: LineSink
+  base?: Record<string, unknown>
+}): Logger {
   const min = RANK[opts.level]
   const base = opts.base ?? {}
-  const write = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>): void => {
+  const write = (
+    level: Exclude<LogLevel, 'silent'>,
+    msg: string,
+    fields?: Record<string, unknown>,
+  ): void => {
     if (RANK[level] < min) return
     let line: string
     try {
-      line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }, errorReplacer)
+      line = JSON.stringify(
+        { time: new Date().toISOString(), level, msg, ...base, ...fields },
+        errorReplacer,
+      )
     } catch {
-      line = JSON.stringify({ time: new Date().toISOString(), level, msg, note: 'unserialisable fields' })
+      line = JSON.stringify({
+        time: new Date().toISOString(),
+        level,
+        msg,
+        note: 'unserialisable fields',
+      })
     }
     opts.sink.write(line + '\n')
   }
@@ -63,7 +79,11 @@ export const silentLogger: Logger = createLogger({ level: 'silent', sink: { writ
 
 function errorReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Error) {
-    const out: Record<string, unknown> = { name: value.name, message: value.message, stack: value.stack }
+    const out: Record<string, unknown> = {
+      name: value.name,
+      message: value.message,
+      stack: value.stack,
+    }
     if (value.cause !== undefined) out['cause'] = value.cause
     return out
   }

@@ -67,7 +67,9 @@ export class HttpMetrics {
     for (const cls of ['1xx', '2xx', '3xx', '4xx', '5xx']) {
       lines.push(`parley_http_requests_total{code="${cls}"} ${this.#byClass.get(cls) ?? 0}`)
     }
-    lines.push('# HELP parley_http_request_duration_seconds Time from request start to response, in seconds.')
+    lines.push(
+      '# HELP parley_http_request_duration_seconds Time from request start to response, in seconds.',
+    )
     lines.push('# TYPE parley_http_request_duration_seconds histogram')
     let cumulative = 0
     for (let i = 0; i < BUCKETS.length; i++) {
@@ -83,7 +85,9 @@ export class HttpMetrics {
     lines.push('# HELP parley_http_connections_total HTTP connections accepted.')
     lines.push('# TYPE parley_http_connections_total counter')
     lines.push(`parley_http_connections_total ${this.#connectionsTotal}`)
-    lines.push('# HELP parley_http_body_rejected_total Requests refused with 413 because of their body size.')
+    lines.push(
+      '# HELP parley_http_body_rejected_total Requests refused with 413 because of their body size.',
+    )
     lines.push('# TYPE parley_http_body_rejected_total counter')
     lines.push(`parley_http_body_rejected_total ${this.#bodyRejected}`)
     const mem = memoryUsage()

@@ -55,7 +55,10 @@ export function createNodeBridge(app: App, limits: Limits): NodeBridge {
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       maxHeaderSize: limits.maxHeaderBytes,
       // Node checks the two timeouts above on this interval (default 30 s); check often enough to honour them.
-      connectionsCheckingInterval: Math.max(250, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+      connectionsCheckingInterval: Math.max(
+        250,
+        Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)),
+      ),
       // Nagle would add up to 40 ms to small keep-alive responses.
       noDelay: true,
     },
@@ -79,7 +82,12 @@ export function createNodeBridge(app: App, limits: Limits): NodeBridge {
     }
     const status =
       err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-    const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
+    const reason =
+      status === 431
+        ? 'Request Header Fields Too Large'
+        : status === 408
+          ? 'Request Timeout'
+          : 'Bad Request'
     const body =
       status === 408
         ? ''
@@ -135,7 +143,8 @@ export function createNodeBridge(app: App, limits: Limits): NodeBridge {
       tooLarge(req, res, method, path, startedAt)
       return
     }
-    const hasBody = declared !== undefined ? Number(declared) > 0 : req.headers['transfer-encoding'] !== undefined
+    const hasBody =
+      declared !== undefined ? Number(declared) > 0 : req.headers['transfer-encoding'] !== undefined
     if (!hasBody) {
       dispatch(req, res, method, path, query, null, startedAt)
       return
@@ -158,13 +167,29 @@ export function createNodeBridge(app: App, limits: Limits): NodeBridge {
     req.on('end', () => {
       if (done) return
       done = true
-      dispatch(req, res, method, path, query, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), startedAt)
+      dispatch(
+        req,
+        res,
+        method,
+        path,
+        query,
+        chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
+        startedAt,
+      )
     })
   }
 
-  function tooLarge(req: IncomingMessage, res: ServerResponse, method: string, path: string, startedAt: number): void {
+  function tooLarge(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    path: string,
+    startedAt: number,
+  ): void {
     app.metrics.bodyRejected()
-    const r = errorResponse(new ChatError(20413, `Request body is larger than ${limits.bodyBytes} bytes`))
+    const r = errorResponse(
+      new ChatError(20413, `Request body is larger than ${limits.bodyBytes} bytes`),
+    )
     // The rest of the body is never read: close the connection once the answer is out.
     req.pause()
     write(res, r, true)
@@ -218,7 +243,8 @@ export function createNodeBridge(app: App, limits: Limits): NodeBridge {
   return {
     server,
     onUpgrade(path, handler) {
-      if (upgrades.has(path)) throw new TypeError(`an upgrade handler is already registered for ${path}`)
+      if (upgrades.has(path))
+        throw new TypeError(`an upgrade handler is already registered for ${path}`)
       upgrades.set(path, handler)
       return () => {
         if (upgrades.get(path) === handler) upgrades.delete(path)

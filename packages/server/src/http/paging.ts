@@ -30,7 +30,8 @@ export interface PageLinks {
   readonly previousPageToken?: string | null | undefined
 }
 
-const present = (t: string | null | undefined): t is string => t !== undefined && t !== null && t !== ''
+const present = (t: string | null | undefined): t is string =>
+  t !== undefined && t !== null && t !== ''
 
 /** Parameters that belong to paging and are never repeated as filters. */
 const PAGING_KEYS = new Set(['PageSize', 'Page', 'PageToken'])
@@ -60,7 +61,9 @@ export async function fetchPage<T>(
 ): Promise<CorePage<T>> {
   if (req.pageToken !== undefined || req.page === 0) return list(req.pageSize, req.pageToken)
   if (req.page > MAX_WALKED_PAGE) {
-    throw badRequest(`Parameter Page above ${MAX_WALKED_PAGE} needs the PageToken from next_page_url`)
+    throw badRequest(
+      `Parameter Page above ${MAX_WALKED_PAGE} needs the PageToken from next_page_url`,
+    )
   }
   let token: string | undefined
   for (let i = 0; i < req.page; i++) {
@@ -83,7 +86,13 @@ function filterQuery(q: Params): string {
   return parts.join('&')
 }
 
-function pageUrl(absPath: string, filters: string, pageSize: number, page: number, token?: string): string {
+function pageUrl(
+  absPath: string,
+  filters: string,
+  pageSize: number,
+  page: number,
+  token?: string,
+): string {
   let s = `${absPath}?${filters === '' ? '' : filters + '&'}PageSize=${pageSize}&Page=${page}`
   if (token !== undefined) s += `&PageToken=${encodeURIComponent(token)}`
   return s
@@ -113,9 +122,13 @@ export function v2ListBody(
       page_size: req.pageSize,
       first_page_url: pageUrl(absPath, filters, req.pageSize, 0),
       previous_page_url:
-        req.page > 0 && present(prev) ? pageUrl(absPath, filters, req.pageSize, req.page - 1, prev) : null,
+        req.page > 0 && present(prev)
+          ? pageUrl(absPath, filters, req.pageSize, req.page - 1, prev)
+          : null,
       url: pageUrl(absPath, filters, req.pageSize, req.page, req.pageToken),
-      next_page_url: present(next) ? pageUrl(absPath, filters, req.pageSize, req.page + 1, next) : null,
+      next_page_url: present(next)
+        ? pageUrl(absPath, filters, req.pageSize, req.page + 1, next)
+        : null,
       key,
     },
   }
@@ -144,11 +157,15 @@ export function v2010ListBody(
     first_page_uri: pageUrl(relPath, filters, req.pageSize, 0),
     end: items.length === 0 ? start : start + items.length - 1,
     previous_page_uri:
-      req.page > 0 && present(prev) ? pageUrl(relPath, filters, req.pageSize, req.page - 1, prev) : null,
+      req.page > 0 && present(prev)
+        ? pageUrl(relPath, filters, req.pageSize, req.page - 1, prev)
+        : null,
     uri: pageUrl(relPath, filters, req.pageSize, req.page, req.pageToken),
     page_size: req.pageSize,
     start,
-    next_page_uri: present(next) ? pageUrl(relPath, filters, req.pageSize, req.page + 1, next) : null,
+    next_page_uri: present(next)
+      ? pageUrl(relPath, filters, req.pageSize, req.page + 1, next)
+      : null,
     page: req.page,
   }
 }

@@ -22,7 +22,12 @@ interface Route<H> {
 
 /** The outcome of {@link Router.match}. */
 export type Match<H> =
-  | { readonly kind: 'found'; readonly handler: H; readonly params: PathParams; readonly pattern: string }
+  | {
+      readonly kind: 'found'
+      readonly handler: H
+      readonly params: PathParams
+      readonly pattern: string
+    }
   | { readonly kind: 'method'; readonly allow: readonly string[] }
   | { readonly kind: 'none' }
 
@@ -100,7 +105,8 @@ export class Router<H> {
         params[seg.name] = value
       }
       if (!ok) continue
-      const handler = route.handlers.get(method) ?? (method === 'HEAD' ? route.handlers.get('GET') : undefined)
+      const handler =
+        route.handlers.get(method) ?? (method === 'HEAD' ? route.handlers.get('GET') : undefined)
       if (handler === undefined) {
         return { kind: 'method', allow: [...route.handlers.keys()] }
       }

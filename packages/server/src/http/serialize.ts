@@ -83,7 +83,10 @@ export function serializeService(s: Service, u: Urls): Record<string, unknown> {
       },
       invited_to_channel: notification(s.notifications.invitedToChannel),
     },
-    media: { size_limit_mb: s.media.sizeLimitMb, compatibility_message: s.media.compatibilityMessage },
+    media: {
+      size_limit_mb: s.media.sizeLimitMb,
+      compatibility_message: s.media.compatibilityMessage,
+    },
     url,
     links: {
       channels: `${url}/Channels`,
@@ -159,7 +162,12 @@ export function serializeMessage(m: Message, u: Urls): Record<string, unknown> {
     media:
       m.media === null
         ? null
-        : { content_type: m.media.contentType, filename: m.media.filename, sid: m.media.sid, size: m.media.size },
+        : {
+            content_type: m.media.contentType,
+            filename: m.media.filename,
+            sid: m.media.sid,
+            size: m.media.size,
+          },
     url: `${u.channel(m.serviceSid, m.channelSid)}/Messages/${seg(m.sid)}`,
   }
 }

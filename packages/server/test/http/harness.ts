@@ -19,12 +19,14 @@ export class ParleyRequestClient extends RequestClient {
     super()
     this.#base = base
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   override request(opts: any): any {
     const u = new URL(opts.uri as string)
-    const product = u.hostname.endsWith('.twilio.com') ? (u.hostname.split('.')[0] as string) : undefined
+    const product = u.hostname.endsWith('.twilio.com')
+      ? (u.hostname.split('.')[0] as string)
+      : undefined
     const uri = this.#base + u.pathname + u.search
-    const headers = product === undefined ? opts.headers : { ...opts.headers, 'X-Twilio-Product': product }
+    const headers =
+      product === undefined ? opts.headers : { ...opts.headers, 'X-Twilio-Product': product }
     return super.request({ ...opts, uri, headers })
   }
 }
@@ -49,7 +51,10 @@ export async function startHarness(options: ConfigOptions = {}, disk = false): P
   delete process.env['TWILIO_REGION']
   // The failed-auth limiter is tested on its own (infra.test.ts); here it would turn the fuzz's deliberate bad
   // credentials into 429s for everything that follows.
-  const config = loadConfig({ port: 0, host: '127.0.0.1', limits: { authFailureLimit: 0 }, ...options }, {})
+  const config = loadConfig(
+    { port: 0, host: '127.0.0.1', limits: { authFailureLimit: 0 }, ...options },
+    {},
+  )
   const parley = await createParleyServer(config, {
     storage: disk ? 'disk' : 'memory',
     bootstrap: true,

@@ -17,12 +17,17 @@ import { ok } from '../../src/http/routes/common.ts'
 
 const AC = 'AC' + 'a'.repeat(32)
 const TOKEN = 'f'.repeat(32)
-const basic = (u: string, p: string): string => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64')
+const basic = (u: string, p: string): string =>
+  'Basic ' + Buffer.from(`${u}:${p}`).toString('base64')
 const AUTH = basic(AC, TOKEN)
 
 function makeApp(bodyBytes = DEFAULT_LIMITS.bodyBytes, authFailureLimit = 0) {
   const routes: RouteDef[] = [
-    { method: 'GET', pattern: '/v2/Things/:sid', handler: (ctx) => ok({ sid: ctx.params['sid'], q: ctx.query.all('X') }) },
+    {
+      method: 'GET',
+      pattern: '/v2/Things/:sid',
+      handler: (ctx) => ok({ sid: ctx.params['sid'], q: ctx.query.all('X') }),
+    },
     {
       method: 'POST',
       pattern: '/v2/Things',
@@ -45,7 +50,8 @@ function makeApp(bodyBytes = DEFAULT_LIMITS.bodyBytes, authFailureLimit = 0) {
   ]
   const app = createApp({
     routes,
-    authenticate: async (u, p) => (u === AC && p === TOKEN ? { kind: 'admin', accountSid: AC } : undefined),
+    authenticate: async (u, p) =>
+      u === AC && p === TOKEN ? { kind: 'admin', accountSid: AC } : undefined,
     config: { publicUrl: undefined, limits: { ...DEFAULT_LIMITS, bodyBytes, authFailureLimit } },
     logger: silentLogger,
   })
@@ -60,7 +66,9 @@ const form = (body: string, headers: Record<string, string> = {}): RequestInit =
 })
 
 test('Params parses dotted keys, repeated keys, booleans, + as space and percent escapes', () => {
-  const p = Params.parse('Notifications.NewMessage.Enabled=true&Permission=a&Permission=b&Name=a+b%20c&Flag=FALSE')
+  const p = Params.parse(
+    'Notifications.NewMessage.Enabled=true&Permission=a&Permission=b&Name=a+b%20c&Flag=FALSE',
+  )
   assert.equal(p.bool('Notifications.NewMessage.Enabled'), true)
   assert.deepEqual(p.all('Permission'), ['a', 'b'])
   assert.equal(p.string('Name'), 'a b c')
@@ -83,7 +91,10 @@ test('Params rejects NUL, lone surrogates, bad escapes and bad types with 20001'
 
 test('parseIsoDate accepts the helper format, fractions and offsets', () => {
   assert.equal(parseIsoDate('2024-01-02T03:04:05Z')?.getTime(), Date.UTC(2024, 0, 2, 3, 4, 5))
-  assert.equal(parseIsoDate('2024-01-02T03:04:05.250Z')?.getTime(), Date.UTC(2024, 0, 2, 3, 4, 5, 250))
+  assert.equal(
+    parseIsoDate('2024-01-02T03:04:05.250Z')?.getTime(),
+    Date.UTC(2024, 0, 2, 3, 4, 5, 250),
+  )
   assert.equal(parseIsoDate('2024-01-02T05:04:05+02:00')?.getTime(), Date.UTC(2024, 0, 2, 3, 4, 5))
   assert.equal(parseIsoDate('yesterday'), undefined)
 })
@@ -114,7 +125,14 @@ test('Router matches params, .json suffixes and reports allowed methods', () => 
 
 test('parseBasicAuth accepts Basic user:pass and rejects everything else', () => {
   assert.deepEqual(parseBasicAuth(basic('AC1', 'p:w')), { username: 'AC1', password: 'p:w' })
-  for (const h of [undefined, 'Bearer x', 'Basic !!!', basic('', 'x'), basic('AC1', ''), 'Basic ' + 'A'.repeat(2000)]) {
+  for (const h of [
+    undefined,
+    'Bearer x',
+    'Basic !!!',
+    basic('', 'x'),
+    basic('AC1', ''),
+    'Basic ' + 'A'.repeat(2000),
+  ]) {
     assert.equal(parseBasicAuth(h), undefined)
   }
 })
@@ -125,15 +143,27 @@ test('loadConfig applies defaults, env and options, and names the bad setting', 
   assert.equal(c.port, 3210)
   assert.equal(c.dataDir, './.parley')
   assert.equal(c.limits.bodyBytes, 1024 * 1024)
-  const e = loadConfig({ port: '0' }, { PARLEY_PORT: '9999', PARLEY_BODY_LIMIT_BYTES: '2048', PARLEY_LOG_LEVEL: 'WARN' })
+  const e = loadConfig(
+    { port: '0' },
+    { PARLEY_PORT: '9999', PARLEY_BODY_LIMIT_BYTES: '2048', PARLEY_LOG_LEVEL: 'WARN' },
+  )
   assert.equal(e.port, 0)
   assert.equal(e.limits.bodyBytes, 2048)
   assert.equal(e.logLevel, 'warn')
-  assert.throws(() => loadConfig({ port: 'abc' }, {}), (err: Error) => err instanceof ConfigError && /port/.test(err.message))
+  assert.throws(
+    () => loadConfig({ port: 'abc' }, {}),
+    (err: Error) => err instanceof ConfigError && /port/.test(err.message),
+  )
   assert.throws(() => loadConfig({}, { PARLEY_LOG_LEVEL: 'loud' }), /logLevel/)
   assert.throws(() => loadConfig({}, { PARLEY_MASTER_KEY: 'short' }), /masterKey/)
-  assert.throws(() => loadConfig({ limits: { headersTimeoutMs: 60_000, requestTimeoutMs: 1000 } }, {}), /headersTimeout/)
-  assert.equal(loadConfig({}, { PARLEY_PUBLIC_URL: 'https://chat.example.com/' }).publicUrl, 'https://chat.example.com')
+  assert.throws(
+    () => loadConfig({ limits: { headersTimeoutMs: 60_000, requestTimeoutMs: 1000 } }, {}),
+    /headersTimeout/,
+  )
+  assert.equal(
+    loadConfig({}, { PARLEY_PUBLIC_URL: 'https://chat.example.com/' }).publicUrl,
+    'https://chat.example.com',
+  )
 })
 
 test('readPaging caps PageSize per resource and v2ListBody builds absolute meta URLs with filters', () => {
@@ -141,16 +171,26 @@ test('readPaging caps PageSize per resource and v2ListBody builds absolute meta 
   assert.throws(() => readPaging(Params.parse('PageSize=0'), 100, 50), { code: 20001 })
   const q = Params.parse('Type=public&Type=private&PageSize=2&Page=1&PageToken=abc')
   const req = readPaging(q, 100, 50)
-  const body = v2ListBody('channels', [1, 2], req, { nextPageToken: 'next1', previousPageToken: 'prev0' }, 'http://h:1/v2/Services/IS1/Channels', q) as {
+  const body = v2ListBody(
+    'channels',
+    [1, 2],
+    req,
+    { nextPageToken: 'next1', previousPageToken: 'prev0' },
+    'http://h:1/v2/Services/IS1/Channels',
+    q,
+  ) as {
     meta: Record<string, unknown>
   }
   assert.deepEqual(body.meta, {
     page: 1,
     page_size: 2,
-    first_page_url: 'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=0',
-    previous_page_url: 'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=0&PageToken=prev0',
+    first_page_url:
+      'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=0',
+    previous_page_url:
+      'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=0&PageToken=prev0',
     url: 'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=1&PageToken=abc',
-    next_page_url: 'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=2&PageToken=next1',
+    next_page_url:
+      'http://h:1/v2/Services/IS1/Channels?Type=public&Type=private&PageSize=2&Page=2&PageToken=next1',
     key: 'channels',
   })
 })
@@ -174,25 +214,39 @@ test('healthz and metrics answer without auth; healthz is 503 when not ready', a
 
 test('unknown route → 404 20404, wrong method → 405 20004 with Allow, no auth → uniform 401', async () => {
   const app = makeApp()
-  const nf = await app.fetch(new Request('http://x/v2/Services/IS1/Nope', { headers: { authorization: AUTH } }))
+  const nf = await app.fetch(
+    new Request('http://x/v2/Services/IS1/Nope', { headers: { authorization: AUTH } }),
+  )
   assert.equal(nf.status, 404)
   const nfb = (await nf.json()) as Record<string, unknown>
   assert.equal(nfb['code'], 20404)
   assert.equal(nfb['more_info'], 'https://www.twilio.com/docs/errors/20404')
-  const na = await app.fetch(new Request('http://x/v2/Things/1', { method: 'DELETE', headers: { authorization: AUTH } }))
+  const na = await app.fetch(
+    new Request('http://x/v2/Things/1', { method: 'DELETE', headers: { authorization: AUTH } }),
+  )
   assert.equal(na.status, 405)
   assert.equal(na.headers.get('allow'), 'GET, HEAD')
   assert.equal(((await na.json()) as { code: number }).code, 20004)
   const bodies = new Set<string>()
-  for (const h of [undefined, basic(AC, 'wrong'), basic('AC' + 'b'.repeat(32), TOKEN), 'Basic zzz']) {
-    const r = await app.fetch(new Request('http://x/v2/Things/1', h === undefined ? {} : { headers: { authorization: h } }))
+  for (const h of [
+    undefined,
+    basic(AC, 'wrong'),
+    basic('AC' + 'b'.repeat(32), TOKEN),
+    'Basic zzz',
+  ]) {
+    const r = await app.fetch(
+      new Request('http://x/v2/Things/1', h === undefined ? {} : { headers: { authorization: h } }),
+    )
     assert.equal(r.status, 401)
     assert.equal(r.headers.get('access-control-allow-origin'), null)
     bodies.add(await r.text())
   }
-  assert.deepEqual([...bodies], [
-    '{"status":401,"message":"Authenticate","code":20003,"more_info":"https://www.twilio.com/docs/errors/20003"}',
-  ])
+  assert.deepEqual(
+    [...bodies],
+    [
+      '{"status":401,"message":"Authenticate","code":20003,"more_info":"https://www.twilio.com/docs/errors/20003"}',
+    ],
+  )
 })
 
 test('form bodies: dotted and repeated keys reach the handler; webhook header and base URL are read', async () => {
@@ -200,7 +254,9 @@ test('form bodies: dotted and repeated keys reach the handler; webhook header an
   const r = await app.fetch(
     new Request(
       'http://127.0.0.1:3210/v2/Things',
-      form('Permission=a&Permission=b&Notifications.NewMessage.Enabled=true', { 'x-twilio-webhook-enabled': 'true' }),
+      form('Permission=a&Permission=b&Notifications.NewMessage.Enabled=true', {
+        'x-twilio-webhook-enabled': 'true',
+      }),
     ),
   )
   assert.equal(r.status, 200)
@@ -215,7 +271,9 @@ test('form bodies: dotted and repeated keys reach the handler; webhook header an
 
 test('wrong content type → 415, oversize body → 413, NUL / lone surrogate → 400, bad UTF-8 → 400', async () => {
   const app = makeApp(2048)
-  const ct = await app.fetch(new Request('http://x/v2/Things', form('{"a":1}', { 'content-type': 'application/json' })))
+  const ct = await app.fetch(
+    new Request('http://x/v2/Things', form('{"a":1}', { 'content-type': 'application/json' })),
+  )
   assert.equal(ct.status, 415)
   assert.equal(((await ct.json()) as { code: number }).code, 20415)
   const big = await app.fetch(new Request('http://x/v2/Things', form('A=' + 'x'.repeat(5000))))
@@ -226,21 +284,32 @@ test('wrong content type → 415, oversize body → 413, NUL / lone surrogate �
     assert.equal(r.status, 400, body)
   }
   const raw = await app.fetch(
-    new Request('http://x/v2/Things', { ...form(''), body: new Uint8Array([0x41, 0x3d, 0xff, 0xfe]) }),
+    new Request('http://x/v2/Things', {
+      ...form(''),
+      body: new Uint8Array([0x41, 0x3d, 0xff, 0xfe]),
+    }),
   )
   assert.equal(raw.status, 400)
-  const path = await app.fetch(new Request('http://x/v2/Things/a%00b', { headers: { authorization: AUTH } }))
+  const path = await app.fetch(
+    new Request('http://x/v2/Things/a%00b', { headers: { authorization: AUTH } }),
+  )
   assert.equal(path.status, 400)
 })
 
 test('cross-site state-changing requests are refused with 403; same-site ones pass', async () => {
   const app = makeApp()
-  const r = await app.fetch(new Request('http://x/v2/Things', form('A=1', { 'sec-fetch-site': 'cross-site' })))
+  const r = await app.fetch(
+    new Request('http://x/v2/Things', form('A=1', { 'sec-fetch-site': 'cross-site' })),
+  )
   assert.equal(r.status, 403)
   assert.equal(((await r.json()) as { code: number }).code, 20006)
-  const o = await app.fetch(new Request('http://x/v2/Things', form('A=1', { origin: 'https://evil.example' })))
+  const o = await app.fetch(
+    new Request('http://x/v2/Things', form('A=1', { origin: 'https://evil.example' })),
+  )
   assert.equal(o.status, 403)
-  const same = await app.fetch(new Request('http://x/v2/Things', form('A=1', { 'sec-fetch-site': 'same-origin' })))
+  const same = await app.fetch(
+    new Request('http://x/v2/Things', form('A=1', { 'sec-fetch-site': 'same-origin' })),
+  )
   assert.equal(same.status, 200)
 })
 
@@ -256,11 +325,15 @@ test('an unexpected exception becomes a generic 500 that does not leak the cause
 test('X-Twilio-Product naming another product than the path is a 404', async () => {
   const app = makeApp()
   const r = await app.fetch(
-    new Request('http://x/v2/Things/1', { headers: { authorization: AUTH, 'x-twilio-product': 'conversations' } }),
+    new Request('http://x/v2/Things/1', {
+      headers: { authorization: AUTH, 'x-twilio-product': 'conversations' },
+    }),
   )
   assert.equal(r.status, 404)
   const ok2 = await app.fetch(
-    new Request('http://x/v2/Things/1', { headers: { authorization: AUTH, 'x-twilio-product': 'chat' } }),
+    new Request('http://x/v2/Things/1', {
+      headers: { authorization: AUTH, 'x-twilio-product': 'chat' },
+    }),
   )
   assert.equal(ok2.status, 200)
 })

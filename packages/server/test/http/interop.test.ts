@@ -22,7 +22,12 @@ const RFC2822 = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0
 async function rejects(p: Promise<unknown>, status: number, code: number): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
     // The helper's RestException (CJS default export, so compared by shape rather than instanceof).
-    const e = err as { constructor: { name: string }; status: unknown; code: unknown; moreInfo: unknown }
+    const e = err as {
+      constructor: { name: string }
+      status: unknown
+      code: unknown
+      moreInfo: unknown
+    }
     assert.equal(e.constructor.name, 'RestException', `expected RestException, got ${String(err)}`)
     assert.equal(e.status, status)
     assert.equal(e.code, code)
@@ -39,7 +44,10 @@ test('services: create, fetch, update nested settings, list over pages, remove',
   assert.equal(created.accountSid, h.creds.account.sid)
   assert.ok(created.dateCreated instanceof Date && !Number.isNaN(created.dateCreated.getTime()))
   assert.equal(created.url, `${h.url}/v2/Services/${created.sid}`)
-  assert.equal((created.links as Record<string, string>)['channels'], `${h.url}/v2/Services/${created.sid}/Channels`)
+  assert.equal(
+    (created.links as Record<string, string>)['channels'],
+    `${h.url}/v2/Services/${created.sid}/Channels`,
+  )
 
   const updated = await v2.services(created.sid).update({
     friendlyName: 'svc-a2',
@@ -72,9 +80,15 @@ test('services: create, fetch, update nested settings, list over pages, remove',
   const page2 = await page.nextPage()
   assert.ok(page2 !== undefined)
   assert.equal(page2.instances.length, 2)
-  assert.notDeepEqual(page2.instances.map((s) => s.sid), page.instances.map((s) => s.sid))
+  assert.notDeepEqual(
+    page2.instances.map((s) => s.sid),
+    page.instances.map((s) => s.sid),
+  )
   const back = await page2.previousPage()
-  assert.deepEqual(back?.instances.map((s) => s.sid), page.instances.map((s) => s.sid))
+  assert.deepEqual(
+    back?.instances.map((s) => s.sid),
+    page.instances.map((s) => s.sid),
+  )
   const limited = await v2.services.list({ pageSize: 2, limit: 3 })
   assert.equal(limited.length, 3)
 
@@ -106,10 +120,17 @@ test('roles: create, list, fetch, replace permissions, remove; bad permission is
 
 test('users: create, fetch by sid and identity, update, list over pages, remove', async () => {
   const svc = h.admin.chat.v2.services(h.creds.service.sid)
-  const alice = await svc.users.create({ identity: 'alice@example.com', friendlyName: 'Alice', attributes: '{"a":1}' })
+  const alice = await svc.users.create({
+    identity: 'alice@example.com',
+    friendlyName: 'Alice',
+    attributes: '{"a":1}',
+  })
   assert.match(alice.sid, /^US[0-9a-f]{32}$/)
   assert.equal(alice.attributes, '{"a":1}')
-  assert.equal(alice.roleSid, (await h.admin.chat.v2.services(h.creds.service.sid).fetch()).defaultServiceRoleSid)
+  assert.equal(
+    alice.roleSid,
+    (await h.admin.chat.v2.services(h.creds.service.sid).fetch()).defaultServiceRoleSid,
+  )
   const byIdentity = await svc.users('alice@example.com').fetch()
   assert.equal(byIdentity.sid, alice.sid)
   const upd = await svc.users(alice.sid).update({ friendlyName: 'Alice B' })
@@ -157,13 +178,16 @@ test('channels, members, messages, invites, webhooks: full lifecycle with paging
   assert.equal((await chan.members.list({ pageSize: 2 })).length, 3)
   assert.equal((await chan.members.list({ identity: ['carol'] })).length, 1)
   assert.equal((await chan.members('bob').fetch()).sid, m.sid)
-  const mu = await chan.members(m.sid).update({ attributes: '{"k":2}', lastConsumedMessageIndex: 0 })
+  const mu = await chan
+    .members(m.sid)
+    .update({ attributes: '{"k":2}', lastConsumedMessageIndex: 0 })
   assert.equal(mu.attributes, '{"k":2}')
   assert.equal(await chan.members('dave').remove(), true)
 
   // Messages
   const sent = []
-  for (let i = 0; i < 7; i++) sent.push(await chan.messages.create({ body: `hello ${i}`, from: 'bob' }))
+  for (let i = 0; i < 7; i++)
+    sent.push(await chan.messages.create({ body: `hello ${i}`, from: 'bob' }))
   assert.deepEqual(
     sent.map((x) => x.index),
     [0, 1, 2, 3, 4, 5, 6],
@@ -211,8 +235,16 @@ test('channels, members, messages, invites, webhooks: full lifecycle with paging
   })
   assert.match(wh.sid, /^WH[0-9a-f]{32}$/)
   assert.equal((wh.configuration as Record<string, unknown>)['url'], 'https://example.com/hook')
-  await chan.webhooks.create({ type: 'trigger', 'configuration.url': 'https://example.com/t', 'configuration.triggers': ['go'] })
-  await chan.webhooks.create({ type: 'webhook', 'configuration.url': 'https://example.com/3', 'configuration.filters': ['onMemberAdded'] })
+  await chan.webhooks.create({
+    type: 'trigger',
+    'configuration.url': 'https://example.com/t',
+    'configuration.triggers': ['go'],
+  })
+  await chan.webhooks.create({
+    type: 'webhook',
+    'configuration.url': 'https://example.com/3',
+    'configuration.filters': ['onMemberAdded'],
+  })
   assert.equal((await chan.webhooks.list({ pageSize: 2 })).length, 3)
   const whu = await chan.webhooks(wh.sid).update({ 'configuration.url': 'https://example.com/h2' })
   assert.equal((whu.configuration as Record<string, unknown>)['url'], 'https://example.com/h2')
@@ -238,11 +270,22 @@ test('channels, members, messages, invites, webhooks: full lifecycle with paging
 test('bindings and user bindings: list, fetch, remove (created through the SDK path)', async () => {
   const core = h.parley.core
   const svcSid = h.creds.service.sid
-  const actor = { kind: 'user' as const, accountSid: h.creds.account.sid, serviceSid: svcSid, identity: 'pushy' }
+  const actor = {
+    kind: 'user' as const,
+    accountSid: h.creds.account.sid,
+    serviceSid: svcSid,
+    identity: 'pushy',
+  }
   await core.users.ensure(actor)
   const made = []
   for (const ep of ['ep1', 'ep2', 'ep3']) {
-    made.push(await core.bindings.create(actor, { endpoint: ep, bindingType: 'fcm', messageTypes: ['new_message'] }))
+    made.push(
+      await core.bindings.create(actor, {
+        endpoint: ep,
+        bindingType: 'fcm',
+        messageTypes: ['new_message'],
+      }),
+    )
   }
   const svc = h.admin.chat.v2.services(svcSid)
   const list = await svc.bindings.list({ pageSize: 2 })
@@ -254,7 +297,10 @@ test('bindings and user bindings: list, fetch, remove (created through the SDK p
   assert.equal(b.bindingType, 'fcm')
   const ub = await svc.users('pushy').userBindings.list({ pageSize: 2 })
   assert.equal(ub.length, 3)
-  assert.equal((await svc.users('pushy').userBindings(made[1]!.sid).fetch()).userSid, ub[0]?.userSid)
+  assert.equal(
+    (await svc.users('pushy').userBindings(made[1]!.sid).fetch()).userSid,
+    ub[0]?.userSid,
+  )
   assert.equal(await svc.users('pushy').userBindings(made[1]!.sid).remove(), true)
   assert.equal(await svc.bindings(made[0]!.sid).remove(), true)
   assert.equal((await svc.bindings.list()).length, 1)
@@ -262,14 +308,27 @@ test('bindings and user bindings: list, fetch, remove (created through the SDK p
 
 test('credentials: create, list over pages, fetch, update, remove; secrets are never returned', async () => {
   const v2 = h.admin.chat.v2
-  const cr = await v2.credentials.create({ type: 'fcm', friendlyName: 'push', secret: 'server-key-123' })
+  const cr = await v2.credentials.create({
+    type: 'fcm',
+    friendlyName: 'push',
+    secret: 'server-key-123',
+  })
   assert.match(cr.sid, /^CR[0-9a-f]{32}$/)
   assert.equal(cr.type, 'fcm')
   assert.doesNotMatch(JSON.stringify(cr.toJSON()), /server-key-123/)
-  await v2.credentials.create({ type: 'apn', friendlyName: 'apn', certificate: 'c', privateKey: 'k', sandbox: true })
+  await v2.credentials.create({
+    type: 'apn',
+    friendlyName: 'apn',
+    certificate: 'c',
+    privateKey: 'k',
+    sandbox: true,
+  })
   await v2.credentials.create({ type: 'gcm', apiKey: 'g' })
   assert.equal((await v2.credentials.list({ pageSize: 2 })).length, 3)
-  assert.equal((await v2.credentials(cr.sid).update({ friendlyName: 'push2' })).friendlyName, 'push2')
+  assert.equal(
+    (await v2.credentials(cr.sid).update({ friendlyName: 'push2' })).friendlyName,
+    'push2',
+  )
   assert.equal((await v2.credentials(cr.sid).fetch()).friendlyName, 'push2')
   assert.equal(await v2.credentials(cr.sid).remove(), true)
   await rejects(v2.credentials(cr.sid).fetch(), 404, 20404)
@@ -290,9 +349,15 @@ test('2010 keys: create returns the secret once with RFC 2822 dates; list, fetch
   assert.equal((await acct.keys(k.sid).update({ friendlyName: 'k1b' })).friendlyName, 'k1b')
 
   // the raw response has RFC 2822 dates
-  const raw = await fetch(`${h.url}/2010-04-01/Accounts/${h.creds.account.sid}/Keys/${k.sid}.json`, {
-    headers: { authorization: 'Basic ' + Buffer.from(`${h.creds.account.sid}:${h.creds.authToken}`).toString('base64') },
-  })
+  const raw = await fetch(
+    `${h.url}/2010-04-01/Accounts/${h.creds.account.sid}/Keys/${k.sid}.json`,
+    {
+      headers: {
+        authorization:
+          'Basic ' + Buffer.from(`${h.creds.account.sid}:${h.creds.authToken}`).toString('base64'),
+      },
+    },
+  )
   const body = (await raw.json()) as Record<string, string>
   assert.match(body['date_created'] ?? '', RFC2822)
 
@@ -314,7 +379,11 @@ test('IAM v1 keys: create, list, fetch, update, remove', async () => {
   assert.equal((await iam.apiKey(k.sid).update({ friendlyName: 'iam-k2' })).friendlyName, 'iam-k2')
   assert.equal(await iam.apiKey(k.sid).remove(), true)
   await rejects(iam.apiKey(k.sid).fetch(), 404, 20404)
-  await rejects(iam.newApiKey.create({ accountSid: 'AC' + '0'.repeat(32), friendlyName: 'x' }), 401, 20003)
+  await rejects(
+    iam.newApiKey.create({ accountSid: 'AC' + '0'.repeat(32), friendlyName: 'x' }),
+    401,
+    20003,
+  )
 })
 
 test('API key auth works on chat resources; a standard key cannot manage keys', async () => {
@@ -325,7 +394,11 @@ test('API key auth works on chat resources; a standard key cannot manage keys', 
   const msg = await kc.chat.v2.services(s.sid).channels(ch.sid).messages.create({ body: 'hi' })
   assert.equal(msg.index, 0)
   assert.equal(await kc.chat.v2.services(s.sid).remove(), true)
-  await rejects(kc.api.v2010.accounts(h.creds.account.sid).newKeys.create({ friendlyName: 'nope' }), 401, 20003)
+  await rejects(
+    kc.api.v2010.accounts(h.creds.account.sid).newKeys.create({ friendlyName: 'nope' }),
+    401,
+    20003,
+  )
 })
 
 test('errors: wrong credentials → 401 20003, unknown resources → 404, bad input → 400, and dates are ISO', async () => {
@@ -339,17 +412,38 @@ test('errors: wrong credentials → 401 20003, unknown resources → 404, bad in
   await rejects(svc.users.create({ identity: 'x'.repeat(300) }), 400, 50207)
 
   const raw = await fetch(`${h.url}/v2/Services/${h.creds.service.sid}`, {
-    headers: { authorization: 'Basic ' + Buffer.from(`${h.creds.account.sid}:${h.creds.authToken}`).toString('base64') },
+    headers: {
+      authorization:
+        'Basic ' + Buffer.from(`${h.creds.account.sid}:${h.creds.authToken}`).toString('base64'),
+    },
   })
   assert.equal(raw.status, 200)
   assert.equal(raw.headers.get('access-control-allow-origin'), null)
   const body = (await raw.json()) as Record<string, unknown>
   assert.match(String(body['date_created']), ISO)
   assert.deepEqual(Object.keys(body), [
-    'sid', 'account_sid', 'friendly_name', 'date_created', 'date_updated', 'default_service_role_sid',
-    'default_channel_role_sid', 'default_channel_creator_role_sid', 'read_status_enabled', 'reachability_enabled',
-    'typing_indicator_timeout', 'consumption_report_interval', 'limits', 'pre_webhook_url', 'post_webhook_url',
-    'webhook_method', 'webhook_filters', 'pre_webhook_retry_count', 'post_webhook_retry_count', 'notifications',
-    'media', 'url', 'links',
+    'sid',
+    'account_sid',
+    'friendly_name',
+    'date_created',
+    'date_updated',
+    'default_service_role_sid',
+    'default_channel_role_sid',
+    'default_channel_creator_role_sid',
+    'read_status_enabled',
+    'reachability_enabled',
+    'typing_indicator_timeout',
+    'consumption_report_interval',
+    'limits',
+    'pre_webhook_url',
+    'post_webhook_url',
+    'webhook_method',
+    'webhook_filters',
+    'pre_webhook_retry_count',
+    'post_webhook_retry_count',
+    'notifications',
+    'media',
+    'url',
+    'links',
   ])
 })

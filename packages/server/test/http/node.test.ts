@@ -40,7 +40,11 @@ async function start(limits: Partial<Limits> = {}, slow?: Promise<void>) {
   return { app, bridge, port }
 }
 
-function rawExchange(port: number, data: string | Buffer, opts: { end?: boolean } = {}): Promise<string> {
+function rawExchange(
+  port: number,
+  data: string | Buffer,
+  opts: { end?: boolean } = {},
+): Promise<string> {
   return new Promise((resolve) => {
     const s: Socket = connect(port, '127.0.0.1')
     let out = ''
@@ -70,7 +74,13 @@ test('a chunked body growing past the cap gets 413 and the connection is closed'
   const { bridge, port } = await start({ bodyBytes: 1024 })
   const status = await new Promise<number>((resolve) => {
     const req = request(
-      { port, host: '127.0.0.1', method: 'POST', path: '/v2/Echo', headers: { authorization: AUTH, 'content-type': 'application/x-www-form-urlencoded' } },
+      {
+        port,
+        host: '127.0.0.1',
+        method: 'POST',
+        path: '/v2/Echo',
+        headers: { authorization: AUTH, 'content-type': 'application/x-www-form-urlencoded' },
+      },
       (res) => {
         res.resume()
         resolve(res.statusCode ?? 0)
@@ -104,7 +114,10 @@ test('a body under the cap is served', async () => {
 
 test('oversized headers get 431 from Node; a malformed request gets 400 JSON', async () => {
   const { bridge, port } = await start({ maxHeaderBytes: 2048 })
-  const big = await rawExchange(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`)
+  const big = await rawExchange(
+    port,
+    `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`,
+  )
   assert.match(big, /^HTTP\/1\.1 431 /)
   const bad = await rawExchange(port, 'BLAH\r\n\r\n')
   assert.match(bad, /^HTTP\/1\.1 400 /)
@@ -126,9 +139,12 @@ test('upgrades go to the handler registered for the path; other paths get 404', 
   const seen: string[] = []
   const off = bridge.onUpgrade('/v3/wsconnect', (req, socket) => {
     seen.push(req.url ?? '')
-    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+    socket.end(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    )
   })
-  const up = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+  const up =
+    'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
   const a = await rawExchange(port, `GET /v3/wsconnect?x=1 HTTP/1.1\r\nHost: x\r\n${up}\r\n`)
   assert.match(a, /^HTTP\/1\.1 101 /)
   assert.deepEqual(seen, ['/v3/wsconnect?x=1'])
@@ -148,18 +164,28 @@ test('drain lets an in-flight request finish, then closes the server', async () 
   let release!: () => void
   const gate = new Promise<void>((r) => (release = r))
   const { bridge, port, app } = await start({}, gate)
-  const pending = new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
-    const req = request(
-      { port, host: '127.0.0.1', method: 'POST', path: '/v2/Echo', headers: { authorization: AUTH, 'content-type': 'application/x-www-form-urlencoded' } },
-      (res) => {
-        let body = ''
-        res.on('data', (d: Buffer) => (body += d.toString()))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers['connection'] }))
-      },
-    )
-    req.on('error', reject)
-    req.end('A=abc')
-  })
+  const pending = new Promise<{ status: number; body: string; connection: string | undefined }>(
+    (resolve, reject) => {
+      const req = request(
+        {
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/v2/Echo',
+          headers: { authorization: AUTH, 'content-type': 'application/x-www-form-urlencoded' },
+        },
+        (res) => {
+          let body = ''
+          res.on('data', (d: Buffer) => (body += d.toString()))
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body, connection: res.headers['connection'] }),
+          )
+        },
+      )
+      req.on('error', reject)
+      req.end('A=abc')
+    },
+  )
   await new Promise((r) => setTimeout(r, 50))
   const drained = bridge.drain(5000)
   assert.equal(app.ready, false)

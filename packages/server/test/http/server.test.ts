@@ -13,14 +13,20 @@ import { basicAuth } from './harness.ts'
 test('createParleyServer serves REST, health and metrics, accepts Twilsock upgrades, logs no secrets, closes cleanly', async () => {
   const lines: string[] = []
   const logger = createLogger({ level: 'debug', sink: { write: (s: string) => lines.push(s) } })
-  const parley = await createParleyServer(loadConfig({ port: 0 }, {}), { storage: 'memory', bootstrap: true, logger })
+  const parley = await createParleyServer(loadConfig({ port: 0 }, {}), {
+    storage: 'memory',
+    bootstrap: true,
+    logger,
+  })
   const creds = parley.bootstrapped!
   try {
     assert.match(parley.url, /^http:\/\/127\.0\.0\.1:\d+$/)
     assert.equal((await fetch(`${parley.url}/healthz`)).status, 200)
 
     const auth = basicAuth(creds.account.sid, creds.authToken)
-    const svc = await fetch(`${parley.url}/v2/Services/${creds.service.sid}?Secret=shh`, { headers: { authorization: auth } })
+    const svc = await fetch(`${parley.url}/v2/Services/${creds.service.sid}?Secret=shh`, {
+      headers: { authorization: auth },
+    })
     assert.equal(svc.status, 200)
     const body = (await svc.json()) as { url: string }
     assert.equal(body.url, `${parley.url}/v2/Services/${creds.service.sid}`)
@@ -48,11 +54,26 @@ test('createParleyServer serves REST, health and metrics, accepts Twilsock upgra
   }
   assert.equal(parley.server.listening, false)
   const log = lines.join('')
-  for (const secret of [creds.authToken, creds.apiKey.secret, 'shh', basicAuth(creds.account.sid, creds.authToken)]) {
+  for (const secret of [
+    creds.authToken,
+    creds.apiKey.secret,
+    'shh',
+    basicAuth(creds.account.sid, creds.authToken),
+  ]) {
     assert.ok(!log.includes(secret), 'secret in logs')
   }
-  const requestLine = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'request')
-  assert.deepEqual(Object.keys(requestLine ?? {}).sort(), ['level', 'method', 'ms', 'msg', 'path', 'status', 'time'])
+  const requestLine = lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => l['msg'] === 'request')
+  assert.deepEqual(Object.keys(requestLine ?? {}).sort(), [
+    'level',
+    'method',
+    'ms',
+    'msg',
+    'path',
+    'status',
+    'time',
+  ])
   // closing twice is fine
   await parley.close()
 })

@@ -21,7 +21,18 @@ import {
   serializeMessage,
   serializeWebhook,
 } from '../serialize.ts'
-import { actorOf, created, ms, noContent, nonEmpty, ok, put, urlsOf, v2List, type Input } from './common.ts'
+import {
+  actorOf,
+  created,
+  ms,
+  noContent,
+  nonEmpty,
+  ok,
+  put,
+  urlsOf,
+  v2List,
+  type Input,
+} from './common.ts'
 
 const CH = '/v2/Services/:serviceSid/Channels'
 const ONE = `${CH}/:channelSid`
@@ -74,8 +85,10 @@ function readWebhook(f: Params, create: boolean): ChannelWebhookInput {
   const c: Input = {}
   put(c, 'url', f.string('Configuration.Url', { max: 2048 }))
   put(c, 'method', f.string('Configuration.Method', { max: 16 }))
-  if (f.has('Configuration.Filters')) c['filters'] = f.all('Configuration.Filters').filter((v) => v !== '')
-  if (f.has('Configuration.Triggers')) c['triggers'] = f.all('Configuration.Triggers').filter((v) => v !== '')
+  if (f.has('Configuration.Filters'))
+    c['filters'] = f.all('Configuration.Filters').filter((v) => v !== '')
+  if (f.has('Configuration.Triggers'))
+    c['triggers'] = f.all('Configuration.Triggers').filter((v) => v !== '')
   put(c, 'flowSid', f.string('Configuration.FlowSid', { max: 64 }))
   put(c, 'retryCount', f.int('Configuration.RetryCount', 0, I32))
   if (nonEmpty(c)) o['configuration'] = c
@@ -96,7 +109,13 @@ export function channelRoutes(core: Core): RouteDef[] {
           ctx,
           'channels',
           100,
-          (page) => channels.list(actorOf(ctx), p(ctx, 'serviceSid'), types.length > 0 ? { types } : {}, page),
+          (page) =>
+            channels.list(
+              actorOf(ctx),
+              p(ctx, 'serviceSid'),
+              types.length > 0 ? { types } : {},
+              page,
+            ),
           (c) => serializeChannel(c, urlsOf(ctx)),
         )
       },
@@ -105,7 +124,11 @@ export function channelRoutes(core: Core): RouteDef[] {
       method: 'POST',
       pattern: CH,
       handler: async (ctx) => {
-        const c = await channels.create(actorOf(ctx), p(ctx, 'serviceSid'), readChannel(ctx.form, true))
+        const c = await channels.create(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          readChannel(ctx.form, true),
+        )
         return created(serializeChannel(c, urlsOf(ctx)))
       },
     },
@@ -113,7 +136,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       method: 'GET',
       pattern: ONE,
       handler: async (ctx) =>
-        ok(serializeChannel(await channels.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid')), urlsOf(ctx))),
+        ok(
+          serializeChannel(
+            await channels.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid')),
+            urlsOf(ctx),
+          ),
+        ),
     },
     {
       method: 'POST',
@@ -164,7 +192,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       pattern: `${ONE}/Members`,
       handler: async (ctx) => {
         const input = { ...readMember(ctx.form), identity: ctx.form.required('Identity') }
-        const m = await members.create(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), input)
+        const m = await members.create(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'channelSid'),
+          input,
+        )
         return created(serializeMember(m, urlsOf(ctx)))
       },
     },
@@ -174,7 +207,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       handler: async (ctx) =>
         ok(
           serializeMember(
-            await members.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), p(ctx, 'sid')),
+            await members.fetch(
+              actorOf(ctx),
+              p(ctx, 'serviceSid'),
+              p(ctx, 'channelSid'),
+              p(ctx, 'sid'),
+            ),
             urlsOf(ctx),
           ),
         ),
@@ -197,7 +235,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       method: 'DELETE',
       pattern: `${ONE}/Members/:sid`,
       handler: async (ctx) => {
-        await members.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), p(ctx, 'sid'))
+        await members.delete(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'channelSid'),
+          p(ctx, 'sid'),
+        )
         return noContent()
       },
     },
@@ -231,7 +274,12 @@ export function channelRoutes(core: Core): RouteDef[] {
         const input = readMessage(ctx.form, true)
         const key = ctx.req.header(IDEMPOTENCY_HEADER)
         if (key !== undefined && key !== '') input.clientMessageId = key.slice(0, 256)
-        const r = await messages.create(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), input)
+        const r = await messages.create(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'channelSid'),
+          input,
+        )
         return created(serializeMessage(r.message, urlsOf(ctx)))
       },
     },
@@ -241,7 +289,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       handler: async (ctx) =>
         ok(
           serializeMessage(
-            await messages.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), p(ctx, 'sid')),
+            await messages.fetch(
+              actorOf(ctx),
+              p(ctx, 'serviceSid'),
+              p(ctx, 'channelSid'),
+              p(ctx, 'sid'),
+            ),
             urlsOf(ctx),
           ),
         ),
@@ -264,7 +317,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       method: 'DELETE',
       pattern: `${ONE}/Messages/:sid`,
       handler: async (ctx) => {
-        await messages.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), p(ctx, 'sid'))
+        await messages.delete(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'channelSid'),
+          p(ctx, 'sid'),
+        )
         return noContent()
       },
     },
@@ -298,7 +356,12 @@ export function channelRoutes(core: Core): RouteDef[] {
         const input: InviteCreate = { identity: ctx.form.required('Identity') }
         const roleSid = ctx.form.string('RoleSid', { max: 64 })
         if (roleSid !== undefined) input.roleSid = roleSid
-        const i = await invites.create(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), input)
+        const i = await invites.create(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'channelSid'),
+          input,
+        )
         return created(serializeInvite(i, urlsOf(ctx)))
       },
     },
@@ -308,7 +371,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       handler: async (ctx) =>
         ok(
           serializeInvite(
-            await invites.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), p(ctx, 'sid')),
+            await invites.fetch(
+              actorOf(ctx),
+              p(ctx, 'serviceSid'),
+              p(ctx, 'channelSid'),
+              p(ctx, 'sid'),
+            ),
             urlsOf(ctx),
           ),
         ),
@@ -317,7 +385,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       method: 'DELETE',
       pattern: `${ONE}/Invites/:sid`,
       handler: async (ctx) => {
-        await invites.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), p(ctx, 'sid'))
+        await invites.delete(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'channelSid'),
+          p(ctx, 'sid'),
+        )
         return noContent()
       },
     },
@@ -354,7 +427,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       handler: async (ctx) =>
         ok(
           serializeWebhook(
-            await webhooks.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), p(ctx, 'sid')),
+            await webhooks.fetch(
+              actorOf(ctx),
+              p(ctx, 'serviceSid'),
+              p(ctx, 'channelSid'),
+              p(ctx, 'sid'),
+            ),
             urlsOf(ctx),
           ),
         ),
@@ -377,7 +455,12 @@ export function channelRoutes(core: Core): RouteDef[] {
       method: 'DELETE',
       pattern: `${ONE}/Webhooks/:sid`,
       handler: async (ctx) => {
-        await webhooks.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), p(ctx, 'sid'))
+        await webhooks.delete(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'channelSid'),
+          p(ctx, 'sid'),
+        )
         return noContent()
       },
     },

@@ -34,7 +34,11 @@ export function created(body: unknown): AppResponse {
 
 /** 204 with no body. */
 export function noContent(): AppResponse {
-  return { status: 204, headers: { 'cache-control': JSON_HEADERS['cache-control'] as string }, body: null }
+  return {
+    status: 204,
+    headers: { 'cache-control': JSON_HEADERS['cache-control'] as string },
+    body: null,
+  }
 }
 
 /**

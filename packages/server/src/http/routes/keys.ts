@@ -19,7 +19,8 @@ const ACCOUNT = '/2010-04-01/Accounts/:accountSid'
 
 /** Throws the uniform 401 unless the request is authenticated with the account's own auth token. */
 function requireAccount(ctx: Ctx, accountSid: string | undefined): void {
-  if (ctx.actor.keySid !== undefined || accountSid !== ctx.actor.accountSid) throw new ChatError(20003)
+  if (ctx.actor.keySid !== undefined || accountSid !== ctx.actor.accountSid)
+    throw new ChatError(20003)
 }
 
 /** Routes of the 2010 and IAM key resources. */
@@ -47,7 +48,10 @@ export function keyRoutes(core: Core): RouteDef[] {
       handler: async (ctx) => {
         requireAccount(ctx, ctx.params['accountSid'])
         const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
-        const k = await keys.create(actorOf(ctx), friendlyName === undefined ? {} : { friendlyName })
+        const k = await keys.create(
+          actorOf(ctx),
+          friendlyName === undefined ? {} : { friendlyName },
+        )
         return created(serializeKey2010(k))
       },
     },
@@ -65,7 +69,11 @@ export function keyRoutes(core: Core): RouteDef[] {
       handler: async (ctx) => {
         requireAccount(ctx, ctx.params['accountSid'])
         const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
-        const k = await keys.update(actorOf(ctx), sidOf(ctx), friendlyName === undefined ? {} : { friendlyName })
+        const k = await keys.update(
+          actorOf(ctx),
+          sidOf(ctx),
+          friendlyName === undefined ? {} : { friendlyName },
+        )
         return ok(serializeKey2010(k))
       },
     },
@@ -103,7 +111,10 @@ export function keyRoutes(core: Core): RouteDef[] {
           throw badRequest('Only standard keys are supported (KeyType must be omitted)')
         }
         const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
-        const k = await keys.create(actorOf(ctx), friendlyName === undefined ? {} : { friendlyName })
+        const k = await keys.create(
+          actorOf(ctx),
+          friendlyName === undefined ? {} : { friendlyName },
+        )
         return created(serializeKeyIam(k))
       },
     },
@@ -121,7 +132,11 @@ export function keyRoutes(core: Core): RouteDef[] {
       handler: async (ctx) => {
         requireAccount(ctx, ctx.actor.accountSid)
         const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
-        const k = await keys.update(actorOf(ctx), sidOf(ctx), friendlyName === undefined ? {} : { friendlyName })
+        const k = await keys.update(
+          actorOf(ctx),
+          sidOf(ctx),
+          friendlyName === undefined ? {} : { friendlyName },
+        )
         return ok(serializeKeyIam(k))
       },
     },

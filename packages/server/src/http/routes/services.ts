@@ -9,7 +9,18 @@ import type { ServiceUpdate } from '../../core/types.ts'
 import type { RouteDef } from '../context.ts'
 import type { Params } from '../form.ts'
 import { serializeService } from '../serialize.ts'
-import { actorOf, created, emptyToNull, noContent, nonEmpty, ok, put, urlsOf, v2List, type Input } from './common.ts'
+import {
+  actorOf,
+  created,
+  emptyToNull,
+  noContent,
+  nonEmpty,
+  ok,
+  put,
+  urlsOf,
+  v2List,
+  type Input,
+} from './common.ts'
 
 const I32 = 2_147_483_647
 
@@ -41,7 +52,12 @@ export function serviceRoutes(core: Core): RouteDef[] {
       method: 'GET',
       pattern: '/v2/Services/:sid',
       handler: async (ctx) =>
-        ok(serializeService(await core.services.fetch(actorOf(ctx), ctx.params['sid'] as string), urlsOf(ctx))),
+        ok(
+          serializeService(
+            await core.services.fetch(actorOf(ctx), ctx.params['sid'] as string),
+            urlsOf(ctx),
+          ),
+        ),
     },
     {
       method: 'POST',
@@ -113,7 +129,9 @@ export function readServiceUpdate(f: Params): ServiceUpdate {
   if (nonEmpty(l)) u['limits'] = l
 
   if (f.has('Media.CompatibilityMessage')) {
-    u['media'] = { compatibilityMessage: emptyToNull(f.string('Media.CompatibilityMessage', { max: 1024 })) }
+    u['media'] = {
+      compatibilityMessage: emptyToNull(f.string('Media.CompatibilityMessage', { max: 1024 })),
+    }
   }
   return u as ServiceUpdate
 }

@@ -5,7 +5,13 @@
  * @module
  */
 import type { Core } from '../../core/api.ts'
-import type { CredentialInput, RoleCreate, UserChannelUpdate, UserCreate, UserUpdate } from '../../core/types.ts'
+import type {
+  CredentialInput,
+  RoleCreate,
+  UserChannelUpdate,
+  UserCreate,
+  UserUpdate,
+} from '../../core/types.ts'
 import type { Ctx, RouteDef } from '../context.ts'
 import type { Params } from '../form.ts'
 import {
@@ -16,7 +22,18 @@ import {
   serializeUserBinding,
   serializeUserChannel,
 } from '../serialize.ts'
-import { actorOf, created, emptyToNull, ms, noContent, ok, put, urlsOf, v2List, type Input } from './common.ts'
+import {
+  actorOf,
+  created,
+  emptyToNull,
+  ms,
+  noContent,
+  ok,
+  put,
+  urlsOf,
+  v2List,
+  type Input,
+} from './common.ts'
 
 const SVC = '/v2/Services/:serviceSid'
 const USER = `${SVC}/Users/:userSid`
@@ -74,13 +91,23 @@ export function userRoutes(core: Core): RouteDef[] {
       method: 'GET',
       pattern: USER,
       handler: async (ctx) =>
-        ok(serializeUser(await users.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'userSid')), urlsOf(ctx))),
+        ok(
+          serializeUser(
+            await users.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'userSid')),
+            urlsOf(ctx),
+          ),
+        ),
     },
     {
       method: 'POST',
       pattern: USER,
       handler: async (ctx) => {
-        const u = await users.update(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'userSid'), readUser(ctx.form))
+        const u = await users.update(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'userSid'),
+          readUser(ctx.form),
+        )
         return ok(serializeUser(u, urlsOf(ctx)))
       },
     },
@@ -112,7 +139,12 @@ export function userRoutes(core: Core): RouteDef[] {
       handler: async (ctx) =>
         ok(
           serializeUserChannel(
-            await userChannels.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'userSid'), p(ctx, 'channelSid')),
+            await userChannels.fetch(
+              actorOf(ctx),
+              p(ctx, 'serviceSid'),
+              p(ctx, 'userSid'),
+              p(ctx, 'channelSid'),
+            ),
             urlsOf(ctx),
           ),
         ),
@@ -124,7 +156,11 @@ export function userRoutes(core: Core): RouteDef[] {
         const f = ctx.form
         const input: Input = {}
         put(input, 'notificationLevel', f.oneOf('NotificationLevel', ['default', 'muted']))
-        put(input, 'lastConsumedMessageIndex', f.int('LastConsumedMessageIndex', 0, Number.MAX_SAFE_INTEGER))
+        put(
+          input,
+          'lastConsumedMessageIndex',
+          f.int('LastConsumedMessageIndex', 0, Number.MAX_SAFE_INTEGER),
+        )
         put(input, 'lastConsumptionTimestamp', ms(f.date('LastConsumptionTimestamp')))
         const x = await userChannels.update(
           actorOf(ctx),
@@ -140,7 +176,12 @@ export function userRoutes(core: Core): RouteDef[] {
       method: 'DELETE',
       pattern: `${USER}/Channels/:channelSid`,
       handler: async (ctx) => {
-        await userChannels.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'userSid'), p(ctx, 'channelSid'))
+        await userChannels.delete(
+          actorOf(ctx),
+          p(ctx, 'serviceSid'),
+          p(ctx, 'userSid'),
+          p(ctx, 'channelSid'),
+        )
         return noContent()
       },
     },
@@ -168,7 +209,12 @@ export function userRoutes(core: Core): RouteDef[] {
       handler: async (ctx) =>
         ok(
           serializeUserBinding(
-            await bindings.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid'), p(ctx, 'userSid')),
+            await bindings.fetch(
+              actorOf(ctx),
+              p(ctx, 'serviceSid'),
+              p(ctx, 'sid'),
+              p(ctx, 'userSid'),
+            ),
             urlsOf(ctx),
           ),
         ),
@@ -205,7 +251,12 @@ export function userRoutes(core: Core): RouteDef[] {
       method: 'GET',
       pattern: `${SVC}/Bindings/:sid`,
       handler: async (ctx) =>
-        ok(serializeBinding(await bindings.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid')), urlsOf(ctx))),
+        ok(
+          serializeBinding(
+            await bindings.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid')),
+            urlsOf(ctx),
+          ),
+        ),
     },
     {
       method: 'DELETE',
@@ -247,7 +298,12 @@ export function userRoutes(core: Core): RouteDef[] {
       method: 'GET',
       pattern: `${SVC}/Roles/:sid`,
       handler: async (ctx) =>
-        ok(serializeRole(await roles.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid')), urlsOf(ctx))),
+        ok(
+          serializeRole(
+            await roles.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid')),
+            urlsOf(ctx),
+          ),
+        ),
     },
     {
       method: 'POST',
@@ -285,7 +341,12 @@ export function userRoutes(core: Core): RouteDef[] {
       method: 'POST',
       pattern: '/v2/Credentials',
       handler: async (ctx) =>
-        created(serializeCredential(await credentials.create(actorOf(ctx), readCredential(ctx.form, true)), urlsOf(ctx))),
+        created(
+          serializeCredential(
+            await credentials.create(actorOf(ctx), readCredential(ctx.form, true)),
+            urlsOf(ctx),
+          ),
+        ),
     },
     {
       method: 'GET',
