@@ -141,3 +141,28 @@ test('a member removed from a channel stops receiving its live events at once', 
     await h.close()
   }
 })
+
+test('subscribers of a deleted channel still get document_removed, then nothing', async () => {
+  const h = await setup()
+  try {
+    const alice = h.session('alice')
+    const bob = h.session('bob')
+    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'doomed' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'alice' })
+    await h.call(bob, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'bob' })
+    const doc = await h.call(bob, 'GET', `/v3/Documents/${ch.body.sid}.channel`)
+    await h.call(bob, 'POST', '/v4/Subscriptions', {
+      action: 'establish',
+      correlation_id: 1,
+      requests: [{ object_sid: doc.body.sid, object_type: 'document', last_event_id: doc.body.last_event_id }],
+    })
+    await waitFor(() => bob.control('subscription_established').length === 1)
+    const del = await h.call(alice, 'DELETE', `/Client/v1/Channels/${ch.body.sid}`)
+    assert.equal(del.status, 200)
+    await waitFor(() => bob.syncEvents().some((e) => e.type === 'document_removed'))
+    assert.equal(bob.syncEvents().at(-1)?.event.document_sid, doc.body.sid)
+    assert.equal(h.compat.sync.subscriptionCount(), 0)
+  } finally {
+    await h.close()
+  }
+})

@@ -161,3 +161,22 @@ test('twilio-chat 6: with reachability enabled, users go online and offline with
     await h.close()
   }
 })
+
+test('twilio-chat 6: deleting a channel reaches clients that only watch its document', { timeout: 30_000 }, async () => {
+  const h = await startChatHarness()
+  try {
+    const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
+    const chA = await alice.createChannel({ uniqueName: 'doomed', friendlyName: 'Doomed' })
+    await chA.join()
+    const chB = await bob.getChannelByUniqueName('doomed')
+    const updated = nextEvent(bob, 'channelUpdated', (e: AnyClient) => e.channel.sid === chA.sid)
+    await chA.updateFriendlyName('Still here')
+    assert.ok((await updated).updateReasons.includes('friendlyName'))
+    assert.equal(chB.friendlyName, 'Still here')
+    const removed = nextEvent(bob, 'channelRemoved', (c: AnyClient) => c.sid === chA.sid)
+    await chA.delete()
+    await removed
+  } finally {
+    await h.close()
+  }
+})

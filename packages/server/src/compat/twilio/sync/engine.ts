@@ -166,6 +166,13 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         if (sub.closed || sub.session.closed) return
         if (st.lastSeq <= sub.lastSent && sub.pending === null) continue
         if (!(await projection.authorize(sub.ref, sub.session.principal))) {
+          // Access is gone, often because the object itself was removed: the removal (which carries no data) is
+          // still delivered so the SDK learns of it (e.g. twilio-chat's channelRemoved), then the stream stops.
+          for (const ev of await eventsAfter(st, sub.lastSent)) {
+            for (const m of projection.project(sub.ref, ev)) {
+              if (m.op === 'object_removed') sub.session.notify(SYNC_EVENT, eventPayload(sub.base, sub.ref, ev, m))
+            }
+          }
           if (sub.pending !== null) failed(sub, new SyncHttpError(403, 20403, 'Forbidden'))
           drop(sub)
           return
