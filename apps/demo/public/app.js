@@ -304,6 +304,8 @@ function bindAuthForm(form, errorEl, path) {
       form.reset()
       hideBanner()
       showSignedIn(data.user)
+      // The form is gone: move focus to the start of the chat rather than leaving it on a hidden element.
+      document.getElementById('main')?.focus()
       void startChat()
     } catch (err) {
       errorEl.textContent = plainError(err)

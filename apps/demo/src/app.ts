@@ -72,8 +72,9 @@ const USERNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$/
 const RESERVED = new Set(['system', 'private', 'unique'])
 const MIN_PASSWORD = 8
 const MAX_PASSWORD = 256
-/** Sign-in throttling: at most this many failures per user name (and per client address) per window. */
-const MAX_FAILURES = 10
+/** Sign-in throttling: at most this many failures per user name, and per client address, per window. */
+const MAX_FAILURES_PER_NAME = 10
+const MAX_FAILURES_PER_ADDRESS = 50
 const FAILURE_WINDOW_MS = 15 * 60 * 1000
 
 /** A client-caused failure with a stable code and a plain-words message for the page. */
@@ -140,7 +141,8 @@ class FailureCounter {
   blockedFor(key: string, now: number): number {
     const e = this.#entries.get(key)
     if (!e || e.resetAt <= now) return 0
-    return e.count >= MAX_FAILURES ? e.resetAt - now : 0
+    const max = key.startsWith('a:') ? MAX_FAILURES_PER_ADDRESS : MAX_FAILURES_PER_NAME
+    return e.count >= max ? e.resetAt - now : 0
   }
   fail(key: string, now: number): void {
     if (this.#entries.size > 10_000) {

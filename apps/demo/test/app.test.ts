@@ -109,6 +109,32 @@ void describe('sign-up, sign-in and sign-out', () => {
     assert.equal((await new TestBrowser(h.app).signIn('alice', PASSWORD)).status, 200)
   })
 
+  void test('sign-in is throttled after 50 failures from one address, whatever the names', async () => {
+    const b = new TestBrowser(h.app)
+    await b.session()
+    const attempt = (username: string) =>
+      h.app.fetch(
+        new Request(`${ORIGIN}/api/signin`, {
+          method: 'POST',
+          headers: {
+            cookie: b.cookieHeader(),
+            'content-type': 'application/json',
+            'x-csrf-token': b.csrfToken,
+            origin: ORIGIN,
+          },
+          body: JSON.stringify({ username, password: 'wrong password' }),
+        }),
+        { remoteAddress: '203.0.113.7' },
+      )
+    for (let i = 0; i < 50; i++) assert.equal((await attempt(`user${i}`)).status, 401)
+    assert.equal((await attempt('someone-else')).status, 429)
+    // Another address is not affected.
+    assert.equal(
+      (await new TestBrowser(h.app).signIn('someone-else', 'wrong password')).status,
+      401,
+    )
+  })
+
   void test('sign-in rotates the session id', async () => {
     const b = new TestBrowser(h.app)
     await b.signUp('alice', PASSWORD)
