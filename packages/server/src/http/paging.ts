@@ -40,13 +40,15 @@ const PAGING_KEYS = new Set(['PageSize', 'Page', 'PageToken'])
 const MAX_WALKED_PAGE = 1000
 
 /**
- * Read `PageSize`, `Page` and `PageToken`.
- * @throws {ChatError} 20001 when `PageSize` is not in `1..maxPageSize` or `Page`/`PageToken` are malformed.
+ * Read `PageSize`, `Page` and `PageToken`. A `PageSize` above the resource's maximum is clamped to it, as Twilio does
+ * (the `twilio` helper sends `PageSize = limit` for `list({ limit: 500 })`).
+ * @throws {ChatError} 20001 when `PageSize` is not a positive integer or `Page`/`PageToken` are malformed.
  */
 export function readPaging(q: Params, maxPageSize: number, defaultPageSize: number): PageRequest {
-  const pageSize = q.int('PageSize', 1, maxPageSize) ?? Math.min(defaultPageSize, maxPageSize)
+  const requested = q.int('PageSize', 1, Number.MAX_SAFE_INTEGER)
+  const pageSize = Math.min(requested ?? defaultPageSize, maxPageSize)
   const page = q.int('Page', 0, 1_000_000_000) ?? 0
-  const pageToken = q.string('PageToken', { max: 512 })
+  const pageToken = q.string('PageToken', { max: 2048 })
   if (pageToken === '') throw badRequest('Parameter PageToken must not be empty')
   return { pageSize, page, pageToken }
 }

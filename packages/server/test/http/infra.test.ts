@@ -166,8 +166,11 @@ test('loadConfig applies defaults, env and options, and names the bad setting', 
   )
 })
 
-test('readPaging caps PageSize per resource and v2ListBody builds absolute meta URLs with filters', () => {
-  assert.throws(() => readPaging(Params.parse('PageSize=101'), 100, 50), { code: 20001 })
+test('readPaging clamps PageSize to the resource maximum and v2ListBody builds absolute meta URLs with filters', () => {
+  assert.equal(readPaging(Params.parse('PageSize=101'), 100, 50).pageSize, 100)
+  assert.equal(readPaging(Params.parse(''), 5, 50).pageSize, 5)
+  assert.throws(() => readPaging(Params.parse('PageSize=-1'), 100, 50), { code: 20001 })
+  assert.throws(() => readPaging(Params.parse('PageSize=abc'), 100, 50), { code: 20001 })
   assert.throws(() => readPaging(Params.parse('PageSize=0'), 100, 50), { code: 20001 })
   const q = Params.parse('Type=public&Type=private&PageSize=2&Page=1&PageToken=abc')
   const req = readPaging(q, 100, 50)

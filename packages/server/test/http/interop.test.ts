@@ -205,6 +205,8 @@ test('channels, members, messages, invites, webhooks: full lifecycle with paging
     desc.map((x) => x.index),
     [6, 5, 4, 3, 2],
   )
+  // list({ limit }) sends PageSize = limit (500 > the maximum of 100): clamped, not refused.
+  assert.equal((await chan.messages.list({ limit: 500 })).length, 7)
   const sys = await chan.messages.create({ body: 'from system' })
   assert.equal(sys.from, 'system')
   const mid = sent[3]!.sid
