@@ -36,8 +36,8 @@ const present = (t: string | null | undefined): t is string =>
 /** Parameters that belong to paging and are never repeated as filters. */
 const PAGING_KEYS = new Set(['PageSize', 'Page', 'PageToken'])
 
-/** Largest `Page` number accepted without a `PageToken` (each page is walked from the start). */
-const MAX_WALKED_PAGE = 1000
+/** Most rows skipped to serve a `Page` number without a `PageToken` (each earlier page is walked from the start). */
+const MAX_WALKED_ROWS = 10_000
 
 /**
  * Read `PageSize`, `Page` and `PageToken`. A `PageSize` above the resource's maximum is clamped to it, as Twilio does
@@ -62,9 +62,9 @@ export async function fetchPage<T>(
   list: (pageSize: number, pageToken: string | undefined) => Promise<CorePage<T>> | CorePage<T>,
 ): Promise<CorePage<T>> {
   if (req.pageToken !== undefined || req.page === 0) return list(req.pageSize, req.pageToken)
-  if (req.page > MAX_WALKED_PAGE) {
+  if (req.page * req.pageSize > MAX_WALKED_ROWS) {
     throw badRequest(
-      `Parameter Page above ${MAX_WALKED_PAGE} needs the PageToken from next_page_url`,
+      `Parameter Page beyond row ${MAX_WALKED_ROWS} needs the PageToken from next_page_url`,
     )
   }
   let token: string | undefined
