@@ -497,3 +497,16 @@ test('an identity over maxSessionsPerIdentity gets an init reply 429 with backof
   assert.equal(h.gateway.sessions.countForIdentity(h.keys.serviceSid, 'alice'), 2)
   for (const x of [a, b, other]) x.close()
 })
+
+test('an upstream handler slower than upstreamTimeoutMs is answered http_status 504', async (t) => {
+  const h = await startGateway({ limits: { upstreamTimeoutMs: 100 }, upstream: () => new Promise(() => {}) })
+  t.after(() => h.close())
+  const c = await RawClient.connect(h.url)
+  await c.init(mintParley(h.keys, 'alice'))
+  const r = await c.reply(c.send({ method: 'message', http_request: { host: 'cds.x', path: '/v3/Maps/m', method: 'GET' } }))
+  assert.deepEqual(r.header['status'], { code: 200, status: 'OK' })
+  assert.deepEqual(r.header['http_status'], { code: 504, status: 'Gateway Timeout' })
+  // The abandoned handler still counts as in flight.
+  assert.equal(h.gateway.inflightRequests, 1)
+  c.close()
+})

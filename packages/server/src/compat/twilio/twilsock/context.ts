@@ -35,6 +35,7 @@ export interface GatewayContext {
   readonly maxInflight: number
   readonly maxUnacked: number
   readonly maxSessionsPerIdentity: number
+  readonly upstreamTimeoutMs: number
   readonly rate: TokenBucketOptions
   readonly flood: { readonly windowMs: number; readonly closeAfter: number }
   /** Gateway-wide counters, mutated by sessions. */

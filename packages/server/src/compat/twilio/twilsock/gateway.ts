@@ -58,6 +58,8 @@ export interface TwilsockLimits {
   readonly floodWindowMs: number
   /** Concurrent upstream requests per connection; more get a 429 reply. Default 64. */
   readonly maxInflight: number
+  /** Time an upstream handler gets before the client is answered `http_status` 504. Default 25 s. */
+  readonly upstreamTimeoutMs: number
   /** Server packets awaiting an ack; more closes the socket as a slow consumer. Default 5,000. */
   readonly maxUnacked: number
   /** Initialised sessions per identity (per service); more get an `init` reply 429. Default 100. */
@@ -80,6 +82,7 @@ export const DEFAULT_TWILSOCK_LIMITS: TwilsockLimits = Object.freeze({
   floodCloseAfter: 100,
   floodWindowMs: 10_000,
   maxInflight: 64,
+  upstreamTimeoutMs: 25_000,
   maxUnacked: 5_000,
   maxSessionsPerIdentity: 100,
   maxConnections: 100_000,
@@ -195,6 +198,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     maxInflight: limits.maxInflight,
     maxUnacked: limits.maxUnacked,
     maxSessionsPerIdentity: limits.maxSessionsPerIdentity,
+    upstreamTimeoutMs: limits.upstreamTimeoutMs,
     rate: { capacity: limits.rateBurst, refillPerSecond: limits.ratePerSecond },
     flood: { windowMs: limits.floodWindowMs, closeAfter: limits.floodCloseAfter },
     stats,

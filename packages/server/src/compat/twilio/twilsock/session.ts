@@ -446,16 +446,28 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       this.#inflight++
       this.#ctx.stats.inflightRequests++
       ;(this.#pending ??= new Set()).add(id)
-      try {
-        res = await handler(req, this)
-      } catch (err) {
-        this.#ctx.log('error', 'twilsock upstream handler failed', { session: this.id, err })
-        res = { status: 500, body: { code: 20500, message: 'Internal server error', status: 500 } }
-      } finally {
-        this.#inflight--
-        this.#ctx.stats.inflightRequests--
-        this.#pending?.delete(id)
-      }
+      // The in-flight counters follow the handler itself, even after a timeout answered the client.
+      const done = Promise.resolve()
+        .then(() => handler(req, this))
+        .catch((err: unknown): UpstreamResponse => {
+          this.#ctx.log('error', 'twilsock upstream handler failed', { session: this.id, err })
+          return { status: 500, body: { code: 20500, message: 'Internal server error', status: 500 } }
+        })
+        .finally(() => {
+          this.#inflight--
+          this.#ctx.stats.inflightRequests--
+        })
+      let timer: TimerHandle | undefined
+      const timeout = new Promise<UpstreamResponse>((resolve) => {
+        // twilsock gives up on a packet after 30 s; answer before that so the caller gets an HTTP error.
+        timer = this.#ctx.timers.setTimeout(() => {
+          this.#ctx.log('warn', 'twilsock upstream handler timed out', { session: this.id })
+          resolve({ status: 504, body: { message: 'Upstream timed out', status: 504 } })
+        }, this.#ctx.upstreamTimeoutMs)
+      })
+      res = await Promise.race([done, timeout])
+      if (timer !== undefined) this.#ctx.timers.clearTimeout(timer)
+      if (!this.#pending?.delete(id)) return // already answered (503 on close)
     }
     if (this.#state !== 'active' || this.#closing) return
     const httpStatus = Number.isInteger(res.status) && res.status >= 100 && res.status <= 599 ? res.status : 500
