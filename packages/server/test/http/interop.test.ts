@@ -84,6 +84,12 @@ test('services: create, fetch, update nested settings, list over pages, remove',
     page2.instances.map((s) => s.sid),
     page.instances.map((s) => s.sid),
   )
+  // Page=1 without a PageToken (the helper's pageNumber) gives the same second page.
+  const numbered = await v2.services.page({ pageSize: 2, pageNumber: 1 })
+  assert.deepEqual(
+    numbered.instances.map((s) => s.sid),
+    page2.instances.map((s) => s.sid),
+  )
   const back = await page2.previousPage()
   assert.deepEqual(
     back?.instances.map((s) => s.sid),
