@@ -115,7 +115,6 @@ export async function createParleyServer(
     : sqliteStore({ dataDir: config.dataDir })
   const bus = memoryBus()
   let core: Core
-  let bootstrapped: BootstrapResult | undefined
   try {
     core = createCore({
       store,
@@ -124,12 +123,6 @@ export async function createParleyServer(
       ids: cryptoIds(),
       vault: aesGcmVault(masterKey),
     })
-    if (options.bootstrap === true && !(await core.hasAccounts())) {
-      bootstrapped = await core.bootstrap({
-        friendlyName: 'Parley',
-        serviceFriendlyName: 'Default Chat Service',
-      })
-    }
   } catch (err) {
     await store.close().catch(() => undefined)
     throw err
@@ -158,23 +151,36 @@ export async function createParleyServer(
     )
   }
   plugins.push(...(options.plugins ?? []))
-  for (const plugin of plugins) {
-    const r = await plugin(ctx)
-    if (r && r.close) pluginClosers.push(r.close)
-  }
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err)
-    bridge.server.once('error', onError)
-    bridge.server.listen(config.port, config.host, () => {
-      bridge.server.off('error', onError)
-      resolve()
+  let bootstrapped: BootstrapResult | undefined
+  try {
+    for (const plugin of plugins) {
+      const r = await plugin(ctx)
+      if (r && r.close) pluginClosers.push(r.close)
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err)
+      bridge.server.once('error', onError)
+      bridge.server.listen(config.port, config.host, () => {
+        bridge.server.off('error', onError)
+        resolve()
+      })
     })
-  }).catch(async (err: unknown) => {
+    // Bootstrap only once the port is ours: a start that cannot listen must not create credentials nobody sees.
+    // Until `ready`, requests find no account and get 401; /healthz says 503.
+    if (options.bootstrap === true && !(await core.hasAccounts())) {
+      bootstrapped = await core.bootstrap({
+        friendlyName: 'Parley',
+        serviceFriendlyName: 'Default Chat Service',
+      })
+    }
+  } catch (err) {
     await Promise.allSettled(pluginClosers.map((c) => c()))
+    if (bridge.server.listening) await bridge.drain(0)
+    await bus.close?.().catch(() => undefined)
     await store.close().catch(() => undefined)
     throw err
-  })
+  }
   bridge.server.on('error', (err) => logger.error('http server error', { err }))
 
   const addr = bridge.server.address() as AddressInfo

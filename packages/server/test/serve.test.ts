@@ -6,7 +6,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -123,4 +125,27 @@ test('parley serve rejects bad flags with exit 2 and one line', async () => {
   const q = run(['serve', '--bogus'])
   assert.equal(await q.exit, 2)
   assert.match(q.stderr(), /unknown option --bogus/)
+})
+
+test('parley serve on a busy port exits 1 with one line and creates no credentials; the next start prints them', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'parley-serve-busy-'))
+  const blocker = createServer()
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+  const port = (blocker.address() as AddressInfo).port
+  try {
+    const p = run(['serve', '--port', String(port), '--data', data])
+    assert.equal(await p.exit, 1)
+    assert.equal(p.stderr().trim().split('\n').length, 1, p.stderr())
+    assert.match(p.stderr(), /already in use/)
+    assert.equal(existsSync(join(data, 'credentials.json')), false)
+
+    const q = run(['serve', '--port', '0', '--data', data])
+    await waitFor(() => (/Auth Token/.test(q.stdout()) ? true : undefined))
+    assert.equal(existsSync(join(data, 'credentials.json')), true)
+    q.child.kill('SIGTERM')
+    assert.equal(await q.exit, 0)
+  } finally {
+    blocker.close()
+    rmSync(data, { recursive: true, force: true })
+  }
 })
