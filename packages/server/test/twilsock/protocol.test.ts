@@ -510,3 +510,19 @@ test('an upstream handler slower than upstreamTimeoutMs is answered http_status 
   assert.equal(h.gateway.inflightRequests, 1)
   c.close()
 })
+
+test('with failedAuthPerAddress, an address that keeps failing init is refused with HTTP 429', async (t) => {
+  const h = await startGateway({ failedAuthPerAddress: { burst: 3, perSecond: 1 }, limits: { closeGraceMs: 50 } })
+  t.after(() => h.close())
+  for (let i = 0; i < 3; i++) {
+    const c = await RawClient.connect(h.url)
+    assert.equal(((await c.init('bad.token.here')).header['status'] as { code: number }).code, 401)
+    c.close()
+  }
+  await assert.rejects(RawClient.connect(h.url), { statusCode: 429 })
+  // It refills: after a second one attempt is allowed again.
+  await sleep(1100)
+  const c = await RawClient.connect(h.url)
+  assert.equal(((await c.init(mintParley(h.keys, 'alice'))).header['status'] as { code: number }).code, 200)
+  c.close()
+})

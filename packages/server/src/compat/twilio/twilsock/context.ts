@@ -40,6 +40,8 @@ export interface GatewayContext {
   readonly flood: { readonly windowMs: number; readonly closeAfter: number }
   /** Gateway-wide counters, mutated by sessions. */
   readonly stats: { inflightRequests: number }
+  /** Records a rejected `init` (401/403) from an address. */
+  readonly onAuthFailure: (remoteAddress: string) => void
   readonly onSessionOpen: (s: Session) => void
   readonly onSessionClose: (s: Session, wasActive: boolean) => void
 }

@@ -19,6 +19,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import { Heartbeat } from '../../../realtime/heartbeat.ts'
+import { TokenBucket } from '../../../realtime/rate-limiter.ts'
 import { systemTimers, type TimerHandle, type Timers } from '../../../realtime/timers.ts'
 import { originAllowed, refuseUpgrade, requestPath } from '../../../realtime/upgrade.ts'
 import type { TwilsockSession, UpstreamHandler } from '../upstream.ts'
@@ -110,6 +111,12 @@ export interface TwilsockGatewayOptions {
   readonly notificationContexts?: NotificationContextStore
   /** Secret for continuation tokens (≥ 32 bytes); pass a stable one to keep derived endpoints across restarts. */
   readonly continuationSecret?: Buffer
+  /**
+   * Failed-auth limiting per client address (reliability.md §2.3, R15): each rejected `init` (401/403) takes a token;
+   * an address with an empty bucket gets HTTP 429 on upgrade until it refills. Off by default, because behind a
+   * reverse proxy every client shares the proxy's address.
+   */
+  readonly failedAuthPerAddress?: { readonly burst: number; readonly perSecond: number }
   /** Subscribes to API key revocations; returns an unsubscribe function. */
   readonly subscribeKeyRevocations?: (listener: (keySid: string) => void) => () => void
   /** Polled for the keys of live sessions when no revocation signal is available. */
@@ -175,6 +182,34 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
   const revoked = new Set<string>()
   const connections = new Set<Session>()
   const stats = { inflightRequests: 0 }
+  // Failed-auth buckets by address; entries are dropped once they would have refilled completely.
+  const failedAuth = new Map<string, { bucket: TokenBucket; last: number }>()
+  const fa = opts.failedAuthPerAddress
+  const faRefillMs = fa ? (fa.burst / fa.perSecond) * 1000 : 0
+  function onAuthFailure(address: string): void {
+    if (!fa || address === '') return
+    const now = timers.now()
+    let e = failedAuth.get(address)
+    if (!e) {
+      if (failedAuth.size >= 100_000) {
+        for (const [k, v] of failedAuth) if (now - v.last > faRefillMs) failedAuth.delete(k)
+      }
+      e = { bucket: new TokenBucket({ capacity: fa.burst, refillPerSecond: fa.perSecond }, now), last: now }
+      failedAuth.set(address, e)
+    }
+    e.last = now
+    e.bucket.take(now)
+  }
+  function authBlocked(address: string): number {
+    const e = fa && address !== '' ? failedAuth.get(address) : undefined
+    if (!e) return 0
+    const now = timers.now()
+    if (now - e.last > faRefillMs) {
+      failedAuth.delete(address)
+      return 0
+    }
+    return e.bucket.retryAfterMs(now)
+  }
   const registry = new SessionRegistry(opts.reachability, (err) => log('error', 'reachability hook failed', { err }))
   const heartbeat = new Heartbeat({
     intervalMs: limits.heartbeatIntervalMs,
@@ -202,6 +237,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     rate: { capacity: limits.rateBurst, refillPerSecond: limits.ratePerSecond },
     flood: { windowMs: limits.floodWindowMs, closeAfter: limits.floodCloseAfter },
     stats,
+    onAuthFailure,
     onSessionOpen: (s) => opts.onSessionOpen?.(s),
     onSessionClose: (s, wasActive) => {
       connections.delete(s)
@@ -288,6 +324,11 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
         refuseUpgrade(socket, 503, 'Too many connections')
         return true
       }
+      const address = req.socket.remoteAddress ?? ''
+      if (authBlocked(address) > 0) {
+        refuseUpgrade(socket, 429, 'Too many failed authentications')
+        return true
+      }
       socket.on('error', () => {
         // Errors before/while upgrading (e.g. ECONNRESET) must not crash the process; ws handles the rest.
       })
@@ -296,7 +337,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
           ws.close(CLOSE.goingAway, 'server shutting down')
           return
         }
-        connections.add(new Session(ws, ctx))
+        connections.add(new Session(ws, ctx, address))
       })
       return true
     },

@@ -87,10 +87,14 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   /** The close code the server chose, or the one the peer sent. */
   closeCode: number | undefined
 
-  constructor(ws: WebSocket, ctx: GatewayContext) {
+  /** The peer's address (for failed-auth limiting); '' when unknown. */
+  readonly remoteAddress: string
+
+  constructor(ws: WebSocket, ctx: GatewayContext, remoteAddress = '') {
     this.id = `TS${randomUUID().replaceAll('-', '')}`
     this.#ws = ws
     this.#ctx = ctx
+    this.remoteAddress = remoteAddress
     const now = ctx.timers.now()
     this.#bucket = new TokenBucket(ctx.rate, now)
     this.#floodWindowStart = now
@@ -384,6 +388,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
 
   #rejectInit(id: string, st: TwilsockStatus, payload?: unknown): void {
     this.#reply(id, st, payload)
+    if (st.code === 401 || st.code === 403) this.#ctx.onAuthFailure(this.remoteAddress)
     // The Twilio client closes the socket itself after a rejected init; close ours shortly after in case it does not.
     this.#graceTimer = this.#ctx.timers.setTimeout(
       () => this.close(CLOSE.policyViolation, 'init rejected'),
