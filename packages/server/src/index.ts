@@ -1,6 +1,18 @@
 /**
  * `@parley/server`: the Parley Chat Service.
  *
+ * Most users run `parley serve`; embedders call {@link createParleyServer}, or mount the REST app
+ * ({@link createApp} + {@link restRoutes}) on their own node:http server with {@link createNodeBridge}.
+ *
+ * @example
+ * ```ts
+ * import { createParleyServer, loadConfig } from '@parley/server'
+ *
+ * const parley = await createParleyServer(loadConfig({ port: 3210 }), { bootstrap: true })
+ * parley.onUpgrade('/my/ws', (req, socket, head) => myWss.handleUpgrade(req, socket, head, onConnection))
+ * process.on('SIGTERM', () => void parley.close())
+ * ```
+ *
  * @module
  */
 export { createParleyServer } from './main.ts'
@@ -9,5 +21,9 @@ export { loadConfig, ConfigError, DEFAULT_LIMITS, LOG_LEVELS } from './config.ts
 export type { Config, ConfigOptions, Limits, LogLevel } from './config.ts'
 export { createApp } from './http/app.ts'
 export type { App, AppOptions, Authenticate } from './http/app.ts'
-export type { UpgradeHandler } from './http/node.ts'
+export { restRoutes } from './http/routes.ts'
+export { coreAuthenticator } from './http/auth.ts'
+export { createNodeBridge } from './http/node.ts'
+export type { NodeBridge, UpgradeHandler } from './http/node.ts'
+export { createLogger } from './http/log.ts'
 export type { Logger } from './http/log.ts'
