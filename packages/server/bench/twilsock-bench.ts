@@ -40,8 +40,17 @@ interface Keys {
 type ToServer = { type: 'baseline' } | { type: 'measure' } | { type: 'stop' }
 type FromServer =
   | { type: 'listening'; port: number }
-  | { type: 'memory'; rss: number; heapUsed: number; external: number; arrayBuffers: number; sessions: number }
-type ToClient = { type: 'run'; port: number; keys: Keys; connections: number; concurrency: number } | { type: 'stop' }
+  | {
+      type: 'memory'
+      rss: number
+      heapUsed: number
+      external: number
+      arrayBuffers: number
+      sessions: number
+    }
+type ToClient =
+  | { type: 'run'; port: number; keys: Keys; connections: number; concurrency: number }
+  | { type: 'stop' }
 type FromClient = {
   type: 'done'
   ok: number
@@ -64,11 +73,15 @@ function arg(name: string, def: number): number {
 
 /** Forks a role of this script through `sh` so that the soft fd limit can be raised first. */
 function spawnRole(role: string, execArgv: string[]): ChildProcess {
-  return fork('-c', [`ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`, execPath, ...execArgv, self, role], {
-    execPath: '/bin/sh',
-    execArgv: [],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
+  return fork(
+    '-c',
+    [`ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`, execPath, ...execArgv, self, role],
+    {
+      execPath: '/bin/sh',
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  )
 }
 
 function once<T>(child: ChildProcess, type: string): Promise<T> {
@@ -102,7 +115,10 @@ async function orchestrate(): Promise<void> {
   server.send({ type: 'baseline' } satisfies ToServer)
   const base = await once<Extract<FromServer, { type: 'memory' }>>(server, 'memory')
 
-  const client = spawnRole('client', (env['TWILSOCK_BENCH_CLIENT_FLAGS'] ?? '').split(' ').filter(Boolean))
+  const client = spawnRole(
+    'client',
+    (env['TWILSOCK_BENCH_CLIENT_FLAGS'] ?? '').split(' ').filter(Boolean),
+  )
   client.send({ type: 'run', port, keys, connections, concurrency } satisfies ToClient)
   const res = await once<FromClient>(client, 'done')
   // Let the last replies flush and timers settle before measuring the idle state.
@@ -112,7 +128,8 @@ async function orchestrate(): Promise<void> {
   client.send({ type: 'stop' } satisfies ToClient)
   server.send({ type: 'stop' } satisfies ToServer)
 
-  const per = (k: 'rss' | 'heapUsed' | 'external') => (after[k] - base[k]) / Math.max(1, after.sessions)
+  const per = (k: 'rss' | 'heapUsed' | 'external') =>
+    (after[k] - base[k]) / Math.max(1, after.sessions)
   const result = {
     connections,
     concurrency,
@@ -122,7 +139,11 @@ async function orchestrate(): Promise<void> {
     initsPerSecond: Math.round((res.ok / res.elapsedMs) * 1000),
     initLatencyMs: res.latency,
     serverSessions: after.sessions,
-    bytesPerIdleConnection: { rss: Math.round(per('rss')), heapUsed: Math.round(per('heapUsed')), external: Math.round(per('external')) },
+    bytesPerIdleConnection: {
+      rss: Math.round(per('rss')),
+      heapUsed: Math.round(per('heapUsed')),
+      external: Math.round(per('external')),
+    },
     serverMemoryMiB: {
       baselineRss: +(base.rss / 2 ** 20).toFixed(1),
       rss: +(after.rss / 2 ** 20).toFixed(1),
@@ -144,7 +165,10 @@ async function orchestrate(): Promise<void> {
       ].join('\n'),
     )
   }
-  await Promise.all([new Promise((r) => server.once('exit', r)), new Promise((r) => client.once('exit', r))])
+  await Promise.all([
+    new Promise((r) => server.once('exit', r)),
+    new Promise((r) => client.once('exit', r)),
+  ])
 }
 
 // ---- server ----------------------------------------------------------------------------------------------------
@@ -156,8 +180,10 @@ async function runServer(): Promise<void> {
   )
   const gateway = createTwilsockGateway({
     verify: createTwilsockVerifier({
-      resolveKey: (sid) => (sid === keys.keySid ? { secret: keys.secret, accountSid: keys.accountSid } : undefined),
-      serviceBelongsTo: (serviceSid, accountSid) => serviceSid === keys.serviceSid && accountSid === keys.accountSid,
+      resolveKey: (sid) =>
+        sid === keys.keySid ? { secret: keys.secret, accountSid: keys.accountSid } : undefined,
+      serviceBelongsTo: (serviceSid, accountSid) =>
+        serviceSid === keys.serviceSid && accountSid === keys.accountSid,
     }),
     upstream: async () => ({ status: 404 }),
     limits: { maxConnections: 1_000_000 },
@@ -166,7 +192,9 @@ async function runServer(): Promise<void> {
   server.on('upgrade', (req, socket, head) => {
     if (!gateway.handleUpgrade(req, socket, head)) socket.destroy()
   })
-  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve))
+  await new Promise<void>((resolve) =>
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve),
+  )
   const gc = (globalThis as { gc?: () => void }).gc
   const measure = async (): Promise<void> => {
     for (let i = 0; i < 3; i++) {
@@ -174,7 +202,14 @@ async function runServer(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100))
     }
     const m = memoryUsage()
-    send({ type: 'memory', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, sessions: gateway.sessions.size })
+    send({
+      type: 'memory',
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      sessions: gateway.sessions.size,
+    })
   }
   process.on('message', (m: ToServer) => {
     if (m.type === 'baseline' || m.type === 'measure') void measure()
@@ -229,7 +264,10 @@ async function runClient(): Promise<void> {
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
   )
   for (let i = 0; i < connections; i++) {
-    const t = new AccessToken(keys.accountSid, keys.keySid, keys.secret, { identity: `user${i}`, ttl: 3600 })
+    const t = new AccessToken(keys.accountSid, keys.keySid, keys.secret, {
+      identity: `user${i}`,
+      ttl: 3600,
+    })
     t.addGrant(new ChatGrant({ serviceSid: keys.serviceSid }))
     const init = encodePacket({
       method: 'init',
@@ -237,7 +275,14 @@ async function runClient(): Promise<void> {
       token: t.toJwt(),
       continuation_token: null,
       metadata: { ver: '0.12.2', env: 'Node.js', type: 'chat', sdk: 'JS', sdkv: '6.0.0' },
-      registrations: [{ product: 'ip_messaging', type: 'ers', notification_protocol_version: 0, message_types: [] }],
+      registrations: [
+        {
+          product: 'ip_messaging',
+          type: 'ers',
+          notification_protocol_version: 0,
+          message_types: [],
+        },
+      ],
       tweaks: null,
       capabilities: ['client_update', 'offline_storage', 'telemetry.v1'],
     })
@@ -273,7 +318,8 @@ async function runClient(): Promise<void> {
       if (!c.upgraded) {
         const end = c.buf.indexOf('\r\n\r\n')
         if (end === -1) return
-        if (!c.buf.subarray(0, 12).toString('latin1').startsWith('HTTP/1.1 101')) return finish(c, false)
+        if (!c.buf.subarray(0, 12).toString('latin1').startsWith('HTTP/1.1 101'))
+          return finish(c, false)
         c.upgraded = true
         c.buf = c.buf.subarray(end + 4)
       }
@@ -308,7 +354,13 @@ async function runClient(): Promise<void> {
         const req = requests[next++]!
         inflight++
         const socket = connect({ port, host: '127.0.0.1', noDelay: true })
-        const c: Conn = { socket, buf: Buffer.alloc(0), upgraded: false, started: performance.now(), done: false }
+        const c: Conn = {
+          socket,
+          buf: Buffer.alloc(0),
+          upgraded: false,
+          started: performance.now(),
+          done: false,
+        }
         open.push(socket)
         socket.on('connect', () => socket.write(req))
         socket.on('data', (d: Buffer) => onData(c, d))
@@ -320,7 +372,8 @@ async function runClient(): Promise<void> {
   })
   const elapsedMs = performance.now() - start
   latencies.sort((a, b) => a - b)
-  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
+  const q = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
   process.send!({
     type: 'done',
     ok,

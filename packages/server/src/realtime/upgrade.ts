@@ -13,7 +13,10 @@ import type { Duplex } from 'node:stream'
  * No `Origin` header (non-browser clients) is always allowed; with `allowList` unset every origin is allowed.
  * Entries are compared exactly, case-insensitively (e.g. `https://chat.example.com`); `'*'` allows all.
  */
-export function originAllowed(req: IncomingMessage, allowList: readonly string[] | undefined): boolean {
+export function originAllowed(
+  req: IncomingMessage,
+  allowList: readonly string[] | undefined,
+): boolean {
   const origin = req.headers.origin
   if (origin === undefined || allowList === undefined) return true
   const o = origin.toLowerCase()

@@ -9,86 +9,118 @@ import { WebSocket } from 'ws'
 import { encodePacket } from '../../src/compat/twilio/twilsock/framing.ts'
 import { mintParley, RawClient, sleep, startGateway, until } from './support.ts'
 
-test('R13: 2,000 malformed frames over 40 sockets leave 5 busy bystanders untouched', { timeout: 20_000 }, async (t) => {
-  const h = await startGateway({ limits: { maxPayloadBytes: 4096, rateBurst: 1000, ratePerSecond: 1000 } })
-  t.after(() => h.close())
-  // 1. Bystanders that keep a request/response loop going the whole time.
-  const bystanders = await Promise.all(
-    Array.from({ length: 5 }, async (_, i) => {
-      const c = await RawClient.connect(h.url)
-      await c.init(mintParley(h.keys, `bystander${i}`))
-      return c
-    }),
-  )
-  let stop = false
-  let answered = 0
-  const loops = bystanders.map(async (c) => {
-    while (!stop) {
-      const r = await c.reply(c.send({ method: 'telemetry.v1' }), 5000)
-      assert.equal((r.header['status'] as { code: number }).code, 200)
-      answered++
-    }
-  })
-  // 2. Generated garbage: random bytes, a valid magic with random rest, broken JSON headers, wrong types, text
-  //    frames, oversize frames; half the sockets initialise first.
-  const frame = fc.oneof(
-    fc.uint8Array({ maxLength: 200 }).map((b) => ({ data: Buffer.from(b), binary: true })),
-    fc.uint8Array({ maxLength: 200 }).map((b) => ({ data: Buffer.concat([Buffer.from('TWILSOCK V3.0 '), b]), binary: true })),
-    fc.string().map((s) => ({ data: Buffer.from(`TWILSOCK V3.0 ${Buffer.byteLength(s)}\r\n${s}\r\n`), binary: true })),
-    fc.record({ method: fc.oneof(fc.string(), fc.integer(), fc.constant(null)), id: fc.oneof(fc.string(), fc.constant(undefined)), payload_size: fc.oneof(fc.integer(), fc.string()) }).map((h) => {
-      const j = JSON.stringify(h)
-      return { data: Buffer.from(`TWILSOCK V3.0 ${Buffer.byteLength(j)}\r\n${j}\r\n`), binary: true }
-    }),
-    fc.jsonValue().map((v) => ({ data: encodePacket({ method: 'message', id: 'TMx', http_request: v as never }), binary: true })),
-    fc.string().map((s) => ({ data: Buffer.from(s), binary: false })),
-    fc.constant({ data: Buffer.alloc(5000, 1), binary: true }),
-  )
-  const samples = fc.sample(frame, { numRuns: 2000, seed: 42 })
-  const codes: number[] = []
-  for (let s = 0; s < 40; s++) {
-    const c = await RawClient.connect(h.url)
-    if (s % 2 === 0) await c.init(mintParley(h.keys, `hostile${s}`))
-    for (const f of samples.slice(s * 50, s * 50 + 50)) {
-      if (c.ws.readyState !== WebSocket.OPEN) break
-      c.ws.send(f.data, { binary: f.binary })
-    }
-    c.close()
-    codes.push((await c.closed).code)
-  }
-  stop = true
-  await Promise.all(loops)
-  // 3. Every hostile socket ended with a protocol close code (or its own normal close); bystanders never missed a reply.
-  for (const code of codes) assert.ok([1000, 1002, 1003, 1005, 1008, 1009].includes(code), `close code ${code}`)
-  assert.ok(answered > 50, `bystanders answered ${answered}`)
-  for (const c of bystanders) assert.equal(c.ws.readyState, WebSocket.OPEN)
-  await until(() => h.gateway.sessions.size === 5)
-  for (const c of bystanders) c.close()
-})
-
-test('R19: 300 idle unauthenticated sockets are closed at the auth deadline; a real client still connects', { timeout: 20_000 }, async (t) => {
-  const h = await startGateway({ limits: { authDeadlineMs: 500 } })
-  t.after(() => h.close())
-  // The close listener is attached at creation: under load the deadline can pass before all 300 are open.
-  const sockets = Array.from({ length: 300 }, () => {
-    const ws = new WebSocket(h.url)
-    const opened = new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('error', reject)
+test(
+  'R13: 2,000 malformed frames over 40 sockets leave 5 busy bystanders untouched',
+  { timeout: 20_000 },
+  async (t) => {
+    const h = await startGateway({
+      limits: { maxPayloadBytes: 4096, rateBurst: 1000, ratePerSecond: 1000 },
     })
-    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)))
-    return { opened, closed }
-  })
-  await Promise.all(sockets.map((s) => s.opened))
-  const closed = Promise.all(sockets.map((s) => s.closed))
-  const started = Date.now()
-  const c = await RawClient.connect(h.url)
-  const r = await c.init(mintParley(h.keys, 'alice'))
-  assert.equal((r.header['status'] as { code: number }).code, 200)
-  assert.ok(Date.now() - started < 1000)
-  const codes = await closed
-  assert.ok(codes.every((x) => x === 1008))
-  await sleep(100)
-  assert.equal(h.gateway.connections, 1)
-  assert.equal(c.ws.readyState, WebSocket.OPEN)
-  c.close()
-})
+    t.after(() => h.close())
+    // 1. Bystanders that keep a request/response loop going the whole time.
+    const bystanders = await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => {
+        const c = await RawClient.connect(h.url)
+        await c.init(mintParley(h.keys, `bystander${i}`))
+        return c
+      }),
+    )
+    let stop = false
+    let answered = 0
+    const loops = bystanders.map(async (c) => {
+      while (!stop) {
+        const r = await c.reply(c.send({ method: 'telemetry.v1' }), 5000)
+        assert.equal((r.header['status'] as { code: number }).code, 200)
+        answered++
+      }
+    })
+    // 2. Generated garbage: random bytes, a valid magic with random rest, broken JSON headers, wrong types, text
+    //    frames, oversize frames; half the sockets initialise first.
+    const frame = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }).map((b) => ({ data: Buffer.from(b), binary: true })),
+      fc
+        .uint8Array({ maxLength: 200 })
+        .map((b) => ({ data: Buffer.concat([Buffer.from('TWILSOCK V3.0 '), b]), binary: true })),
+      fc
+        .string()
+        .map((s) => ({
+          data: Buffer.from(`TWILSOCK V3.0 ${Buffer.byteLength(s)}\r\n${s}\r\n`),
+          binary: true,
+        })),
+      fc
+        .record({
+          method: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+          id: fc.oneof(fc.string(), fc.constant(undefined)),
+          payload_size: fc.oneof(fc.integer(), fc.string()),
+        })
+        .map((h) => {
+          const j = JSON.stringify(h)
+          return {
+            data: Buffer.from(`TWILSOCK V3.0 ${Buffer.byteLength(j)}\r\n${j}\r\n`),
+            binary: true,
+          }
+        }),
+      fc
+        .jsonValue()
+        .map((v) => ({
+          data: encodePacket({ method: 'message', id: 'TMx', http_request: v as never }),
+          binary: true,
+        })),
+      fc.string().map((s) => ({ data: Buffer.from(s), binary: false })),
+      fc.constant({ data: Buffer.alloc(5000, 1), binary: true }),
+    )
+    const samples = fc.sample(frame, { numRuns: 2000, seed: 42 })
+    const codes: number[] = []
+    for (let s = 0; s < 40; s++) {
+      const c = await RawClient.connect(h.url)
+      if (s % 2 === 0) await c.init(mintParley(h.keys, `hostile${s}`))
+      for (const f of samples.slice(s * 50, s * 50 + 50)) {
+        if (c.ws.readyState !== WebSocket.OPEN) break
+        c.ws.send(f.data, { binary: f.binary })
+      }
+      c.close()
+      codes.push((await c.closed).code)
+    }
+    stop = true
+    await Promise.all(loops)
+    // 3. Every hostile socket ended with a protocol close code (or its own normal close); bystanders never missed a reply.
+    for (const code of codes)
+      assert.ok([1000, 1002, 1003, 1005, 1008, 1009].includes(code), `close code ${code}`)
+    assert.ok(answered > 50, `bystanders answered ${answered}`)
+    for (const c of bystanders) assert.equal(c.ws.readyState, WebSocket.OPEN)
+    await until(() => h.gateway.sessions.size === 5)
+    for (const c of bystanders) c.close()
+  },
+)
+
+test(
+  'R19: 300 idle unauthenticated sockets are closed at the auth deadline; a real client still connects',
+  { timeout: 20_000 },
+  async (t) => {
+    const h = await startGateway({ limits: { authDeadlineMs: 500 } })
+    t.after(() => h.close())
+    // The close listener is attached at creation: under load the deadline can pass before all 300 are open.
+    const sockets = Array.from({ length: 300 }, () => {
+      const ws = new WebSocket(h.url)
+      const opened = new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve())
+        ws.once('error', reject)
+      })
+      const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)))
+      return { opened, closed }
+    })
+    await Promise.all(sockets.map((s) => s.opened))
+    const closed = Promise.all(sockets.map((s) => s.closed))
+    const started = Date.now()
+    const c = await RawClient.connect(h.url)
+    const r = await c.init(mintParley(h.keys, 'alice'))
+    assert.equal((r.header['status'] as { code: number }).code, 200)
+    assert.ok(Date.now() - started < 1000)
+    const codes = await closed
+    assert.ok(codes.every((x) => x === 1008))
+    await sleep(100)
+    assert.equal(h.gateway.connections, 1)
+    assert.equal(c.ws.readyState, WebSocket.OPEN)
+    c.close()
+  },
+)

@@ -5,12 +5,31 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { claims, ManualTimers, RawClient, signClaims, sleep, startGateway, type Harness } from './support.ts'
+import {
+  claims,
+  ManualTimers,
+  RawClient,
+  signClaims,
+  sleep,
+  startGateway,
+  type Harness,
+} from './support.ts'
 
-async function setup(leadMs = 180_000): Promise<{ h: Harness; clock: ManualTimers; nowSec: () => number; token: (identity: string, ttl: number, secret?: string) => string }> {
+async function setup(
+  leadMs = 180_000,
+): Promise<{
+  h: Harness
+  clock: ManualTimers
+  nowSec: () => number
+  token: (identity: string, ttl: number, secret?: string) => string
+}> {
   const clock = new ManualTimers(Math.floor(Date.now() / 1000) * 1000)
   // The heartbeat runs on the same clock; keep it out of the way (pongs cannot arrive while time jumps).
-  const h = await startGateway({ timers: clock, tokenWarningLeadMs: leadMs, limits: { heartbeatIntervalMs: 1e9 } })
+  const h = await startGateway({
+    timers: clock,
+    tokenWarningLeadMs: leadMs,
+    limits: { heartbeatIntervalMs: 1e9 },
+  })
   const nowSec = () => Math.floor(clock.now() / 1000)
   const token = (identity: string, ttl: number, secret?: string) =>
     signClaims(h.keys, claims(h.keys, identity, nowSec(), nowSec() + ttl), secret)
@@ -42,7 +61,12 @@ test('client_update token_about_to_expire is sent at exp − lead and close 410 
   assert.equal(await arrives(c, 'close'), false)
   clock.advance(1_000) // exp
   const close = await c.method('close')
-  assert.deepEqual(close.header['status'], { code: 410, status: 'Gone', description: 'Connection expired', errorCode: 51006 })
+  assert.deepEqual(close.header['status'], {
+    code: 410,
+    status: 'Gone',
+    description: 'Connection expired',
+    errorCode: 51006,
+  })
   assert.equal((await c.closed).code, 1000)
 })
 
@@ -51,7 +75,10 @@ test('with less than the lead time left at init, the warning is sent at once', a
   t.after(() => h.close())
   const c = await RawClient.connect(h.url)
   await c.init(token('alice', 60))
-  assert.equal((await c.method('client_update', 1000)).header['client_update_type'], 'token_about_to_expire')
+  assert.equal(
+    (await c.method('client_update', 1000)).header['client_update_type'],
+    'token_about_to_expire',
+  )
   c.close()
 })
 
@@ -71,7 +98,10 @@ test('a successful update keeps the session past the old exp and re-arms both ti
   clock.advance(49_000) // t = 159
   assert.equal(await arrives(c, 'client_update'), false)
   clock.advance(1_000) // t = 160 = new exp − 30 s
-  assert.equal((await c.method('client_update')).header['client_update_type'], 'token_about_to_expire')
+  assert.equal(
+    (await c.method('client_update')).header['client_update_type'],
+    'token_about_to_expire',
+  )
   clock.advance(30_000)
   assert.equal(((await c.method('close')).header['status'] as { code: number }).code, 410)
 })
@@ -97,10 +127,15 @@ test('an expired or badly signed update is refused (20104 / 51117) and the sessi
   const expired = signClaims(h.keys, claims(h.keys, 'alice', nowSec() - 7200, nowSec() - 3600))
   const r1 = await c.reply(c.send({ method: 'update', token: expired }))
   assert.deepEqual(
-    { code: (r1.header['status'] as { code: number }).code, errorCode: (r1.header['status'] as { errorCode: number }).errorCode },
+    {
+      code: (r1.header['status'] as { code: number }).code,
+      errorCode: (r1.header['status'] as { errorCode: number }).errorCode,
+    },
     { code: 401, errorCode: 20104 },
   )
-  const r2 = await c.reply(c.send({ method: 'update', token: token('alice', 3600, 'not-the-secret-not-the-secret-00') }))
+  const r2 = await c.reply(
+    c.send({ method: 'update', token: token('alice', 3600, 'not-the-secret-not-the-secret-00') }),
+  )
   assert.equal((r2.header['status'] as { errorCode: number }).errorCode, 51117)
   const r3 = await c.reply(c.send({ method: 'update' }))
   assert.equal((r3.header['status'] as { code: number }).code, 401)

@@ -13,7 +13,10 @@ test('init with a valid token replies 200 with the §5.1 fields and registers th
   const online: string[] = []
   const offline: string[] = []
   const h = await startGateway({
-    reachability: { onOnline: (w) => online.push(w.identity), onOffline: (w) => offline.push(w.identity) },
+    reachability: {
+      onOnline: (w) => online.push(w.identity),
+      onOffline: (w) => offline.push(w.identity),
+    },
   })
   t.after(() => h.close())
   const c = await RawClient.connect(h.url)
@@ -22,7 +25,9 @@ test('init with a valid token replies 200 with the §5.1 fields and registers th
   assert.equal(typeof r.header['continuation_token'], 'string')
   assert.deepEqual(r.header['continuation_token_status'], { reissued: true })
   assert.deepEqual(r.header['capabilities'], ['client_update', 'offline_storage', 'telemetry.v1'])
-  const storage = (r.header['offline_storage'] as Record<string, { storage_id: string }>)['ip_messaging']
+  const storage = (r.header['offline_storage'] as Record<string, { storage_id: string }>)[
+    'ip_messaging'
+  ]
   assert.equal(typeof storage?.storage_id, 'string')
   assert.deepEqual(r.header['init_registrations'], [{ product: 'ip_messaging', type: 'ers' }])
   assert.equal(h.gateway.sessions.size, 1)
@@ -55,20 +60,33 @@ test('the endpoint comes from endpoint_id, else from the continuation token acro
   await until(() => h.gateway.sessions.size === 0)
 
   const c2 = await RawClient.connect(h.url)
-  const r2 = await c2.init(mintParley(h.keys, 'bob'), { continuation_token: r1.header['continuation_token'] })
+  const r2 = await c2.init(mintParley(h.keys, 'bob'), {
+    continuation_token: r1.header['continuation_token'],
+  })
   assert.equal(r2.header['continuation_token'], r1.header['continuation_token'])
   assert.deepEqual(r2.header['continuation_token_status'], { reissued: false })
-  assert.equal(h.gateway.sessions.forIdentity(h.keys.serviceSid, 'bob')[0]!.principal.endpointId, ep1)
+  assert.equal(
+    h.gateway.sessions.forIdentity(h.keys.serviceSid, 'bob')[0]!.principal.endpointId,
+    ep1,
+  )
 
   // Another identity presenting bob's continuation token gets a new one (it is bound to the identity).
   const c3 = await RawClient.connect(h.url)
-  const r3 = await c3.init(mintParley(h.keys, 'mallory'), { continuation_token: r1.header['continuation_token'] })
+  const r3 = await c3.init(mintParley(h.keys, 'mallory'), {
+    continuation_token: r1.header['continuation_token'],
+  })
   assert.notEqual(r3.header['continuation_token'], r1.header['continuation_token'])
-  assert.notEqual(h.gateway.sessions.forIdentity(h.keys.serviceSid, 'mallory')[0]!.principal.endpointId, ep1)
+  assert.notEqual(
+    h.gateway.sessions.forIdentity(h.keys.serviceSid, 'mallory')[0]!.principal.endpointId,
+    ep1,
+  )
 
   const c4 = await RawClient.connect(h.url)
   await c4.init(mintParley(h.keys, 'carol', 3600, { endpointId: 'app:carol:dev1' }))
-  assert.equal(h.gateway.sessions.forIdentity(h.keys.serviceSid, 'carol')[0]!.principal.endpointId, 'app:carol:dev1')
+  assert.equal(
+    h.gateway.sessions.forIdentity(h.keys.serviceSid, 'carol')[0]!.principal.endpointId,
+    'app:carol:dev1',
+  )
   for (const c of [c2, c3, c4]) c.close()
 })
 
@@ -79,10 +97,26 @@ test('init rejections reply 401 with the access-tokens.md §7.6 errorCode and th
   const other = { ...h.keys, serviceSid: `IS${'0'.repeat(32)}` }
   const cases: [string, string, number][] = [
     ['expired', signClaims(h.keys, claims(h.keys, 'alice', now - 7200, now - 3600)), 20104],
-    ['bad signature', signClaims(h.keys, claims(h.keys, 'alice', now, now + 600), 'wrong-secret-wrong-secret-123456'), 51117],
+    [
+      'bad signature',
+      signClaims(
+        h.keys,
+        claims(h.keys, 'alice', now, now + 600),
+        'wrong-secret-wrong-secret-123456',
+      ),
+      51117,
+    ],
     ['garbage', 'alice', 51130],
-    ['unknown service', signClaims(h.keys, claims(h.keys, 'alice', now, now + 600, other.serviceSid)), 51101],
-    ['not yet valid', signClaims(h.keys, { ...claims(h.keys, 'alice', now, now + 600), nbf: now + 600 }), 51120],
+    [
+      'unknown service',
+      signClaims(h.keys, claims(h.keys, 'alice', now, now + 600, other.serviceSid)),
+      51101,
+    ],
+    [
+      'not yet valid',
+      signClaims(h.keys, { ...claims(h.keys, 'alice', now, now + 600), nbf: now + 600 }),
+      51120,
+    ],
     ['empty token', '', 51130],
   ]
   for (const [name, token, errorCode] of cases) {
@@ -108,7 +142,11 @@ test('a verifier failure that is not a ChatError replies 500 (retryable) without
   t.after(() => h.close())
   const c = await RawClient.connect(h.url)
   const r = await c.init('x.y.z')
-  assert.deepEqual(r.header['status'], { code: 500, status: 'Internal Server Error', description: 'Token verification failed' })
+  assert.deepEqual(r.header['status'], {
+    code: 500,
+    status: 'Internal Server Error',
+    description: 'Token verification failed',
+  })
   c.close()
 })
 
@@ -118,7 +156,11 @@ test('message packets are tunnelled to the upstream handler by host prefix and a
     upstream: {
       aim: async (req, session) => {
         seen.push({ prefix: 'aim', req, session })
-        return { status: 200, headers: { 'X-Test': '1' }, body: { identity: session.principal.identity, echo: req.body } }
+        return {
+          status: 200,
+          headers: { 'X-Test': '1' },
+          body: { identity: session.principal.identity, echo: req.body },
+        }
       },
       cds: async (req, session) => {
         seen.push({ prefix: 'cds', req, session })
@@ -160,22 +202,40 @@ test('message packets are tunnelled to the upstream handler by host prefix and a
   assert.deepEqual({ ...req.params }, { PageToken: 'a=b', Key: 'x', Empty: '' })
   assert.equal(req.headers['x-twilio-mutation-id'], 'm1')
 
-  const id2 = c.send({ method: 'message', http_request: { host: 'cds.us1.twilio.com', path: '/v3/Maps/x', method: 'GET' } })
+  const id2 = c.send({
+    method: 'message',
+    http_request: { host: 'cds.us1.twilio.com', path: '/v3/Maps/x', method: 'GET' },
+  })
   const r2 = await c.reply(id2)
   assert.deepEqual(r2.header['status'], { code: 200, status: 'OK' })
   assert.deepEqual(r2.header['http_status'], { code: 404, status: 'Not Found' })
   assert.deepEqual(r2.body, { message: 'no such map' })
   assert.equal(seen[1]!.prefix, 'cds')
 
-  const id3 = c.send({ method: 'message', http_request: { host: 'ers.us1.twilio.com', path: '/v1/x', method: 'GET' } })
-  assert.deepEqual((await c.reply(id3)).header['http_status'], { code: 500, status: 'Internal Server Error' })
-  const id4 = c.send({ method: 'message', http_request: { host: 'evil.example.com', path: '/', method: 'GET' } })
+  const id3 = c.send({
+    method: 'message',
+    http_request: { host: 'ers.us1.twilio.com', path: '/v1/x', method: 'GET' },
+  })
+  assert.deepEqual((await c.reply(id3)).header['http_status'], {
+    code: 500,
+    status: 'Internal Server Error',
+  })
+  const id4 = c.send({
+    method: 'message',
+    http_request: { host: 'evil.example.com', path: '/', method: 'GET' },
+  })
   assert.deepEqual((await c.reply(id4)).header['http_status'], { code: 404, status: 'Not Found' })
-  const id5 = c.send({ method: 'message', http_request: { host: 'aim.x', path: 'no-slash', method: 'GET' } })
+  const id5 = c.send({
+    method: 'message',
+    http_request: { host: 'aim.x', path: 'no-slash', method: 'GET' },
+  })
   assert.equal(((await c.reply(id5)).header['status'] as { code: number }).code, 400)
   const id6 = c.send({ method: 'message' })
   assert.equal(((await c.reply(id6)).header['status'] as { code: number }).code, 400)
-  const id7 = c.send({ method: 'message', http_request: { host: 'aim.x', path: '/', method: 'GET' } }, Buffer.from([0xc0, 0xaf]))
+  const id7 = c.send(
+    { method: 'message', http_request: { host: 'aim.x', path: '/', method: 'GET' } },
+    Buffer.from([0xc0, 0xaf]),
+  )
   assert.equal(((await c.reply(id7)).header['status'] as { code: number }).code, 400)
   c.close()
 })
@@ -189,10 +249,16 @@ test('telemetry.v1, put_notification_ctx and delete_notification_ctx reply 200; 
   const tel = c.send({ method: 'telemetry.v1', events: [{ title: 't' }] })
   assert.deepEqual((await c.reply(tel)).header['status'], { code: 200, status: 'OK' })
 
-  const put = c.send({ method: 'put_notification_ctx', notification_ctx_id: 'ctx1' }, '{"product_id":"ip_messaging","message_types":["twilio.channel.new_message"]}')
+  const put = c.send(
+    { method: 'put_notification_ctx', notification_ctx_id: 'ctx1' },
+    '{"product_id":"ip_messaging","message_types":["twilio.channel.new_message"]}',
+  )
   assert.deepEqual((await c.reply(put)).header['status'], { code: 200, status: 'OK' })
   const s = h.gateway.sessions.forIdentity(h.keys.serviceSid, 'alice')[0]!
-  assert.deepEqual(store.get(s.principal, 'ctx1'), { product_id: 'ip_messaging', message_types: ['twilio.channel.new_message'] })
+  assert.deepEqual(store.get(s.principal, 'ctx1'), {
+    product_id: 'ip_messaging',
+    message_types: ['twilio.channel.new_message'],
+  })
   const bad = c.send({ method: 'put_notification_ctx' }, '{}')
   assert.equal(((await c.reply(bad)).header['status'] as { code: number }).code, 400)
   const notJson = c.send({ method: 'put_notification_ctx', notification_ctx_id: 'ctx2' }, 'nope')
@@ -202,7 +268,11 @@ test('telemetry.v1, put_notification_ctx and delete_notification_ctx reply 200; 
   assert.equal(store.size, 0)
 
   const unk = c.send({ method: 'teleport' })
-  assert.deepEqual((await c.reply(unk)).header['status'], { code: 400, status: 'Bad Request', description: 'Unsupported method' })
+  assert.deepEqual((await c.reply(unk)).header['status'], {
+    code: 400,
+    status: 'Bad Request',
+    description: 'Unsupported method',
+  })
   const again = c.send({ method: 'init', token: mintParley(h.keys, 'alice') })
   assert.equal(((await c.reply(again)).header['status'] as { code: number }).code, 400)
   // The connection is still fine.
@@ -224,7 +294,11 @@ test('a request before init gets a Twilsock close 401 and WebSocket close 1008',
 test('malformed framing closes with 1002 (after a Twilsock close 406); a readable header gets a 400 reply', async (t) => {
   const h = await startGateway()
   t.after(() => h.close())
-  for (const junk of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from('TWILSOCK V3.0 5\r\n{"a":\r\n'), Buffer.from('TWILSOCK V3.0 99\r\n{}')]) {
+  for (const junk of [
+    Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+    Buffer.from('TWILSOCK V3.0 5\r\n{"a":\r\n'),
+    Buffer.from('TWILSOCK V3.0 99\r\n{}'),
+  ]) {
     const c = await RawClient.connect(h.url)
     c.sendRaw(junk)
     assert.equal(((await c.method('close')).header['status'] as { code: number }).code, 406)
@@ -277,7 +351,7 @@ test('a flood gets 429 replies with retry_after_ms, then close 1008 on sustained
   assert.deepEqual(codes.filter((x) => x === 200).length, 4)
   assert.deepEqual(codes.filter((x) => x === 429).length, 6)
   const limited = replies.find((r) => (r.header['status'] as { code: number }).code === 429)!
-  assert.ok(((limited.body as { retry_after_ms: number }).retry_after_ms) > 0)
+  assert.ok((limited.body as { retry_after_ms: number }).retry_after_ms > 0)
   for (let i = 0; i < 30; i++) c.send({ method: 'telemetry.v1' })
   assert.equal((await c.closed).code, 1008)
   const id = bystander.send({ method: 'telemetry.v1' })
@@ -316,7 +390,9 @@ test('a consumer that stops reading is closed with 4008 once its unsent bytes pa
   await bystander.init(mintParley(h.keys, 'bob'))
   const c = await RawClient.connect(h.url, { autoAck: false })
   await c.init(mintParley(h.keys, 'alice'))
-  await c.reply(c.send({ method: 'message', http_request: { host: 'aim.x', path: '/', method: 'GET' } }))
+  await c.reply(
+    c.send({ method: 'message', http_request: { host: 'aim.x', path: '/', method: 'GET' } }),
+  )
   // 1. Stop reading: the kernel buffers fill, then ws buffers, then the limit trips.
   ;(c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause()
   const chunk = { data: 'x'.repeat(16 * 1024) }
@@ -342,7 +418,9 @@ test('server packets are tracked until the client acks them; stray acks are igno
   t.after(() => h.close())
   const c = await RawClient.connect(h.url, { autoAck: false })
   await c.init(mintParley(h.keys, 'alice'))
-  const s = h.gateway.sessions.forIdentity(h.keys.serviceSid, 'alice')[0] as TwilsockSession & { unacked: number }
+  const s = h.gateway.sessions.forIdentity(h.keys.serviceSid, 'alice')[0] as TwilsockSession & {
+    unacked: number
+  }
   s.notify('twilio.sync.event', { event_type: 'x' })
   s.notify('twilio.ipmsg.typing_indicator', { channel_sid: 'CH1' })
   const n1 = await c.method('notification')
@@ -390,7 +468,9 @@ test('a peer that stops answering pings is terminated after 2 missed pongs', asy
 test('origins outside the allow-list are refused with 403 before the upgrade', async (t) => {
   const h = await startGateway({ allowedOrigins: ['https://chat.example.com'] })
   t.after(() => h.close())
-  await assert.rejects(RawClient.connect(h.url, { headers: { Origin: 'https://evil.example' } }), { statusCode: 403 })
+  await assert.rejects(RawClient.connect(h.url, { headers: { Origin: 'https://evil.example' } }), {
+    statusCode: 403,
+  })
   const ok = await RawClient.connect(h.url, { headers: { Origin: 'https://chat.example.com' } })
   ok.close()
   const noOrigin = await RawClient.connect(h.url)
@@ -406,7 +486,12 @@ test('revokeKey closes every session of that key with Twilsock close 410 and ref
   await c.init(mintParley(h.keys, 'alice'))
   assert.equal(h.gateway.revokeKey(h.keys.keySid), 1)
   const close = await c.method('close')
-  assert.deepEqual(close.header['status'], { code: 410, status: 'Gone', errorCode: 51115, description: 'Access token key revoked' })
+  assert.deepEqual(close.header['status'], {
+    code: 410,
+    status: 'Gone',
+    errorCode: 51115,
+    description: 'Access token key revoked',
+  })
   assert.equal((await c.closed).code, 1008)
   const c2 = await RawClient.connect(h.url)
   const r = await c2.init(mintParley(h.keys, 'alice'))
@@ -414,8 +499,12 @@ test('revokeKey closes every session of that key with Twilsock close 410 and ref
 })
 
 test('with isKeyActive, a deleted key closes its sessions within the poll interval', async (t) => {
-  let h: Awaited<ReturnType<typeof startGateway>>
-  h = await startGateway({ keyPollIntervalMs: 100, isKeyActive: (sid) => h.keyTable.has(sid) })
+  const table: { keys?: Map<string, unknown> } = {}
+  const h = await startGateway({
+    keyPollIntervalMs: 100,
+    isKeyActive: (sid) => table.keys?.has(sid) ?? true,
+  })
+  table.keys = h.keyTable
   t.after(() => h.close())
   const c = await RawClient.connect(h.url)
   await c.init(mintParley(h.keys, 'alice'))
@@ -448,7 +537,8 @@ test('close() sends Twilsock close 308 with backoff advice, then 1001, and refus
   const closing = h.gateway.close()
   const pkt = await c.method('close')
   assert.equal((pkt.header['status'] as { code: number }).code, 308)
-  const min = (pkt.body as { backoff_policy: { reconnect_min_ms: number } }).backoff_policy.reconnect_min_ms
+  const min = (pkt.body as { backoff_policy: { reconnect_min_ms: number } }).backoff_policy
+    .reconnect_min_ms
   assert.ok(min >= 1000 && min <= 5000)
   assert.equal((await c.closed).code, 1001)
   assert.equal((await pending.closed).code, 1001)
@@ -469,11 +559,18 @@ test('requests still in flight when the server closes get a 503 reply before the
   t.after(() => h.close())
   const c = await RawClient.connect(h.url)
   await c.init(mintParley(h.keys, 'alice'))
-  const id = c.send({ method: 'message', http_request: { host: 'aim.x', path: '/', method: 'GET' } })
+  const id = c.send({
+    method: 'message',
+    http_request: { host: 'aim.x', path: '/', method: 'GET' },
+  })
   await until(() => h.gateway.inflightRequests === 1)
   h.gateway.revokeKey(h.keys.keySid)
   const r = await c.reply(id)
-  assert.deepEqual(r.header['status'], { code: 503, status: 'Service Unavailable', description: 'Connection closing' })
+  assert.deepEqual(r.header['status'], {
+    code: 503,
+    status: 'Service Unavailable',
+    description: 'Connection closing',
+  })
   assert.equal(((await c.method('close')).header['status'] as { code: number }).code, 410)
   release!()
   await c.closed
@@ -493,17 +590,28 @@ test('an identity over maxSessionsPerIdentity gets an init reply 429 with backof
   assert.deepEqual(r.body, { backoff_policy: { reconnect_min_ms: 5000 } })
   assert.equal((await c.closed).code, 1008)
   const other = await RawClient.connect(h.url)
-  assert.equal(((await other.init(mintParley(h.keys, 'bob'))).header['status'] as { code: number }).code, 200)
+  assert.equal(
+    ((await other.init(mintParley(h.keys, 'bob'))).header['status'] as { code: number }).code,
+    200,
+  )
   assert.equal(h.gateway.sessions.countForIdentity(h.keys.serviceSid, 'alice'), 2)
   for (const x of [a, b, other]) x.close()
 })
 
 test('an upstream handler slower than upstreamTimeoutMs is answered http_status 504', async (t) => {
-  const h = await startGateway({ limits: { upstreamTimeoutMs: 100 }, upstream: () => new Promise(() => {}) })
+  const h = await startGateway({
+    limits: { upstreamTimeoutMs: 100 },
+    upstream: () => new Promise(() => {}),
+  })
   t.after(() => h.close())
   const c = await RawClient.connect(h.url)
   await c.init(mintParley(h.keys, 'alice'))
-  const r = await c.reply(c.send({ method: 'message', http_request: { host: 'cds.x', path: '/v3/Maps/m', method: 'GET' } }))
+  const r = await c.reply(
+    c.send({
+      method: 'message',
+      http_request: { host: 'cds.x', path: '/v3/Maps/m', method: 'GET' },
+    }),
+  )
   assert.deepEqual(r.header['status'], { code: 200, status: 'OK' })
   assert.deepEqual(r.header['http_status'], { code: 504, status: 'Gateway Timeout' })
   // The abandoned handler still counts as in flight.
@@ -512,7 +620,10 @@ test('an upstream handler slower than upstreamTimeoutMs is answered http_status 
 })
 
 test('with failedAuthPerAddress, an address that keeps failing init is refused with HTTP 429', async (t) => {
-  const h = await startGateway({ failedAuthPerAddress: { burst: 3, perSecond: 1 }, limits: { closeGraceMs: 50 } })
+  const h = await startGateway({
+    failedAuthPerAddress: { burst: 3, perSecond: 1 },
+    limits: { closeGraceMs: 50 },
+  })
   t.after(() => h.close())
   for (let i = 0; i < 3; i++) {
     const c = await RawClient.connect(h.url)
@@ -523,6 +634,9 @@ test('with failedAuthPerAddress, an address that keeps failing init is refused w
   // It refills: after a second one attempt is allowed again.
   await sleep(1100)
   const c = await RawClient.connect(h.url)
-  assert.equal(((await c.init(mintParley(h.keys, 'alice'))).header['status'] as { code: number }).code, 200)
+  assert.equal(
+    ((await c.init(mintParley(h.keys, 'alice'))).header['status'] as { code: number }).code,
+    200,
+  )
   c.close()
 })

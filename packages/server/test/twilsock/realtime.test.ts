@@ -23,7 +23,11 @@ test('Heartbeat pings every interval and reports a target dead after maxMissed u
   const clock = new ManualTimers(0)
   const hb = new Heartbeat({ intervalMs: 1000, maxMissed: 2, timers: clock })
   const log: string[] = []
-  const mk = (name: string): HeartbeatTarget => ({ missedPongs: 0, ping: () => log.push(`ping ${name}`), dead: () => log.push(`dead ${name}`) })
+  const mk = (name: string): HeartbeatTarget => ({
+    missedPongs: 0,
+    ping: () => log.push(`ping ${name}`),
+    dead: () => log.push(`dead ${name}`),
+  })
   const a = mk('a')
   const b = mk('b')
   hb.add(a)
@@ -54,7 +58,8 @@ test('sendBounded sends while the unsent bytes stay within the limit', () => {
 })
 
 test('originAllowed: no Origin or no list passes; otherwise an exact, case-insensitive match', () => {
-  const req = (origin?: string) => ({ headers: origin === undefined ? {} : { origin } }) as IncomingMessage
+  const req = (origin?: string) =>
+    ({ headers: origin === undefined ? {} : { origin } }) as IncomingMessage
   assert.equal(originAllowed(req(), ['https://a.example']), true)
   assert.equal(originAllowed(req('https://evil.example'), undefined), true)
   assert.equal(originAllowed(req('https://A.example'), ['https://a.example']), true)

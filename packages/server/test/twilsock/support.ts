@@ -13,7 +13,11 @@ import {
   type TwilsockGateway,
   type TwilsockGatewayOptions,
 } from '../../src/compat/twilio/twilsock/gateway.ts'
-import { decodePacket, encodePacket, type PacketHeader } from '../../src/compat/twilio/twilsock/framing.ts'
+import {
+  decodePacket,
+  encodePacket,
+  type PacketHeader,
+} from '../../src/compat/twilio/twilsock/framing.ts'
 import { createTwilsockVerifier } from '../../src/compat/twilio/twilsock/verify.ts'
 import type { TimerHandle, Timers } from '../../src/realtime/timers.ts'
 import type { UpstreamHandler } from '../../src/compat/twilio/upstream.ts'
@@ -38,22 +42,40 @@ export function makeKeys(): Keys {
 }
 
 /** A token minted by `@parley/token`. */
-export function mintParley(k: Keys, identity: string, ttl = 3600, extra: { endpointId?: string } = {}): string {
+export function mintParley(
+  k: Keys,
+  identity: string,
+  ttl = 3600,
+  extra: { endpointId?: string } = {},
+): string {
   const t = new AccessToken(k.accountSid, k.keySid, k.secret, { identity, ttl })
-  t.addGrant(new ChatGrant({ serviceSid: k.serviceSid, ...(extra.endpointId ? { endpointId: extra.endpointId } : {}) }))
+  t.addGrant(
+    new ChatGrant({
+      serviceSid: k.serviceSid,
+      ...(extra.endpointId ? { endpointId: extra.endpointId } : {}),
+    }),
+  )
   return t.toJwt()
 }
 
 /** A token with hand-chosen claims (for expired / future tokens), signed HS256 like the helper. */
 export function signClaims(k: Keys, claims: Record<string, unknown>, secret = k.secret): string {
-  const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT', cty: 'twilio-fpa;v=1' })).toString('base64url')
+  const header = Buffer.from(
+    JSON.stringify({ alg: 'HS256', typ: 'JWT', cty: 'twilio-fpa;v=1' }),
+  ).toString('base64url')
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url')
   const sig = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url')
   return `${header}.${payload}.${sig}`
 }
 
 /** Claims like the helper's, with `iat`/`exp` relative to `nowSec`. */
-export function claims(k: Keys, identity: string, iat: number, exp: number, serviceSid = k.serviceSid) {
+export function claims(
+  k: Keys,
+  identity: string,
+  iat: number,
+  exp: number,
+  serviceSid = k.serviceSid,
+) {
   return {
     jti: `${k.keySid}-${iat}`,
     grants: { identity, chat: { service_sid: serviceSid } },
@@ -88,7 +110,8 @@ export class ManualTimers implements Timers {
     const target = this.#now + ms
     for (;;) {
       let next: [number, { due: number; fn: () => void }] | undefined
-      for (const e of this.#pending) if (e[1].due <= target && (!next || e[1].due < next[1].due)) next = e
+      for (const e of this.#pending)
+        if (e[1].due <= target && (!next || e[1].due < next[1].due)) next = e
       if (!next) break
       this.#pending.delete(next[0])
       this.#now = Math.max(this.#now, next[1].due)
@@ -99,7 +122,10 @@ export class ManualTimers implements Timers {
 }
 
 /** A 404 for every tunnelled request. */
-export const notFoundUpstream: UpstreamHandler = async () => ({ status: 404, body: { code: 20404, status: 404 } })
+export const notFoundUpstream: UpstreamHandler = async () => ({
+  status: 404,
+  body: { code: 20404, status: 404 },
+})
 
 export interface Harness {
   url: string
@@ -131,7 +157,9 @@ export async function startGateway(o: HarnessOptions = {}): Promise<Harness> {
         return k ? { secret: k.secret, accountSid: k.accountSid } : undefined
       },
       serviceBelongsTo: (serviceSid, accountSid) =>
-        [...keyTable.values()].some((k) => k.serviceSid === serviceSid && k.accountSid === accountSid),
+        [...keyTable.values()].some(
+          (k) => k.serviceSid === serviceSid && k.accountSid === accountSid,
+        ),
       now,
     })
   const gateway = createTwilsockGateway({ upstream: notFoundUpstream, ...o, verify })
@@ -175,7 +203,9 @@ export class RawClient {
   private constructor(ws: WebSocket, autoAck: boolean) {
     this.ws = ws
     this.autoAck = autoAck
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    )
     ws.on('error', () => {})
     ws.on('message', (data: Buffer) => {
       const pkt = decodePacket(data)
@@ -188,19 +218,25 @@ export class RawClient {
         }
       }
       const p = { header: pkt.header, payload: pkt.payload, body }
-      if (this.autoAck && pkt.method !== 'reply' && pkt.id) this.send({ method: 'reply', id: pkt.id, status: { code: 200, status: 'OK' } })
+      if (this.autoAck && pkt.method !== 'reply' && pkt.id)
+        this.send({ method: 'reply', id: pkt.id, status: { code: 200, status: 'OK' } })
       const w = this.#waiters.findIndex((x) => x.pred(p))
       if (w >= 0) this.#waiters.splice(w, 1)[0]!.resolve(p)
       else this.received.push(p)
     })
   }
 
-  static async connect(url: string, opts: { autoAck?: boolean; headers?: Record<string, string> } = {}): Promise<RawClient> {
+  static async connect(
+    url: string,
+    opts: { autoAck?: boolean; headers?: Record<string, string> } = {},
+  ): Promise<RawClient> {
     const ws = new WebSocket(url, { headers: opts.headers ?? {}, perMessageDeflate: false })
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve())
       ws.once('error', reject)
-      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { statusCode: res.statusCode })))
+      ws.once('unexpected-response', (_req, res) =>
+        reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { statusCode: res.statusCode })),
+      )
     })
     return new RawClient(ws, opts.autoAck ?? true)
   }
@@ -255,7 +291,12 @@ export class RawClient {
       continuation_token: null,
       metadata: { ver: '0.12.2', env: 'Node.js', type: 'chat', sdk: 'JS', sdkv: '6.0.0' },
       registrations: [
-        { product: 'ip_messaging', type: 'ers', notification_protocol_version: 0, message_types: ['twilio.sync.event'] },
+        {
+          product: 'ip_messaging',
+          type: 'ers',
+          notification_protocol_version: 0,
+          message_types: ['twilio.sync.event'],
+        },
       ],
       tweaks: null,
       capabilities: ['client_update', 'offline_storage', 'telemetry.v1'],

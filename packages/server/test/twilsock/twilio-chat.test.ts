@@ -16,7 +16,6 @@ import { createParleyServer, type ParleyServer } from '../../src/main.ts'
 import { claims, signClaims, sleep, until } from './support.ts'
 
 const require = createRequire(import.meta.url)
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any
 const ChatClient: Any = require('twilio-chat').Client
 const ConversationsClient: Any = require('@twilio/conversations').Client
@@ -59,18 +58,32 @@ async function startServer(gatewayOptions: TwilioPluginOptions = {}): Promise<Se
     quiet: async () => {
       // 300 ms in a row without a tunnelled request in flight.
       let since = Date.now()
-      await until(() => {
-        if (gateway!.inflightRequests > 0) since = Date.now()
-        return Date.now() - since > 300
-      }, 5_000, 10)
+      await until(
+        () => {
+          if (gateway!.inflightRequests > 0) since = Date.now()
+          return Date.now() - since > 300
+        },
+        5_000,
+        10,
+      )
     },
     parleyToken(identity, ttl, o = {}) {
-      const t = new AccessToken(creds.account.sid, creds.apiKey.sid, o.secret ?? creds.apiKey.secret, { identity, ttl })
+      const t = new AccessToken(
+        creds.account.sid,
+        creds.apiKey.sid,
+        o.secret ?? creds.apiKey.secret,
+        { identity, ttl },
+      )
       t.addGrant(new ChatGrant({ serviceSid: o.serviceSid ?? creds.service.sid }))
       return t.toJwt()
     },
     helperToken(identity, ttl) {
-      const t = new twilio.jwt.AccessToken(creds.account.sid, creds.apiKey.sid, creds.apiKey.secret, { identity, ttl })
+      const t = new twilio.jwt.AccessToken(
+        creds.account.sid,
+        creds.apiKey.sid,
+        creds.apiKey.secret,
+        { identity, ttl },
+      )
       t.addGrant(new twilio.jwt.AccessToken.ChatGrant({ serviceSid: creds.service.sid }))
       return t.toJwt()
     },
@@ -113,164 +126,225 @@ for (const [name, mint] of [
   ['@parley/token', (s: Server) => s.parleyToken('alice', 3600)],
   ['the official twilio helper', (s: Server) => s.helperToken('alice', 3600)],
 ] as const) {
-  test(`twilio-chat connects and initialises with a token minted by ${name}`, { timeout: 15_000 }, async () => {
+  test(
+    `twilio-chat connects and initialises with a token minted by ${name}`,
+    { timeout: 15_000 },
+    async () => {
+      const s = await startServer()
+      const w = watch(ChatClient, mint(s), s.uri)
+      try {
+        assert.equal(await w.ready, 'initialized')
+        assert.ok(w.states.includes('connected'), `states: ${w.states}`)
+        assert.equal(w.client.user.identity, 'alice')
+        assert.equal(s.gateway.sessions.isOnline(s.creds.service.sid, 'alice'), true)
+        assert.deepEqual(w.errors, [])
+      } finally {
+        await shutdown(w, s)
+        await s.close()
+      }
+    },
+  )
+}
+
+test(
+  'twilio-chat with an expired token goes to denied and emits tokenExpired (errorCode 20104)',
+  { timeout: 15_000 },
+  async () => {
     const s = await startServer()
-    const w = watch(ChatClient, mint(s), s.uri)
+    const now = Math.floor(Date.now() / 1000)
+    const k = {
+      accountSid: s.creds.account.sid,
+      keySid: s.creds.apiKey.sid,
+      secret: s.creds.apiKey.secret,
+      serviceSid: s.creds.service.sid,
+    }
+    const w = watch(ChatClient, signClaims(k, claims(k, 'alice', now - 7200, now - 3600)), s.uri)
     try {
-      assert.equal(await w.ready, 'initialized')
-      assert.ok(w.states.includes('connected'), `states: ${w.states}`)
-      assert.equal(w.client.user.identity, 'alice')
-      assert.equal(s.gateway.sessions.isOnline(s.creds.service.sid, 'alice'), true)
-      assert.deepEqual(w.errors, [])
+      assert.equal(await w.ready, 'failed')
+      await until(() => w.events.includes('tokenExpired') && w.errors.some((x) => x.terminal))
+      assert.ok(w.states.includes('denied'), `states: ${w.states}`)
+      const e = w.errors.find((x) => x.terminal)
+      assert.equal(e.httpStatusCode, 401)
+      assert.equal(e.errorCode, 20104)
+      assert.equal(s.gateway.sessions.size, 0)
     } finally {
       await shutdown(w, s)
       await s.close()
     }
-  })
-}
+  },
+)
 
-test('twilio-chat with an expired token goes to denied and emits tokenExpired (errorCode 20104)', { timeout: 15_000 }, async () => {
-  const s = await startServer()
-  const now = Math.floor(Date.now() / 1000)
-  const k = { accountSid: s.creds.account.sid, keySid: s.creds.apiKey.sid, secret: s.creds.apiKey.secret, serviceSid: s.creds.service.sid }
-  const w = watch(ChatClient, signClaims(k, claims(k, 'alice', now - 7200, now - 3600)), s.uri)
-  try {
-    assert.equal(await w.ready, 'failed')
-    await until(() => w.events.includes('tokenExpired') && w.errors.some((x) => x.terminal))
-    assert.ok(w.states.includes('denied'), `states: ${w.states}`)
-    const e = w.errors.find((x) => x.terminal)
-    assert.equal(e.httpStatusCode, 401)
-    assert.equal(e.errorCode, 20104)
-    assert.equal(s.gateway.sessions.size, 0)
-  } finally {
-    await shutdown(w, s)
-    await s.close()
-  }
-})
+test(
+  'twilio-chat with a bad signature goes to denied without tokenExpired (errorCode 51117)',
+  { timeout: 15_000 },
+  async () => {
+    const s = await startServer()
+    const w = watch(
+      ChatClient,
+      s.parleyToken('alice', 3600, { secret: 'not-the-secret-not-the-secret-000' }),
+      s.uri,
+    )
+    try {
+      assert.equal(await w.ready, 'failed')
+      await until(() => w.states.includes('denied') && w.errors.some((x) => x.terminal))
+      await sleep(100)
+      assert.deepEqual(w.events, [])
+      const e = w.errors.find((x) => x.terminal)
+      assert.deepEqual([e.httpStatusCode, e.errorCode], [401, 51117])
+    } finally {
+      await shutdown(w, s)
+      await s.close()
+    }
+  },
+)
 
-test('twilio-chat with a bad signature goes to denied without tokenExpired (errorCode 51117)', { timeout: 15_000 }, async () => {
-  const s = await startServer()
-  const w = watch(ChatClient, s.parleyToken('alice', 3600, { secret: 'not-the-secret-not-the-secret-000' }), s.uri)
-  try {
-    assert.equal(await w.ready, 'failed')
-    await until(() => w.states.includes('denied') && w.errors.some((x) => x.terminal))
-    await sleep(100)
-    assert.deepEqual(w.events, [])
-    const e = w.errors.find((x) => x.terminal)
-    assert.deepEqual([e.httpStatusCode, e.errorCode], [401, 51117])
-  } finally {
-    await shutdown(w, s)
-    await s.close()
-  }
-})
+test(
+  'twilio-chat with a token for an unknown service goes to denied (errorCode 51101)',
+  { timeout: 15_000 },
+  async () => {
+    const s = await startServer()
+    const w = watch(
+      ChatClient,
+      s.parleyToken('alice', 3600, { serviceSid: `IS${'0'.repeat(32)}` }),
+      s.uri,
+    )
+    try {
+      assert.equal(await w.ready, 'failed')
+      await until(() => w.states.includes('denied') && w.errors.length > 0)
+      assert.deepEqual([w.errors[0].httpStatusCode, w.errors[0].errorCode], [401, 51101])
+    } finally {
+      await shutdown(w, s)
+      await s.close()
+    }
+  },
+)
 
-test('twilio-chat with a token for an unknown service goes to denied (errorCode 51101)', { timeout: 15_000 }, async () => {
-  const s = await startServer()
-  const w = watch(ChatClient, s.parleyToken('alice', 3600, { serviceSid: `IS${'0'.repeat(32)}` }), s.uri)
-  try {
-    assert.equal(await w.ready, 'failed')
-    await until(() => w.states.includes('denied') && w.errors.length > 0)
-    assert.deepEqual([w.errors[0].httpStatusCode, w.errors[0].errorCode], [401, 51101])
-  } finally {
-    await shutdown(w, s)
-    await s.close()
-  }
-})
-
-test('tokenAboutToExpire, then updateToken keeps the twilio-chat session past the old exp', { timeout: 15_000 }, async () => {
-  const s = await startServer({ tokenWarningLeadMs: 3_000 })
-  const first = s.parleyToken('alice', 5)
-  const oldExp = JSON.parse(Buffer.from(first.split('.')[1]!, 'base64url').toString()).exp as number
-  const w = watch(ChatClient, first, s.uri)
-  try {
-    const updated = new Promise<void>((resolve, reject) => {
-      w.client.on('tokenAboutToExpire', () => {
-        w.client.updateToken(s.helperToken('alice', 60)).then(() => resolve(), reject)
+test(
+  'tokenAboutToExpire, then updateToken keeps the twilio-chat session past the old exp',
+  { timeout: 15_000 },
+  async () => {
+    const s = await startServer({ tokenWarningLeadMs: 3_000 })
+    const first = s.parleyToken('alice', 5)
+    const oldExp = JSON.parse(Buffer.from(first.split('.')[1]!, 'base64url').toString())
+      .exp as number
+    const w = watch(ChatClient, first, s.uri)
+    try {
+      const updated = new Promise<void>((resolve, reject) => {
+        w.client.on('tokenAboutToExpire', () => {
+          w.client.updateToken(s.helperToken('alice', 60)).then(() => resolve(), reject)
+        })
       })
+      assert.equal(await w.ready, 'initialized')
+      await updated
+      const session = s.gateway.sessions.forIdentity(s.creds.service.sid, 'alice')[0]!
+      assert.ok(session.principal.expiresAt > oldExp + 30)
+      // 1. Wait until well past the old exp.
+      await until(() => Date.now() > oldExp * 1000 + 1500, 10_000, 50)
+      // 2. Still connected, no expiry.
+      assert.deepEqual(w.events, ['tokenAboutToExpire'])
+      assert.equal(w.client.connectionState, 'connected')
+      assert.equal(session.closed, false)
+      // 3. The connection still works end to end.
+      const ch = await w.client.createChannel({ uniqueName: 'still-here' })
+      assert.match(ch.sid, /^CH/)
+    } finally {
+      await shutdown(w, s)
+      await s.close()
+    }
+  },
+)
+
+test(
+  'without updateToken, twilio-chat gets tokenAboutToExpire and then tokenExpired at exp',
+  { timeout: 15_000 },
+  async () => {
+    const s = await startServer({ tokenWarningLeadMs: 2_000 })
+    const token = s.helperToken('alice', 4)
+    const exp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number
+    const w = watch(ChatClient, token, s.uri)
+    try {
+      assert.equal(await w.ready, 'initialized')
+      await until(() => w.events.includes('tokenExpired'), 8_000, 20)
+      const at = Date.now()
+      assert.deepEqual(w.events, ['tokenAboutToExpire', 'tokenExpired'])
+      // R09: closed no later than exp + S + 2 s, and not before exp.
+      assert.ok(
+        at >= exp * 1000 - 50 && at <= exp * 1000 + 2000,
+        `expired at ${at - exp * 1000} ms from exp`,
+      )
+      await until(() => w.states.at(-1) === 'disconnected')
+      await until(() => s.gateway.sessions.size === 0)
+    } finally {
+      await shutdown(w, s)
+      await s.close()
+    }
+  },
+)
+
+test(
+  'deleting the API key closes its twilio-chat sessions within 5 s (tokenExpired)',
+  { timeout: 15_000 },
+  async () => {
+    const s = await startServer()
+    const admin = { kind: 'admin' as const, accountSid: s.creds.account.sid }
+    const key = await s.parley.core.keys.create(admin, { friendlyName: 'short-lived' })
+    const t = new AccessToken(s.creds.account.sid, key.sid, key.secret, {
+      identity: 'alice',
+      ttl: 3600,
     })
-    assert.equal(await w.ready, 'initialized')
-    await updated
-    const session = s.gateway.sessions.forIdentity(s.creds.service.sid, 'alice')[0]!
-    assert.ok(session.principal.expiresAt > oldExp + 30)
-    // 1. Wait until well past the old exp.
-    await until(() => Date.now() > oldExp * 1000 + 1500, 10_000, 50)
-    // 2. Still connected, no expiry.
-    assert.deepEqual(w.events, ['tokenAboutToExpire'])
-    assert.equal(w.client.connectionState, 'connected')
-    assert.equal(session.closed, false)
-    // 3. The connection still works end to end.
-    const ch = await w.client.createChannel({ uniqueName: 'still-here' })
-    assert.match(ch.sid, /^CH/)
-  } finally {
-    await shutdown(w, s)
-    await s.close()
-  }
-})
+    t.addGrant(new ChatGrant({ serviceSid: s.creds.service.sid }))
+    const w = watch(ChatClient, t.toJwt(), s.uri)
+    const other = watch(ChatClient, s.parleyToken('bob', 3600), s.uri)
+    try {
+      assert.equal(await w.ready, 'initialized')
+      assert.equal(await other.ready, 'initialized')
+      // Revoke while the clients are idle: a request in flight when the server closes is only failed by twilsock's
+      // own 30 s request timeout, which would surface as an unhandled rejection after the test.
+      await s.quiet()
+      const started = Date.now()
+      await s.parley.core.keys.delete(admin, key.sid)
+      await until(() => w.events.includes('tokenExpired'), 5_000, 20)
+      assert.ok(Date.now() - started < 5_000)
+      await until(() => !s.gateway.sessions.isOnline(s.creds.service.sid, 'alice'))
+      // The other key's session is untouched.
+      assert.equal(s.gateway.sessions.isOnline(s.creds.service.sid, 'bob'), true)
+      assert.equal(other.client.connectionState, 'connected')
+    } finally {
+      await shutdown(w, s)
+      await shutdown(other, s)
+      await s.close()
+    }
+  },
+)
 
-test('without updateToken, twilio-chat gets tokenAboutToExpire and then tokenExpired at exp', { timeout: 15_000 }, async () => {
-  const s = await startServer({ tokenWarningLeadMs: 2_000 })
-  const token = s.helperToken('alice', 4)
-  const exp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number
-  const w = watch(ChatClient, token, s.uri)
-  try {
-    assert.equal(await w.ready, 'initialized')
-    await until(() => w.events.includes('tokenExpired'), 8_000, 20)
-    const at = Date.now()
-    assert.deepEqual(w.events, ['tokenAboutToExpire', 'tokenExpired'])
-    // R09: closed no later than exp + S + 2 s, and not before exp.
-    assert.ok(at >= exp * 1000 - 50 && at <= exp * 1000 + 2000, `expired at ${at - exp * 1000} ms from exp`)
-    await until(() => w.states.at(-1) === 'disconnected')
-    await until(() => s.gateway.sessions.size === 0)
-  } finally {
-    await shutdown(w, s)
-    await s.close()
-  }
-})
-
-test('deleting the API key closes its twilio-chat sessions within 5 s (tokenExpired)', { timeout: 15_000 }, async () => {
-  const s = await startServer()
-  const admin = { kind: 'admin' as const, accountSid: s.creds.account.sid }
-  const key = await s.parley.core.keys.create(admin, { friendlyName: 'short-lived' })
-  const t = new AccessToken(s.creds.account.sid, key.sid, key.secret, { identity: 'alice', ttl: 3600 })
-  t.addGrant(new ChatGrant({ serviceSid: s.creds.service.sid }))
-  const w = watch(ChatClient, t.toJwt(), s.uri)
-  const other = watch(ChatClient, s.parleyToken('bob', 3600), s.uri)
-  try {
-    assert.equal(await w.ready, 'initialized')
-    assert.equal(await other.ready, 'initialized')
-    // Revoke while the clients are idle: a request in flight when the server closes is only failed by twilsock's
-    // own 30 s request timeout, which would surface as an unhandled rejection after the test.
-    await s.quiet()
-    const started = Date.now()
-    await s.parley.core.keys.delete(admin, key.sid)
-    await until(() => w.events.includes('tokenExpired'), 5_000, 20)
-    assert.ok(Date.now() - started < 5_000)
-    await until(() => !s.gateway.sessions.isOnline(s.creds.service.sid, 'alice'))
-    // The other key's session is untouched.
-    assert.equal(s.gateway.sessions.isOnline(s.creds.service.sid, 'bob'), true)
-    assert.equal(other.client.connectionState, 'connected')
-  } finally {
-    await shutdown(w, s)
-    await shutdown(other, s)
-    await s.close()
-  }
-})
-
-test('@twilio/conversations connects, and is denied with tokenExpired for an expired token', { timeout: 15_000 }, async () => {
-  const s = await startServer()
-  const ok = watch(ConversationsClient, s.parleyToken('carol', 3600), s.uri)
-  const now = Math.floor(Date.now() / 1000)
-  const k = { accountSid: s.creds.account.sid, keySid: s.creds.apiKey.sid, secret: s.creds.apiKey.secret, serviceSid: s.creds.service.sid }
-  const expired = watch(ConversationsClient, signClaims(k, claims(k, 'dave', now - 7200, now - 3600)), s.uri)
-  try {
-    assert.equal(await ok.ready, 'initialized')
-    assert.ok(ok.states.includes('connected'))
-    assert.equal(await expired.ready, 'failed')
-    await until(() => expired.events.includes('tokenExpired'))
-    assert.ok(expired.states.includes('denied'))
-  } finally {
-    await shutdown(ok, s)
-    await shutdown(expired, s)
-    await s.close()
-  }
-})
+test(
+  '@twilio/conversations connects, and is denied with tokenExpired for an expired token',
+  { timeout: 15_000 },
+  async () => {
+    const s = await startServer()
+    const ok = watch(ConversationsClient, s.parleyToken('carol', 3600), s.uri)
+    const now = Math.floor(Date.now() / 1000)
+    const k = {
+      accountSid: s.creds.account.sid,
+      keySid: s.creds.apiKey.sid,
+      secret: s.creds.apiKey.secret,
+      serviceSid: s.creds.service.sid,
+    }
+    const expired = watch(
+      ConversationsClient,
+      signClaims(k, claims(k, 'dave', now - 7200, now - 3600)),
+      s.uri,
+    )
+    try {
+      assert.equal(await ok.ready, 'initialized')
+      assert.ok(ok.states.includes('connected'))
+      assert.equal(await expired.ready, 'failed')
+      await until(() => expired.events.includes('tokenExpired'))
+      assert.ok(expired.states.includes('denied'))
+    } finally {
+      await shutdown(ok, s)
+      await shutdown(expired, s)
+      await s.close()
+    }
+  },
+)

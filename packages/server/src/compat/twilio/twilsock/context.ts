@@ -15,7 +15,11 @@ import type { Session } from './session.ts'
 import type { TwilsockVerifier } from './verify.ts'
 
 /** Structured log sink. MUST NOT receive tokens, secrets or Authorization headers (callers never pass them). */
-export type GatewayLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
+export type GatewayLog = (
+  level: 'debug' | 'info' | 'warn' | 'error',
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void
 
 /** Shared, normalised state of one gateway. */
 export interface GatewayContext {

@@ -64,7 +64,10 @@ export class FramingError extends Error {
  * @throws {FramingError} when the bytes are not exactly one well-formed packet.
  */
 export function decodePacket(frame: Buffer): Packet {
-  if (frame.length < MAGIC_BYTES.length + 3 || !frame.subarray(0, MAGIC_BYTES.length).equals(MAGIC_BYTES)) {
+  if (
+    frame.length < MAGIC_BYTES.length + 3 ||
+    !frame.subarray(0, MAGIC_BYTES.length).equals(MAGIC_BYTES)
+  ) {
     throw new FramingError('magic', 'not a TWILSOCK V3.0 packet')
   }
   let i = MAGIC_BYTES.length
@@ -73,10 +76,12 @@ export function decodePacket(frame: Buffer): Packet {
   while (i < frame.length && frame[i]! >= 0x30 && frame[i]! <= 0x39) {
     headerLen = headerLen * 10 + (frame[i]! - 0x30)
     i++
-    if (i - digitsStart > MAX_LEN_DIGITS) throw new FramingError('header_length', 'header length too long')
+    if (i - digitsStart > MAX_LEN_DIGITS)
+      throw new FramingError('header_length', 'header length too long')
   }
   if (i === digitsStart) throw new FramingError('header_length', 'missing header length')
-  if (frame[i] !== CR || frame[i + 1] !== LF) throw new FramingError('header_length', 'bad magic line')
+  if (frame[i] !== CR || frame[i + 1] !== LF)
+    throw new FramingError('header_length', 'bad magic line')
   const headerStart = i + 2
   const headerEnd = headerStart + headerLen
   if (headerLen === 0 || headerEnd > frame.length) {
@@ -125,10 +130,18 @@ export function decodePacket(frame: Buffer): Packet {
  * ```
  */
 export function encodePacket(header: PacketHeader, payload?: string | Buffer): Buffer {
-  const body = payload === undefined ? EMPTY : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload
+  const body =
+    payload === undefined
+      ? EMPTY
+      : typeof payload === 'string'
+        ? Buffer.from(payload, 'utf8')
+        : payload
   const headerJson = Buffer.from(JSON.stringify({ ...header, payload_size: body.length }), 'utf8')
   const magic = Buffer.from(`${MAGIC}${headerJson.length}\r\n`, 'latin1')
-  return Buffer.concat([magic, headerJson, CRLF, body], magic.length + headerJson.length + 2 + body.length)
+  return Buffer.concat(
+    [magic, headerJson, CRLF, body],
+    magic.length + headerJson.length + 2 + body.length,
+  )
 }
 
 const EMPTY = Buffer.alloc(0)

@@ -25,7 +25,10 @@ import { originAllowed, refuseUpgrade, requestPath } from '../../../realtime/upg
 import type { TwilsockSession, UpstreamHandler } from '../upstream.ts'
 import type { GatewayContext, GatewayLog } from './context.ts'
 import { ContinuationTokens } from './continuation.ts'
-import { MemoryNotificationContexts, type NotificationContextStore } from './notification-contexts.ts'
+import {
+  MemoryNotificationContexts,
+  type NotificationContextStore,
+} from './notification-contexts.ts'
 import { SessionRegistry, type ReachabilityHooks, type TwilsockSessions } from './registry.ts'
 import { CLOSE, Session } from './session.ts'
 import type { TwilsockVerifier } from './verify.ts'
@@ -127,7 +130,10 @@ export interface TwilsockGatewayOptions {
   /** Called after a session is initialised. */
   readonly onSessionOpen?: (session: TwilsockSession) => void
   /** Called when a socket closes (initialised or not) with the close code. */
-  readonly onSessionClose?: (session: TwilsockSession | undefined, info: { code: number | undefined }) => void
+  readonly onSessionClose?: (
+    session: TwilsockSession | undefined,
+    info: { code: number | undefined },
+  ) => void
 }
 
 /** A running Twilsock gateway. */
@@ -165,7 +171,8 @@ const REVOKED_MEMORY = 10_000
 export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGateway {
   const limits: TwilsockLimits = { ...DEFAULT_TWILSOCK_LIMITS, ...opts.limits }
   for (const [k, v] of Object.entries(limits)) {
-    if (typeof v !== 'number' || !(v > 0)) throw new RangeError(`Twilsock limit ${k} must be a positive number`)
+    if (typeof v !== 'number' || !(v > 0))
+      throw new RangeError(`Twilsock limit ${k} must be a positive number`)
   }
   const timers = opts.timers ?? systemTimers
   const path = opts.path ?? '/v3/wsconnect'
@@ -194,7 +201,10 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
       if (failedAuth.size >= 100_000) {
         for (const [k, v] of failedAuth) if (now - v.last > faRefillMs) failedAuth.delete(k)
       }
-      e = { bucket: new TokenBucket({ capacity: fa.burst, refillPerSecond: fa.perSecond }, now), last: now }
+      e = {
+        bucket: new TokenBucket({ capacity: fa.burst, refillPerSecond: fa.perSecond }, now),
+        last: now,
+      }
       failedAuth.set(address, e)
     }
     e.last = now
@@ -210,7 +220,9 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     }
     return e.bucket.retryAfterMs(now)
   }
-  const registry = new SessionRegistry(opts.reachability, (err) => log('error', 'reachability hook failed', { err }))
+  const registry = new SessionRegistry(opts.reachability, (err) =>
+    log('error', 'reachability hook failed', { err }),
+  )
   const heartbeat = new Heartbeat({
     intervalMs: limits.heartbeatIntervalMs,
     maxMissed: limits.heartbeatMaxMissed,
@@ -263,10 +275,16 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     const victims = registry.forKey(keySid)
     for (const s of victims) {
       ;(s as Session).close(CLOSE.policyViolation, 'key revoked', {
-        status: { code: 410, status: 'Gone', errorCode: 51115, description: 'Access token key revoked' },
+        status: {
+          code: 410,
+          status: 'Gone',
+          errorCode: 51115,
+          description: 'Access token key revoked',
+        },
       })
     }
-    if (victims.length > 0) log('info', 'twilsock sessions closed for a revoked key', { keySid, count: victims.length })
+    if (victims.length > 0)
+      log('info', 'twilsock sessions closed for a revoked key', { keySid, count: victims.length })
     return victims.length
   }
 
@@ -355,7 +373,11 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
           // Jittered reconnect advice avoids a thundering herd when the server comes back (reliability.md §2.9).
           const reconnectMinMs = 1000 + Math.floor(Math.random() * 4000)
           s.close(code, 'server shutting down', {
-            status: { code: 308, status: 'Permanent Redirect', description: 'Server shutting down' },
+            status: {
+              code: 308,
+              status: 'Permanent Redirect',
+              description: 'Server shutting down',
+            },
             payload: { backoff_policy: { reconnect_min_ms: reconnectMinMs } },
           })
         } else {

@@ -114,7 +114,11 @@ export class SessionRegistry implements TwilsockSessions {
     const fn = this.#hooks[hook]
     if (!fn) return
     try {
-      fn.call(this.#hooks, { accountSid: p.accountSid, serviceSid: p.serviceSid, identity: p.identity })
+      fn.call(this.#hooks, {
+        accountSid: p.accountSid,
+        serviceSid: p.serviceSid,
+        identity: p.identity,
+      })
     } catch (err) {
       this.#onHookError(err)
     }
@@ -137,7 +141,11 @@ function addTo(map: Map<string, Set<TwilsockSession>>, key: string, s: TwilsockS
 }
 
 /** Returns true when the set became empty and was dropped. */
-function removeFrom(map: Map<string, Set<TwilsockSession>>, key: string, s: TwilsockSession): boolean {
+function removeFrom(
+  map: Map<string, Set<TwilsockSession>>,
+  key: string,
+  s: TwilsockSession,
+): boolean {
   const set = map.get(key)
   if (!set || !set.delete(s)) return false
   if (set.size > 0) return false

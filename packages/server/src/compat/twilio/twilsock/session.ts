@@ -23,7 +23,14 @@ import type {
   UpstreamRequest,
   UpstreamResponse,
 } from '../upstream.ts'
-import { decodePacket, encodePacket, FramingError, payloadText, type Packet, type PacketHeader } from './framing.ts'
+import {
+  decodePacket,
+  encodePacket,
+  payloadText,
+  type FramingError,
+  type Packet,
+  type PacketHeader,
+} from './framing.ts'
 import type { GatewayContext } from './context.ts'
 import { rejectionStatus, type TwilsockStatus, type VerifiedToken } from './verify.ts'
 
@@ -132,12 +139,20 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   notify(messageType: string, payload: unknown): void {
     if (this.#state !== 'active' || this.#closing) return
     const id = newPacketId()
-    const header = { method: 'notification', id, message_type: messageType, payload_type: 'application/json' }
+    const header = {
+      method: 'notification',
+      id,
+      message_type: messageType,
+      payload_type: 'application/json',
+    }
     let body: string | undefined
     try {
       body = payload === undefined ? undefined : JSON.stringify(payload)
     } catch (err) {
-      this.#ctx.log('error', 'twilsock notification payload not serialisable', { session: this.id, err })
+      this.#ctx.log('error', 'twilsock notification payload not serialisable', {
+        session: this.id,
+        err,
+      })
       return
     }
     this.#sendTracked(id, header, body)
@@ -173,7 +188,11 @@ export class Session implements TwilsockSession, HeartbeatTarget {
    * Closes the connection, optionally sending a Twilsock `close` packet first so that Twilio clients react
    * (410 → `tokenExpired`, 308 → reconnect with backoff, 401 → disconnect).
    */
-  close(code: number, reason: string, twilsockClose?: { status: TwilsockStatus; payload?: unknown }): void {
+  close(
+    code: number,
+    reason: string,
+    twilsockClose?: { status: TwilsockStatus; payload?: unknown },
+  ): void {
     if (this.#state === 'closed' || this.#closing) return
     if (twilsockClose) {
       // Fail the requests still in flight now: twilsock only notices them through its 30 s request timeout
@@ -183,7 +202,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
         this.#pending = undefined
       }
       const header = { method: 'close', id: newPacketId(), status: twilsockClose.status }
-      const body = twilsockClose.payload === undefined ? undefined : JSON.stringify(twilsockClose.payload)
+      const body =
+        twilsockClose.payload === undefined ? undefined : JSON.stringify(twilsockClose.payload)
       this.#send(encodePacket(header, body))
     }
     this.#closing = true
@@ -195,7 +215,10 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       this.#ws.terminate()
     }
     // A peer that does not complete the closing handshake (or is not reading at all) is cut off.
-    this.#graceTimer = this.#ctx.timers.setTimeout(() => this.#ws.terminate(), this.#ctx.closeGraceMs)
+    this.#graceTimer = this.#ctx.timers.setTimeout(
+      () => this.#ws.terminate(),
+      this.#ctx.closeGraceMs,
+    )
   }
 
   /** Cuts the connection without a closing handshake. */
@@ -211,7 +234,11 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       this.close(CLOSE.unsupportedData, 'binary Twilsock frames only')
       return
     }
-    const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+    const frame = Buffer.isBuffer(data)
+      ? data
+      : Array.isArray(data)
+        ? Buffer.concat(data)
+        : Buffer.from(data)
     let pkt: Packet
     try {
       pkt = decodePacket(frame)
@@ -258,10 +285,13 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     }
     if (pkt.id === undefined) {
       // Every client request carries an id; without one there is nothing to answer.
-      this.close(CLOSE.protocolError, 'packet without id', { status: status(406, 'Packet without id') })
+      this.close(CLOSE.protocolError, 'packet without id', {
+        status: status(406, 'Packet without id'),
+      })
       return
     }
-    switch (method) {
+    const m = method ?? ''
+    switch (m) {
       case 'init':
         void this.#onInit(pkt, pkt.id)
         return
@@ -273,7 +303,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
         return
       case 'put_notification_ctx':
       case 'delete_notification_ctx':
-        void this.#onNotificationContext(pkt, pkt.id, method)
+        void this.#onNotificationContext(pkt, pkt.id, m)
         return
       case 'telemetry.v1':
         this.#reply(pkt.id, OK)
@@ -324,7 +354,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       if (this.#state !== 'verifying' || this.#closing) return
       this.#state = 'rejected'
       const st = rejectionStatus(err)
-      if (st.code >= 500) this.#ctx.log('error', 'twilsock token verification error', { session: this.id, err })
+      if (st.code >= 500)
+        this.#ctx.log('error', 'twilsock token verification error', { session: this.id, err })
       this.#rejectInit(id, st)
       return
     }
@@ -334,7 +365,10 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       this.#rejectInit(id, status(401, 'Access token key revoked', 51115))
       return
     }
-    if (this.#ctx.registry.countForIdentity(verified.serviceSid, verified.identity) >= this.#ctx.maxSessionsPerIdentity) {
+    if (
+      this.#ctx.registry.countForIdentity(verified.serviceSid, verified.identity) >=
+      this.#ctx.maxSessionsPerIdentity
+    ) {
       this.#state = 'rejected'
       // 429: twilsock backs off by backoff_policy.reconnect_min_ms and retries (twilio-client-protocol.md §6.1).
       this.#rejectInit(id, status(429, 'Too many connections for this identity'), {
@@ -358,12 +392,20 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     this.#ctx.heartbeat.add(this)
 
     const requested = Array.isArray(pkt.header['capabilities']) ? pkt.header['capabilities'] : []
-    const capabilities = requested.filter((c): c is string => typeof c === 'string' && SUPPORTED_CAPABILITIES.has(c))
-    const registrations = Array.isArray(pkt.header['registrations']) ? pkt.header['registrations'] : []
+    const capabilities = requested.filter(
+      (c): c is string => typeof c === 'string' && SUPPORTED_CAPABILITIES.has(c),
+    )
+    const registrations = Array.isArray(pkt.header['registrations'])
+      ? pkt.header['registrations']
+      : []
     const products = new Set<string>([PRODUCT])
     const initRegistrations: { product: string; type: string }[] = []
     for (const r of registrations.slice(0, 16)) {
-      if (typeof r === 'object' && r !== null && typeof (r as Record<string, unknown>)['product'] === 'string') {
+      if (
+        typeof r === 'object' &&
+        r !== null &&
+        typeof (r as Record<string, unknown>)['product'] === 'string'
+      ) {
         const product = (r as Record<string, string>)['product']!.slice(0, 64)
         products.add(product)
         initRegistrations.push({ product, type: 'ers' })
@@ -426,7 +468,11 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       this.#reply(id, status(401, 'Access token key revoked', 51115))
       return
     }
-    this.#principal = Object.freeze({ ...old, keySid: verified.keySid, expiresAt: verified.expiresAt })
+    this.#principal = Object.freeze({
+      ...old,
+      keySid: verified.keySid,
+      expiresAt: verified.expiresAt,
+    })
     this.#ctx.registry.rekey(this, old.keySid)
     this.#reply(id, OK)
     this.#warned = false
@@ -440,7 +486,9 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       return
     }
     if (this.#inflight >= this.#ctx.maxInflight) {
-      this.#reply(id, status(429, 'Too many requests in flight'), { backoff_policy: { reconnect_min_ms: 1000 } })
+      this.#reply(id, status(429, 'Too many requests in flight'), {
+        backoff_policy: { reconnect_min_ms: 1000 },
+      })
       return
     }
     const handler = this.#ctx.route(req.host)
@@ -456,7 +504,10 @@ export class Session implements TwilsockSession, HeartbeatTarget {
         .then(() => handler(req, this))
         .catch((err: unknown): UpstreamResponse => {
           this.#ctx.log('error', 'twilsock upstream handler failed', { session: this.id, err })
-          return { status: 500, body: { code: 20500, message: 'Internal server error', status: 500 } }
+          return {
+            status: 500,
+            body: { code: 20500, message: 'Internal server error', status: 500 },
+          }
         })
         .finally(() => {
           this.#inflight--
@@ -475,7 +526,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       if (!this.#pending?.delete(id)) return // already answered (503 on close)
     }
     if (this.#state !== 'active' || this.#closing) return
-    const httpStatus = Number.isInteger(res.status) && res.status >= 100 && res.status <= 599 ? res.status : 500
+    const httpStatus =
+      Number.isInteger(res.status) && res.status >= 100 && res.status <= 599 ? res.status : 500
     const header: PacketHeader = {
       method: 'reply',
       id,
@@ -519,7 +571,10 @@ export class Session implements TwilsockSession, HeartbeatTarget {
         await this.#ctx.notificationContexts.delete(this.principal, ctxId)
       }
     } catch (err) {
-      this.#ctx.log('error', 'twilsock notification context store failed', { session: this.id, err })
+      this.#ctx.log('error', 'twilsock notification context store failed', {
+        session: this.id,
+        err,
+      })
       if (this.#state === 'active') this.#reply(id, status(500, 'Internal server error'))
       return
     }
@@ -558,7 +613,11 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     if (this.#state !== 'active' || this.#closing || this.#warned) return
     this.#warned = true
     const id = newPacketId()
-    this.#sendTracked(id, { method: 'client_update', id, client_update_type: 'token_about_to_expire' })
+    this.#sendTracked(id, {
+      method: 'client_update',
+      id,
+      client_update_type: 'token_about_to_expire',
+    })
   }
 
   #expire(): void {
@@ -576,7 +635,12 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   // ---- outgoing --------------------------------------------------------------------------------------------
 
   #reply(id: string, st: TwilsockStatus, payload?: unknown): void {
-    const header: PacketHeader = { method: 'reply', id, payload_type: 'application/json', status: st }
+    const header: PacketHeader = {
+      method: 'reply',
+      id,
+      payload_type: 'application/json',
+      status: st,
+    }
     this.#send(encodePacket(header, payload === undefined ? undefined : JSON.stringify(payload)))
   }
 
@@ -640,9 +704,12 @@ function toUpstreamRequest(pkt: Packet): UpstreamRequest | string {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'http_request missing'
   const req = r as Record<string, unknown>
   const { host, path, method } = req
-  if (typeof host !== 'string' || host.length === 0 || host.length > 255) return 'http_request.host invalid'
-  if (typeof path !== 'string' || !path.startsWith('/') || path.length > 4096) return 'http_request.path invalid'
-  if (typeof method !== 'string' || !/^[A-Za-z]{1,16}$/.test(method)) return 'http_request.method invalid'
+  if (typeof host !== 'string' || host.length === 0 || host.length > 255)
+    return 'http_request.host invalid'
+  if (typeof path !== 'string' || !path.startsWith('/') || path.length > 4096)
+    return 'http_request.path invalid'
+  if (typeof method !== 'string' || !/^[A-Za-z]{1,16}$/.test(method))
+    return 'http_request.method invalid'
   const params = stringRecord(req['params'], true)
   if (params === undefined) return 'http_request.params invalid'
   const headers = stringRecord(req['headers'], false)

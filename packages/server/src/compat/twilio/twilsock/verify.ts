@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { ChatError, isChatError, twilsockErrorCode, verifyAccessToken, type KeyLookup } from '@parley/token'
+import {
+  ChatError,
+  isChatError,
+  twilsockErrorCode,
+  verifyAccessToken,
+  type KeyLookup,
+} from '@parley/token'
 
 /** The verified claims the gateway needs; the endpoint is settled by the gateway. */
 export interface VerifiedToken {
@@ -75,7 +81,10 @@ export interface TwilsockVerifierDeps {
   /** The API key by SID: `{ secret, accountSid }`, or nothing when unknown or revoked (core `resolveApiKey`). */
   readonly resolveKey: (keySid: string) => KeyLookup | PromiseLike<KeyLookup>
   /** Whether the service exists and belongs to the account; omitted = not checked. */
-  readonly serviceBelongsTo?: (serviceSid: string, accountSid: string) => boolean | PromiseLike<boolean>
+  readonly serviceBelongsTo?: (
+    serviceSid: string,
+    accountSid: string,
+  ) => boolean | PromiseLike<boolean>
   /** Current time in ms (default `Date.now`). */
   readonly now?: () => number
   /** Clock leeway in seconds (default 60, access-tokens.md §7.1 D6). */
