@@ -640,3 +640,29 @@ test('with failedAuthPerAddress, an address that keeps failing init is refused w
   )
   c.close()
 })
+
+test('throwing hooks (onSessionOpen, reachability) do not break the session or the process', async (t) => {
+  const h = await startGateway({
+    onSessionOpen: () => {
+      throw new Error('hook bug')
+    },
+    onSessionClose: () => {
+      throw new Error('hook bug')
+    },
+    reachability: {
+      onOnline: () => {
+        throw new Error('hook bug')
+      },
+    },
+  })
+  t.after(() => h.close())
+  const c = await RawClient.connect(h.url)
+  assert.equal(
+    ((await c.init(mintParley(h.keys, 'alice'))).header['status'] as { code: number }).code,
+    200,
+  )
+  const id = c.send({ method: 'telemetry.v1' })
+  assert.equal(((await c.reply(id)).header['status'] as { code: number }).code, 200)
+  c.close()
+  await until(() => h.gateway.connections === 0)
+})

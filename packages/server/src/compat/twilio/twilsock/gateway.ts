@@ -250,10 +250,20 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     flood: { windowMs: limits.floodWindowMs, closeAfter: limits.floodCloseAfter },
     stats,
     onAuthFailure,
-    onSessionOpen: (s) => opts.onSessionOpen?.(s),
+    onSessionOpen: (s) => {
+      try {
+        opts.onSessionOpen?.(s)
+      } catch (err) {
+        log('error', 'twilsock onSessionOpen hook failed', { err })
+      }
+    },
     onSessionClose: (s, wasActive) => {
       connections.delete(s)
-      opts.onSessionClose?.(wasActive ? s : undefined, { code: s.closeCode })
+      try {
+        opts.onSessionClose?.(wasActive ? s : undefined, { code: s.closeCode })
+      } catch (err) {
+        log('error', 'twilsock onSessionClose hook failed', { err })
+      }
       if (closing && connections.size === 0) resolveDrained?.()
     },
   }

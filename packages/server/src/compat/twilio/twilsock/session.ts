@@ -106,7 +106,15 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     this.#bucket = new TokenBucket(ctx.rate, now)
     this.#floodWindowStart = now
     this.#authTimer = ctx.timers.setTimeout(() => this.#authDeadline(), ctx.authDeadlineMs)
-    ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary))
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.#onFrame(data, isBinary)
+      } catch (err) {
+        // A bug here must cost this socket only, never the process.
+        ctx.log('error', 'twilsock frame handling failed', { session: this.id, err })
+        this.close(CLOSE.internalError, 'internal error')
+      }
+    })
     ws.on('pong', () => {
       this.missedPongs = 0
     })
@@ -293,17 +301,17 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     const m = method ?? ''
     switch (m) {
       case 'init':
-        void this.#onInit(pkt, pkt.id)
+        void this.#guard(this.#onInit(pkt, pkt.id))
         return
       case 'update':
-        this.#updates = this.#updates.then(() => this.#onUpdate(pkt, pkt.id!))
+        this.#updates = this.#updates.then(() => this.#guard(this.#onUpdate(pkt, pkt.id!)))
         return
       case 'message':
-        void this.#onMessage(pkt, pkt.id)
+        void this.#guard(this.#onMessage(pkt, pkt.id))
         return
       case 'put_notification_ctx':
       case 'delete_notification_ctx':
-        void this.#onNotificationContext(pkt, pkt.id, m)
+        void this.#guard(this.#onNotificationContext(pkt, pkt.id, m))
         return
       case 'telemetry.v1':
         this.#reply(pkt.id, OK)
@@ -311,6 +319,17 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       default:
         this.#reply(pkt.id, status(400, 'Unsupported method'))
     }
+  }
+
+  /**
+   * Runs a packet handler so that a bug in it (or in a hook it calls) closes this socket with 1011 instead of
+   * becoming an unhandled rejection that would take the process down.
+   */
+  #guard(p: Promise<void>): Promise<void> {
+    return p.catch((err: unknown) => {
+      this.#ctx.log('error', 'twilsock packet handler failed', { session: this.id, err })
+      this.close(CLOSE.internalError, 'internal error')
+    })
   }
 
   /** Rate limit: false when the packet must be refused; closes the socket on sustained abuse. */
