@@ -6,8 +6,11 @@
  * Run (after `npx tsc -b`):
  *
  * ```
- * node packages/server/dist/bench/twilsock-bench.js [--connections 10000] [--concurrency 128] [--json]
+ * node packages/server/dist/bench/twilsock-bench.js [--connections 10000] [--concurrency 128] [--core] [--json]
  * ```
+ *
+ * `--core` runs the server as `createParleyServer` (in-memory SQLite, bootstrapped, the built-in Twilio plugin), so
+ * every `init` also goes through `core.resolveApiKey` and the service lookup.
  *
  * Three processes: this orchestrator, the server (gateway on node:http, `--expose-gc`, an in-memory key table so the
  * numbers are the gateway's and not the store's) and a lean load client that speaks WebSocket + Twilsock by hand
@@ -29,6 +32,9 @@ import { AccessToken, ChatGrant } from '@parley/token'
 import { encodePacket } from '../src/compat/twilio/twilsock/framing.ts'
 import { createTwilsockGateway } from '../src/compat/twilio/twilsock/gateway.ts'
 import { createTwilsockVerifier } from '../src/compat/twilio/twilsock/verify.ts'
+import { loadConfig } from '../src/config.ts'
+import { silentLogger } from '../src/http/log.ts'
+import { createParleyServer } from '../src/main.ts'
 
 interface Keys {
   accountSid: string
@@ -39,7 +45,7 @@ interface Keys {
 
 type ToServer = { type: 'baseline' } | { type: 'measure' } | { type: 'stop' }
 type FromServer =
-  | { type: 'listening'; port: number }
+  | { type: 'listening'; port: number; keys: Keys }
   | {
       type: 'memory'
       rss: number
@@ -110,8 +116,11 @@ async function orchestrate(): Promise<void> {
   // Extra node flags for the server process, e.g. TWILSOCK_BENCH_SERVER_FLAGS=--cpu-prof to profile it.
   const extra = (env['TWILSOCK_BENCH_SERVER_FLAGS'] ?? '').split(' ').filter(Boolean)
   const server = spawnRole('server', ['--expose-gc', '--max-old-space-size=2048', ...extra])
-  server.send({ type: 'keys', keys })
-  const { port } = await once<{ port: number }>(server, 'listening')
+  const core = argv.includes('--core')
+  server.send({ type: 'keys', keys, core })
+  const listening = await once<{ port: number; keys: Keys }>(server, 'listening')
+  const port = listening.port
+  Object.assign(keys, listening.keys)
   server.send({ type: 'baseline' } satisfies ToServer)
   const base = await once<Extract<FromServer, { type: 'memory' }>>(server, 'memory')
 
@@ -131,6 +140,7 @@ async function orchestrate(): Promise<void> {
   const per = (k: 'rss' | 'heapUsed' | 'external') =>
     (after[k] - base[k]) / Math.max(1, after.sessions)
   const result = {
+    server: core ? 'createParleyServer (core + SQLite)' : 'gateway (in-memory keys)',
     connections,
     concurrency,
     initialised: res.ok,
@@ -156,7 +166,7 @@ async function orchestrate(): Promise<void> {
   } else {
     stdout.write(
       [
-        `twilsock bench: ${result.initialised}/${connections} initialised (${result.failed} failed), concurrency ${concurrency}`,
+        `twilsock bench (${result.server}): ${result.initialised}/${connections} initialised (${result.failed} failed), concurrency ${concurrency}`,
         `  inits/s                 ${result.initsPerSecond}  (target ≥ 3000)  in ${result.elapsedMs} ms`,
         `  init latency ms         p50 ${res.latency.p50.toFixed(1)}  p99 ${res.latency.p99.toFixed(1)}  max ${res.latency.max.toFixed(1)}`,
         `  bytes / idle connection RSS ${result.bytesPerIdleConnection.rss}  heap ${result.bytesPerIdleConnection.heapUsed}  external ${result.bytesPerIdleConnection.external}  (target ≤ 20000)`,
@@ -175,26 +185,64 @@ async function orchestrate(): Promise<void> {
 
 async function runServer(): Promise<void> {
   const send = (m: FromServer) => process.send!(m)
-  const keys = await new Promise<Keys>((resolve) =>
-    process.once('message', (m: { type: string; keys: Keys }) => resolve(m.keys)),
+  const init = await new Promise<{ keys: Keys; core: boolean }>((resolve) =>
+    process.once('message', (m: { type: string; keys: Keys; core: boolean }) => resolve(m)),
   )
-  const gateway = createTwilsockGateway({
-    verify: createTwilsockVerifier({
-      resolveKey: (sid) =>
-        sid === keys.keySid ? { secret: keys.secret, accountSid: keys.accountSid } : undefined,
-      serviceBelongsTo: (serviceSid, accountSid) =>
-        serviceSid === keys.serviceSid && accountSid === keys.accountSid,
-    }),
-    upstream: async () => ({ status: 404 }),
-    limits: { maxConnections: 1_000_000 },
-  })
-  const server = createServer((_req, res) => res.writeHead(404).end())
-  server.on('upgrade', (req, socket, head) => {
-    if (!gateway.handleUpgrade(req, socket, head)) socket.destroy()
-  })
-  await new Promise<void>((resolve) =>
-    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve),
-  )
+  let keys = init.keys
+  let sessions: () => number
+  let port: number
+  let stop: () => Promise<void>
+  if (init.core) {
+    // The real thing: core on in-memory SQLite with the built-in Twilio plugin.
+    let open = 0
+    const parley = await createParleyServer(loadConfig({ port: 0, host: '127.0.0.1' }, {}), {
+      storage: 'memory',
+      bootstrap: true,
+      logger: silentLogger,
+      twilio: {
+        limits: { maxConnections: 1_000_000 },
+        onSessionOpen: () => open++,
+        onSessionClose: (s) => {
+          if (s) open--
+        },
+      },
+    })
+    const b = parley.bootstrapped!
+    keys = {
+      accountSid: b.account.sid,
+      keySid: b.apiKey.sid,
+      secret: b.apiKey.secret,
+      serviceSid: b.service.sid,
+    }
+    sessions = () => open
+    port = Number(new URL(parley.url).port)
+    stop = () => parley.close()
+  } else {
+    const gateway = createTwilsockGateway({
+      verify: createTwilsockVerifier({
+        resolveKey: (sid) =>
+          sid === keys.keySid ? { secret: keys.secret, accountSid: keys.accountSid } : undefined,
+        serviceBelongsTo: (serviceSid, accountSid) =>
+          serviceSid === keys.serviceSid && accountSid === keys.accountSid,
+      }),
+      upstream: async () => ({ status: 404 }),
+      limits: { maxConnections: 1_000_000 },
+    })
+    const server = createServer((_req, res) => res.writeHead(404).end())
+    server.on('upgrade', (req, socket, head) => {
+      if (!gateway.handleUpgrade(req, socket, head)) socket.destroy()
+    })
+    await new Promise<void>((resolve) =>
+      server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve),
+    )
+    sessions = () => gateway.sessions.size
+    port = (server.address() as AddressInfo).port
+    stop = async () => {
+      await gateway.close()
+      server.closeAllConnections()
+      server.close()
+    }
+  }
   const gc = (globalThis as { gc?: () => void }).gc
   const measure = async (): Promise<void> => {
     for (let i = 0; i < 3; i++) {
@@ -208,20 +256,16 @@ async function runServer(): Promise<void> {
       heapUsed: m.heapUsed,
       external: m.external,
       arrayBuffers: m.arrayBuffers,
-      sessions: gateway.sessions.size,
+      sessions: sessions(),
     })
   }
   process.on('message', (m: ToServer) => {
     if (m.type === 'baseline' || m.type === 'measure') void measure()
     if (m.type === 'stop') {
-      void gateway.close().then(() => {
-        server.closeAllConnections()
-        server.close()
-        exit(0)
-      })
+      void stop().then(() => exit(0))
     }
   })
-  send({ type: 'listening', port: (server.address() as AddressInfo).port })
+  send({ type: 'listening', port, keys })
 }
 
 // ---- lean load client ------------------------------------------------------------------------------------------
