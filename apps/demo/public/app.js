@@ -54,6 +54,9 @@ const ui = {
   people: $('people'),
   presenceNote: $('presence-note'),
   members: $('members'),
+  addMemberForm: $('add-member-form'),
+  addMemberName: $('add-member-name'),
+  addMemberError: $('add-member-error'),
   announcer: $('announcer'),
 }
 
@@ -122,14 +125,19 @@ function hideBanner() {
 function plainError(err, fallback = 'Something went wrong. Please try again.') {
   if (!err) return fallback
   if (err.userMessage) return err.userMessage
-  const status = err.status ?? err.code
-  if (status === 403 || status === 50107 || status === 50400)
-    return 'You are not allowed to do that in this channel.'
-  if (status === 404 || status === 50300) return 'That channel no longer exists.'
-  if (status === 50307) return 'A channel with that name already exists. Please pick another name.'
-  if (status === 50404) return 'You are already a member of that channel.'
-  if (typeof navigator !== 'undefined' && navigator.onLine === false)
+  if (typeof navigator !== 'undefined' && navigator.onLine === false) {
     return 'You appear to be offline. Check your connection.'
+  }
+  // SDK request failures carry the HTTP status in `status` and the Twilio error in `body` ({ code, message }).
+  const code = err.body?.code ?? err.code
+  const status = err.status ?? err.body?.status
+  if (code === 50404) return 'Already a member of that channel.'
+  if (code === 50307 || code === 50309) return 'That name is already taken. Please pick another.'
+  if (status === 403 || code === 50107 || code === 20403)
+    return 'You are not allowed to do that here.'
+  if (status === 404 || code === 50300) return 'That channel or message no longer exists.'
+  if (status === 429) return 'Too many requests. Please wait a moment and try again.'
+  if (status >= 500) return 'The chat service had a problem. Please try again.'
   return fallback
 }
 
@@ -797,6 +805,12 @@ async function openChannel(channel) {
     updateHistoryControls()
     scrollToBottom()
     markRead()
+    // A short first page leaves nothing to scroll: keep loading until the pane can scroll (or history ends).
+    while (state.current === channel && state.hasOlder && !state.loadingOlder) {
+      const pane = ui.messagesPane
+      if (pane.scrollHeight > pane.clientHeight + 20) break
+      await loadOlder()
+    }
   } catch (err) {
     ui.historyStatus.textContent = ''
     showBanner(plainError(err, 'Could not load the messages of this channel.'))
@@ -1188,6 +1202,35 @@ function wire() {
       await openChannel(channel)
     } catch (err) {
       ui.newChannelError.textContent = plainError(err, 'Could not create the channel.')
+    } finally {
+      button.disabled = false
+    }
+  })
+
+  ui.addMemberForm.addEventListener('submit', async (e) => {
+    e.preventDefault()
+    const channel = state.current
+    const identity = ui.addMemberName.value.trim()
+    ui.addMemberError.textContent = ''
+    if (!channel) return
+    if (!identity) {
+      ui.addMemberError.textContent = 'Please enter a user name.'
+      ui.addMemberName.focus()
+      return
+    }
+    const button = ui.addMemberForm.querySelector('button')
+    button.disabled = true
+    try {
+      await channel.add(identity)
+      ui.addMemberForm.reset()
+      announce(`${identity} was added to the channel.`)
+      void renderMembers(channel)
+    } catch (err) {
+      const code = err?.body?.code ?? err?.code
+      ui.addMemberError.textContent =
+        code === 50404
+          ? 'That person is already in this channel.'
+          : plainError(err, 'Could not add that person. Check the user name and try again.')
     } finally {
       button.disabled = false
     }

@@ -425,6 +425,40 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
   )
 
   void test(
+    'a private channel: its creator adds someone, who then sees it; not listed publicly',
+    opts,
+    async () => {
+      const ivan = await person('ivan')
+      const judy = await person('judy')
+      const channel = name('private')
+      await ivan.page.fill('#new-channel-name', channel)
+      await ivan.page.check('#new-channel-private')
+      await ivan.page.click('#new-channel-form button[type=submit]')
+      await ivan.page.waitForSelector(`#channel-title:text-is("${channel}")`)
+      await ivan.page.fill('#add-member-name', judy.username)
+      await ivan.page.click('#add-member-form button[type=submit]')
+      await ivan.page.waitForSelector(`#members :text("${judy.username}")`, { timeout: 8000 })
+      // Adding again is refused in plain words.
+      await ivan.page.fill('#add-member-name', judy.username)
+      await ivan.page.click('#add-member-form button[type=submit]')
+      await ivan.page.waitForSelector('#add-member-error:text("already in this channel")', {
+        timeout: 8000,
+      })
+      // judy has it among her channels, and can post.
+      await judy.page.click(`#my-channels button[aria-label^="${channel}"]`, { timeout: 8000 })
+      await send(judy.page, 'thanks for the invite')
+      await ivan.page.waitForSelector('.message-body:text-is("thanks for the invite")', {
+        timeout: 8000,
+      })
+      // A third person does not see it in the public list.
+      const kim = await person('kim')
+      await kim.page.waitForTimeout(500)
+      assert.equal(await kim.page.locator(`#public-channels :text("${channel}")`).count(), 0)
+      for (const p of [ivan, judy, kim]) await p.page.context().close()
+    },
+  )
+
+  void test(
     'who is online: members show online/offline when the service enables reachability',
     opts,
     async () => {
