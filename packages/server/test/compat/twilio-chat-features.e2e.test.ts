@@ -167,7 +167,12 @@ test('twilio-chat 6: deleting a channel reaches clients that only watch its docu
   try {
     const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
     const chA = await alice.createChannel({ uniqueName: 'doomed', friendlyName: 'Doomed' })
+    const joined = nextEvent(alice, 'channelJoined', (c: AnyClient) => c.sid === chA.sid)
     await chA.join()
+    await joined
+    // twilio-chat opens the messages list and roster after channelJoined and rethrows (unhandled) if the channel
+    // vanishes meanwhile, as it would against Twilio: let it finish before deleting.
+    await chA.getMessages()
     const chB = await bob.getChannelByUniqueName('doomed')
     const updated = nextEvent(bob, 'channelUpdated', (e: AnyClient) => e.channel.sid === chA.sid)
     await chA.updateFriendlyName('Still here')
