@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { argv, env, execPath, exit, memoryUsage, stdout } from 'node:process'
+import { argv, cpuUsage, env, execPath, exit, memoryUsage, stdout } from 'node:process'
 import { fileURLToPath } from 'node:url'
 import { AccessToken, ChatGrant } from '@parley/token'
 import { encodePacket } from '../src/compat/twilio/twilsock/framing.ts'
@@ -53,6 +53,8 @@ type FromServer =
       external: number
       arrayBuffers: number
       sessions: number
+      /** Process CPU time (user + system) so far, µs. */
+      cpuMicros: number
     }
 type ToClient =
   | { type: 'run'; port: number; keys: Keys; connections: number; concurrency: number }
@@ -148,6 +150,9 @@ async function orchestrate(): Promise<void> {
     elapsedMs: Math.round(res.elapsedMs),
     initsPerSecond: Math.round((res.ok / res.elapsedMs) * 1000),
     initLatencyMs: res.latency,
+    // Contention-independent: server CPU (user + system) per initialised connection, including accept, HTTP
+    // upgrade, token verification and the reply; 1e6 / this is the single-core ceiling in inits/s.
+    serverCpuMicrosPerInit: Math.round((after.cpuMicros - base.cpuMicros) / Math.max(1, res.ok)),
     serverSessions: after.sessions,
     bytesPerIdleConnection: {
       rss: Math.round(per('rss')),
@@ -168,6 +173,7 @@ async function orchestrate(): Promise<void> {
       [
         `twilsock bench (${result.server}): ${result.initialised}/${connections} initialised (${result.failed} failed), concurrency ${concurrency}`,
         `  inits/s                 ${result.initsPerSecond}  (target ≥ 3000)  in ${result.elapsedMs} ms`,
+        `  server CPU / init        ${result.serverCpuMicrosPerInit} µs (single-core ceiling ≈ ${Math.round(1e6 / Math.max(1, result.serverCpuMicrosPerInit))} inits/s)`,
         `  init latency ms         p50 ${res.latency.p50.toFixed(1)}  p99 ${res.latency.p99.toFixed(1)}  max ${res.latency.max.toFixed(1)}`,
         `  bytes / idle connection RSS ${result.bytesPerIdleConnection.rss}  heap ${result.bytesPerIdleConnection.heapUsed}  external ${result.bytesPerIdleConnection.external}  (target ≤ 20000)`,
         `  server RSS              ${result.serverMemoryMiB.baselineRss} → ${result.serverMemoryMiB.rss} MiB (heap ${result.serverMemoryMiB.heapUsed} MiB), ${after.sessions} sessions`,
@@ -250,6 +256,7 @@ async function runServer(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100))
     }
     const m = memoryUsage()
+    const cpu = cpuUsage()
     send({
       type: 'memory',
       rss: m.rss,
@@ -257,6 +264,7 @@ async function runServer(): Promise<void> {
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       sessions: sessions(),
+      cpuMicros: cpu.user + cpu.system,
     })
   }
   process.on('message', (m: ToServer) => {
