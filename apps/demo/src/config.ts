@@ -29,8 +29,8 @@ export interface DemoConfig extends ParleyCredentials {
   /** TCP port (`DEMO_PORT`, default 3000; 0 picks a free one). */
   readonly port: number
   /**
-   * Base URL of the Parley service: `PARLEY_URL`, else `PARLEY_PUBLIC_URL`, else the `url` in credentials.json, else
-   * `http://127.0.0.1:3210`.
+   * Base URL of the Parley service: `PARLEY_URL`, else `PARLEY_PUBLIC_URL`, else `http://127.0.0.1:$PARLEY_PORT`, else
+   * the `url` in credentials.json, else `http://127.0.0.1:3210`.
    */
   readonly parleyUrl: string
   /** The Twilsock URL given to the browser (`PARLEY_TWILSOCK_URL`, default `ws(s)://<parley host>/v3/wsconnect`). */
@@ -257,17 +257,24 @@ export function loadConfig(options: LoadConfigOptions = {}): DemoConfig {
   const cwd = options.cwd ?? workingDirectory(env)
   const credentials = loadCredentials(options)
 
-  // The URL: PARLEY_URL, else PARLEY_PUBLIC_URL, else the `url` that `parley serve` wrote next to the credentials,
-  // else the default local port.
+  // The URL: PARLEY_URL, else PARLEY_PUBLIC_URL, else a local server on PARLEY_PORT when that is set (the same
+  // variable `parley serve` reads), else the `url` that `parley serve` wrote next to the credentials, else port 3210.
   const fileUrl = readCredentialsFile(options).data['url']
+  const port = nonEmpty(env['PARLEY_PORT'])
   const sources: [string, string | undefined][] = [
     ['PARLEY_URL', nonEmpty(env['PARLEY_URL'])],
     ['PARLEY_PUBLIC_URL', nonEmpty(env['PARLEY_PUBLIC_URL'])],
+    [
+      'PARLEY_PORT',
+      port === undefined
+        ? undefined
+        : `http://127.0.0.1:${parseInteger('PARLEY_PORT', port, 3210, 1, 65535)}`,
+    ],
     ['credentials.json url', typeof fileUrl === 'string' ? nonEmpty(fileUrl) : undefined],
   ]
   const [urlSource, urlValue] = sources.find(([, v]) => v !== undefined) ?? [
-    'PARLEY_PORT',
-    `http://127.0.0.1:${parseInteger('PARLEY_PORT', env['PARLEY_PORT'], 3210, 1, 65535)}`,
+    'default',
+    'http://127.0.0.1:3210',
   ]
   const parleyUrl = parseHttpUrl(urlSource, urlValue ?? '')
 

@@ -164,6 +164,9 @@ void describe('loadConfig', () => {
       readFile: read,
     })
     assert.equal(over.twilsockUrl, 'wss://p.example/v3/wsconnect')
+    // PARLEY_PORT (which parley serve also reads) wins over a url left in the file by an earlier run.
+    const port = loadConfig({ env: { PARLEY_PORT: '4000' }, cwd: '/srv', readFile: read })
+    assert.equal(port.twilsockUrl, 'ws://127.0.0.1:4000/v3/wsconnect')
   })
 
   void test('PARLEY_TWILSOCK_URL overrides the derived URL and must be ws(s)', () => {
