@@ -18,7 +18,6 @@ import { AccessToken } from '../src/access-token.ts'
 import { verifyAccessToken, verifyAccessTokenSync } from '../src/verify.ts'
 
 const require = createRequire(import.meta.url)
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const TwilioAccessToken: any = require('twilio/lib/jwt/AccessToken')
 
 const AC = 'AC0123456789abcdef0123456789abcdef'

@@ -29,6 +29,14 @@ import {
   type VoiceGrantOptions,
   type VoiceGrantPayload,
 } from './grants.ts'
+import type {
+  ChatGrant as ChatGrantType,
+  PlaybackGrant as PlaybackGrantType,
+  SyncGrant as SyncGrantType,
+  TaskRouterGrant as TaskRouterGrantType,
+  VideoGrant as VideoGrantType,
+  VoiceGrant as VoiceGrantType,
+} from './grants.ts'
 import { HASH_OF, type Algorithm } from './lib/algorithms.ts'
 
 export type { Algorithm } from './lib/algorithms.ts'
@@ -266,10 +274,10 @@ export declare namespace AccessToken {
     PlaybackGrantPayload,
     AccessTokenOptions,
   }
-  export type ChatGrant = import('./grants.ts').ChatGrant
-  export type TaskRouterGrant = import('./grants.ts').TaskRouterGrant
-  export type VideoGrant = import('./grants.ts').VideoGrant
-  export type SyncGrant = import('./grants.ts').SyncGrant
-  export type VoiceGrant = import('./grants.ts').VoiceGrant
-  export type PlaybackGrant = import('./grants.ts').PlaybackGrant
+  export type ChatGrant = ChatGrantType
+  export type TaskRouterGrant = TaskRouterGrantType
+  export type VideoGrant = VideoGrantType
+  export type SyncGrant = SyncGrantType
+  export type VoiceGrant = VoiceGrantType
+  export type PlaybackGrant = PlaybackGrantType
 }

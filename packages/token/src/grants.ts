@@ -28,7 +28,6 @@ export abstract class Grant<TOptions, TPayload, TKey extends string> {
 }
 
 /** Any grant, whatever its options, payload and key. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyGrant = Grant<any, any, string>
 
 /** Options of {@link ChatGrant} (camelCase, as in the helper). */

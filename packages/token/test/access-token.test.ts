@@ -106,7 +106,6 @@ const grantArb: fc.Arbitrary<GrantSpec> = fc.record({
   obj: opt(fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 })),
 })
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function makeGrant(ns: any, g: GrantSpec): AnyGrant {
   switch (g.kind) {
     case 'chat':
@@ -207,7 +206,6 @@ test('the constructor throws the helper messages for missing arguments', () => {
     [[X_AC, X_SK, 's', { identity: 0 }], 'identity is required to be specified in options'],
   ]
   for (const [args, message] of cases) {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const A = AccessToken as any
     assert.throws(() => new A(...args), { message }, message)
     assert.throws(
@@ -221,7 +219,6 @@ test('the constructor throws the helper messages for missing arguments', () => {
 test('toJwt rejects an unsupported algorithm with the helper message', () => {
   const token = new AccessToken(X_AC, X_SK, 's', { identity: 'a' })
   const message = 'Algorithm not supported. Allowed values are HS256, HS384, HS512'
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   for (const alg of ['none', 'RS256', 'hs256', 'HS1024'] as any[]) {
     assert.throws(() => token.toJwt(alg), { message })
     assert.throws(() => new TwilioAccessToken(X_AC, X_SK, 's', { identity: 'a' }).toJwt(alg), {
@@ -277,7 +274,6 @@ test('nbf must be a safe integer; region must be printable ASCII', () => {
 })
 
 test('an identity that is neither a string nor an integer is refused (the helper silently drops it)', () => {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   for (const identity of [4.2, {}, ['a'], true] as any[]) {
     assert.throws(() => new AccessToken(X_AC, X_SK, 's', { identity }), TypeError)
   }

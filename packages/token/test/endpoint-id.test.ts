@@ -15,7 +15,6 @@ test('endpointId refuses empty parts, colons in app or deviceId, and results ove
   assert.throws(() => endpointId({ app: 'a', identity: '', deviceId: 'd' }), TypeError)
   assert.throws(() => endpointId({ app: 'a:b', identity: 'a', deviceId: 'd' }), TypeError)
   assert.throws(() => endpointId({ app: 'a', identity: 'a', deviceId: 'd:e' }), TypeError)
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   assert.throws(() => endpointId({ app: 'a', identity: 1 as any, deviceId: 'd' }), TypeError)
   assert.equal(endpointId({ app: 'a', identity: 'x'.repeat(252), deviceId: 'd' }).length, 256)
   assert.throws(

@@ -68,7 +68,6 @@ test('verifyAccessTokenSync returns the same principal synchronously', () => {
 
 test('verifyAccessTokenSync refuses an async resolveKey with a TypeError', () => {
   assert.throws(
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     () =>
       verifyAccessTokenSync(valid(), {
         resolveKey: (async (s: string) => resolveKey(s)) as any,
@@ -202,7 +201,6 @@ test('identity is case-sensitive and may hold any well-formed text, including as
 // --- 20101: size and structure ---
 
 test('a non-string token is rejected with 20101', async () => {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   for (const t of [undefined, null, 42, {}, Buffer.from('a.b.c')] as any[])
     await rejects(() => verify(t), 20101, 'token', 51130)
 })
@@ -479,7 +477,6 @@ test('a resolveKey result with an empty or short secret or no accountSid is a Ty
     'secret',
     42,
   ]) {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     await assert.rejects(() => verify(valid(), { resolveKey: () => bad as any }), TypeError)
   }
 })
@@ -667,7 +664,6 @@ test('now defaults to the clock; options are validated', async (t) => {
   ]) {
     await assert.rejects(() => verify(valid(), bad), RangeError)
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   for (const bad of [
     { now: Number.NaN },
     { now: '1' as any },
@@ -676,7 +672,6 @@ test('now defaults to the clock; options are validated', async (t) => {
   ]) {
     await assert.rejects(() => verify(valid(), bad), TypeError)
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   await assert.rejects(() => verifyAccessToken(valid(), {} as any), TypeError)
   // A fractional now behaves as its floor for integer claims.
   assert.ok(await verify(sign(HEADER, claims({ exp: NOW - 59 })), { now: NOW + 0.999 }))

@@ -31,6 +31,7 @@ export function parseStrictJson(text: string, maxDepth = 16): unknown {
 }
 
 /** A run of string characters that need no further look: not `"`, `\\` or a control character. */
+// eslint-disable-next-line no-control-regex -- JSON forbids raw U+0000–U+001F in strings (RFC 8259 §7)
 const PLAIN_RUN = /[^"\\\x00-\x1f]*/y
 
 class Parser {

@@ -110,5 +110,4 @@ export async function rejects(
 const require = createRequire(import.meta.url)
 
 /** The official helper's AccessToken class (twilio@6.3.1, devDependency). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const TwilioAccessToken: any = require('twilio/lib/jwt/AccessToken')
