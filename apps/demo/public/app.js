@@ -918,7 +918,6 @@ function renderMessage(message) {
     )
   }
   li.append(meta, el('p', { className: 'message-body', text: message.body ?? '' }))
-  li._message = message
   return li
 }
 
