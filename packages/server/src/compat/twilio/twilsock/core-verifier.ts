@@ -14,7 +14,14 @@ export interface CoreVerifierOptions {
   readonly now?: () => number
   /** Clock leeway in seconds (default 60). */
   readonly leewaySeconds?: number
+  /**
+   * How long a positive service-ownership check is reused, in ms (default 5,000; 0 = always ask the store). Saves a
+   * store read per `init` during reconnect storms; a deleted service is noticed by new connections within this time.
+   */
+  readonly serviceCacheMs?: number
 }
+
+const SERVICE_CACHE_MAX = 10_000
 
 /**
  * Builds the gateway's `verify` from the core.
@@ -30,17 +37,28 @@ export function coreTwilsockVerifier(
   core: Pick<Core, 'resolveApiKey' | 'services'>,
   opts: CoreVerifierOptions = {},
 ): TwilsockVerifier {
+  const { serviceCacheMs = 5_000, ...verifierOpts } = opts
+  const now = opts.now ?? Date.now
+  const known = new Map<string, number>() // `${accountSid}|${serviceSid}` → valid until (ms)
   return createTwilsockVerifier({
     resolveKey: (keySid) => core.resolveApiKey(keySid),
     serviceBelongsTo: async (serviceSid, accountSid) => {
+      const k = `${accountSid}|${serviceSid}`
+      const until = known.get(k)
+      if (until !== undefined && until > now()) return true
       try {
         await core.services.fetch({ kind: 'admin', accountSid }, serviceSid)
-        return true
       } catch (err) {
+        known.delete(k)
         if (isChatError(err) && err.status === 404) return false
         throw err
       }
+      if (serviceCacheMs > 0) {
+        if (known.size >= SERVICE_CACHE_MAX) known.clear()
+        known.set(k, now() + serviceCacheMs)
+      }
+      return true
     },
-    ...opts,
+    ...verifierOpts,
   })
 }
