@@ -166,3 +166,42 @@ test('subscribers of a deleted channel still get document_removed, then nothing'
     await h.close()
   }
 })
+
+test('user descriptors by channel, my-channels paging fields, typing to the other members only', async () => {
+  const h = await setup()
+  try {
+    const alice = h.session('alice')
+    const bob = h.session('bob')
+    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'room', friendly_name: 'Room' })
+    for (const [s, id] of [[alice, 'alice'], [bob, 'bob']] as const) {
+      await h.call(s, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: id })
+    }
+    const users = await h.compat.upstream(
+      { ...request('GET', '/Client/v1/Users', { ConversationSid: ch.body.sid }, undefined, 'aim.us1.twilio.com') },
+      alice,
+    )
+    const body = users.body as any
+    assert.deepEqual(body.users.map((u: any) => u.identity).sort(), ['alice', 'bob'])
+    assert.equal(body.users[0].sync_objects.user_info_map, `${body.users[0].identity}.userInfo`)
+    const mine = await h.call(bob, 'GET', '/Client/v1/Users/bob/Channels')
+    assert.equal(mine.body.conversations[0].conversation_sid, ch.body.sid)
+    assert.equal(mine.body.conversations[0].status, 'joined')
+    assert.equal(mine.body.conversations[0].sync_objects.conversation, `${ch.body.sid}.channel`)
+    assert.equal(mine.body.conversations[0].friendly_name, 'Room')
+    assert.equal(mine.body.meta.next_token, null)
+    const typing = await h.compat.upstream(
+      {
+        ...request('POST', '/Client/v1/Typing', {}, `ChannelSid=${ch.body.sid}`, 'aim.us1.twilio.com'),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      },
+      bob,
+    )
+    assert.equal(typing.status, 200)
+    assert.equal(typeof (typing.body as any).typing_timeout, 'number')
+    const got = alice.sent.filter((x) => x.type === 'twilio.ipmsg.typing_indicator')
+    assert.deepEqual(got.map((x) => [x.payload.channel_sid, x.payload.identity]), [[ch.body.sid, 'bob']])
+    assert.equal(bob.sent.filter((x) => x.type === 'twilio.ipmsg.typing_indicator').length, 0)
+  } finally {
+    await h.close()
+  }
+})
