@@ -276,3 +276,21 @@ test('evicted object states are folded again from the log with the same ids', as
   log.append('list:A', 'message_updated', '2', { text: 'edited' })
   assert.deepEqual(await read('list:A'), [[3, 4], [2, 5]])
 })
+
+test('a session cannot hold more subscriptions than the limit', async () => {
+  const log = new FakeLog()
+  const engine = createSyncEngine({ log, projection: toyProjection(new Set()), maxSubscriptionsPerSession: 2 })
+  const s = new FakeSession('alice')
+  await establish(engine, s, ['A', 'B', 'C'].map((n) => ({ object_sid: `ESlist:${n}`, object_type: 'list', last_event_id: 0 })))
+  await waitFor(() => s.control('subscription_established').length === 2 && s.control('subscription_failed').length === 1)
+  assert.equal(s.control('subscription_failed')[0].event.error.status, 429)
+  assert.equal(engine.subscriptionCount(), 2)
+  // re-establishing an existing one is not a new subscription
+  await establish(engine, s, [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: 0 }], 43)
+  await waitFor(() => s.control('subscription_established').length === 3)
+  const big = await engine.handle(
+    request('POST', '/v4/Subscriptions', {}, { action: 'establish', correlation_id: 1, requests: Array(101).fill({}) }),
+    s,
+  )
+  assert.equal(big.status, 400)
+})

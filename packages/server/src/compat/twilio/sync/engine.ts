@@ -37,6 +37,8 @@ export interface SyncEngineOptions {
    * overflowing the socket's outbound limit. Default 1000.
    */
   maxReplayEvents?: number
+  /** Subscriptions one session may hold; more fail with 429. Default 1000. */
+  maxSubscriptionsPerSession?: number
   /** Unexpected failures (logged, never sent). Default `console.error`. */
   onError?: (err: unknown) => void
 }
@@ -106,6 +108,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
   const onError = options.onError ?? ((err: unknown) => console.error('parley sync engine', err))
   const estimatedDeliveryMs = options.estimatedDeliveryMs ?? 5000
   const maxReplayEvents = options.maxReplayEvents ?? 1000
+  const maxSubscriptions = options.maxSubscriptionsPerSession ?? 1000
   const states = new ObjectStates(log, projection, options.maxCachedObjects ?? 2000, options.maxCachedItems ?? 200_000)
   /** session id → object sid → subscription */
   const bySession = new Map<string, Map<string, Subscription>>()
@@ -246,6 +249,8 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       ? body.correlation_id
       : 0
     const requests = Array.isArray(body.requests) ? body.requests : []
+    // max_batch_size is 100: the SDK never sends more in one request.
+    if (requests.length > 100) throw new SyncHttpError(400, 20001, 'Too many subscription requests in one batch')
     const base = `https://${req.host}`
     const subs = sessionSubs(session)
     if (body.action === 'cancel') {
@@ -272,6 +277,10 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         : undefined
       if (sid === '' || type === undefined) {
         failures.push({ object_sid: sid, error: { status: 400, code: 20001, message: 'Invalid subscription request' } })
+        continue
+      }
+      if (!subs.has(sid) && subs.size >= maxSubscriptions) {
+        failures.push({ object_sid: sid, error: { status: 429, code: 20429, message: 'Too many subscriptions' } })
         continue
       }
       try {
