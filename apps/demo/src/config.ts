@@ -260,7 +260,9 @@ export function loadConfig(options: LoadConfigOptions = {}): DemoConfig {
   // The URL: PARLEY_URL, else PARLEY_PUBLIC_URL, else a local server on PARLEY_PORT when that is set (the same
   // variable `parley serve` reads), else the `url` that `parley serve` wrote next to the credentials, else port 3210.
   const fileUrl = readCredentialsFile(options).data['url']
-  const port = nonEmpty(env['PARLEY_PORT'])
+  // PARLEY_PORT=0 (any free port) says nothing about where Parley is: the file's url tells.
+  const rawPort = nonEmpty(env['PARLEY_PORT'])
+  const port = rawPort === '0' ? undefined : rawPort
   const sources: [string, string | undefined][] = [
     ['PARLEY_URL', nonEmpty(env['PARLEY_URL'])],
     ['PARLEY_PUBLIC_URL', nonEmpty(env['PARLEY_PUBLIC_URL'])],
