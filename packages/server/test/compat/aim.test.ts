@@ -205,3 +205,23 @@ test('user descriptors by channel, my-channels paging fields, typing to the othe
     await h.close()
   }
 })
+
+test('a channel document read shows the current lastMessage and counts', async () => {
+  const h = await setup()
+  try {
+    const alice = h.session('alice')
+    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'lm' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'alice' })
+    const before = await h.call(alice, 'GET', `/v3/Documents/${ch.body.sid}.channel`)
+    assert.equal(before.body.data.lastMessage, undefined)
+    for (const body of ['a', 'b']) await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Messages`, { body })
+    const doc = await h.call(alice, 'GET', `/v3/Documents/${ch.body.sid}.channel`)
+    assert.equal(doc.body.data.lastMessage.index, 1)
+    assert.match(doc.body.data.lastMessage.timestamp, /Z$/)
+    assert.equal(doc.body.data.messagesCount, 2)
+    assert.equal(doc.body.data.membersCount, 1)
+    assert.equal(doc.body.data.messages, `${ch.body.sid}.messages`)
+  } finally {
+    await h.close()
+  }
+})

@@ -344,7 +344,11 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     if (parts.length === 3) {
       const include = params['Include'] === 'items' && ref.type !== 'document'
       const items = include ? queryItems(st.items.values(), ref.type === 'list', { pageSize: '100' }).items : undefined
-      return json(200, descriptorJson(base, st, items))
+      const data =
+        ref.type === 'document' && projection.documentData !== undefined
+          ? await projection.documentData(ref, st.document, session.principal)
+          : st.document
+      return json(200, descriptorJson(base, st, items, data))
     }
     if (parts[3] !== 'Items' || ref.type === 'document') {
       throw new SyncHttpError(404, 20404, 'The requested resource was not found')
