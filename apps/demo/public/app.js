@@ -754,6 +754,15 @@ function onChannelUpdated({ channel, updateReasons }) {
   ) {
     onChannelJoined(channel)
   }
+  // Read in another tab or device: recount.
+  const entry = state.joined.get(channel.sid)
+  if (
+    entry &&
+    updateReasons.includes('lastConsumedMessageIndex') &&
+    state.current?.sid !== channel.sid
+  ) {
+    void refreshUnread(entry)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
