@@ -6,6 +6,7 @@
  * `PARLEY_E2E_DATA_DIR` (the data directory of a running server: its credentials.json, with `url`) or else from
  * `parley serve --port 0` (packages/server/dist/src/cli.js) in a temporary directory. Every test SKIPS, with the
  * reason, when Chromium is missing or when a probe client does not reach `stateChanged: 'initialized'`.
+ * Against an existing server the tests create users and channels there and turn on the service's reachability.
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
