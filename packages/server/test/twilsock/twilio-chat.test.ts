@@ -282,6 +282,33 @@ test(
 )
 
 test(
+  'after tokenExpired, updateToken with a fresh token reconnects the same client',
+  { timeout: 15_000 },
+  async () => {
+    const s = await startServer({ tokenWarningLeadMs: 1_000 })
+    const w = watch(ChatClient, s.parleyToken('alice', 3), s.uri)
+    try {
+      assert.equal(await w.ready, 'initialized')
+      await until(
+        () => w.events.includes('tokenExpired') && w.states.at(-1) === 'disconnected',
+        8_000,
+        20,
+      )
+      await until(() => s.gateway.sessions.size === 0)
+      // Recovery (access-tokens.md §9.3, twilio-chat-demo-js#44): the same client object comes back.
+      await w.client.updateToken(s.helperToken('alice', 600))
+      await until(() => w.client.connectionState === 'connected', 5_000, 20)
+      assert.equal(s.gateway.sessions.isOnline(s.creds.service.sid, 'alice'), true)
+      const ch = await w.client.createChannel({ uniqueName: 'after-recovery' })
+      assert.match(ch.sid, /^CH/)
+    } finally {
+      await shutdown(w, s)
+      await s.close()
+    }
+  },
+)
+
+test(
   'deleting the API key closes its twilio-chat sessions within 5 s (tokenExpired)',
   { timeout: 15_000 },
   async () => {
