@@ -666,3 +666,22 @@ test('throwing hooks (onSessionOpen, reachability) do not break the session or t
   c.close()
   await until(() => h.gateway.connections === 0)
 })
+
+test('an update signed by another key of the account moves the session to that key for revocation', async (t) => {
+  const h = await startGateway()
+  t.after(() => h.close())
+  const key2 = {
+    ...h.keys,
+    keySid: `SK${'1'.repeat(32)}`,
+    secret: 'second-secret-second-secret-0123',
+  }
+  h.keyTable.set(key2.keySid, key2)
+  const c = await RawClient.connect(h.url)
+  await c.init(mintParley(h.keys, 'alice'))
+  const r = await c.reply(c.send({ method: 'update', token: mintParley(key2, 'alice') }))
+  assert.deepEqual(r.header['status'], { code: 200, status: 'OK' })
+  assert.equal(h.gateway.revokeKey(h.keys.keySid), 0)
+  assert.equal(h.gateway.sessions.forKey(key2.keySid).length, 1)
+  assert.equal(h.gateway.revokeKey(key2.keySid), 1)
+  assert.equal((await c.closed).code, 1008)
+})
