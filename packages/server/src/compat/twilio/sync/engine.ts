@@ -224,6 +224,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
   }
 
   function failed(sub: Subscription, err: SyncHttpError): void {
+    if (sub.session.closed) return
     sub.session.notify(
       SYNC_EVENT,
       control('subscription_failed', sub.pending, {
