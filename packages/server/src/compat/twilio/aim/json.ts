@@ -13,8 +13,11 @@ export interface AimLinks {
   base: string
 }
 
+/** A channel's aim URL (`links.self` of the SDK's Channel). */
 export const channelUrl = (l: AimLinks, sid: string): string => `${l.base}/Channels/${sid}`
+/** A user's aim URL (`links.current_user`, `{users}/{identity}`). */
 export const userUrl = (l: AimLinks, identity: string): string => `${l.base}/Users/${encodeURIComponent(identity)}`
+/** The user's channel list (`links.my_conversations`). */
 export const myChannelsUrl = (l: AimLinks, identity: string): string => `${userUrl(l, identity)}/Channels`
 
 function syncObjects(sid: string): Record<string, string> {
