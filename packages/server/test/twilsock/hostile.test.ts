@@ -41,12 +41,10 @@ test(
       fc
         .uint8Array({ maxLength: 200 })
         .map((b) => ({ data: Buffer.concat([Buffer.from('TWILSOCK V3.0 '), b]), binary: true })),
-      fc
-        .string()
-        .map((s) => ({
-          data: Buffer.from(`TWILSOCK V3.0 ${Buffer.byteLength(s)}\r\n${s}\r\n`),
-          binary: true,
-        })),
+      fc.string().map((s) => ({
+        data: Buffer.from(`TWILSOCK V3.0 ${Buffer.byteLength(s)}\r\n${s}\r\n`),
+        binary: true,
+      })),
       fc
         .record({
           method: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
@@ -60,12 +58,10 @@ test(
             binary: true,
           }
         }),
-      fc
-        .jsonValue()
-        .map((v) => ({
-          data: encodePacket({ method: 'message', id: 'TMx', http_request: v as never }),
-          binary: true,
-        })),
+      fc.jsonValue().map((v) => ({
+        data: encodePacket({ method: 'message', id: 'TMx', http_request: v as never }),
+        binary: true,
+      })),
       fc.string().map((s) => ({ data: Buffer.from(s), binary: false })),
       fc.constant({ data: Buffer.alloc(5000, 1), binary: true }),
     )

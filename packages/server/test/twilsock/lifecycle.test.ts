@@ -15,9 +15,7 @@ import {
   type Harness,
 } from './support.ts'
 
-async function setup(
-  leadMs = 180_000,
-): Promise<{
+async function setup(leadMs = 180_000): Promise<{
   h: Harness
   clock: ManualTimers
   nowSec: () => number

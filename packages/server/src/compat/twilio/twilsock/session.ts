@@ -19,7 +19,6 @@ import type { TimerHandle } from '../../../realtime/timers.ts'
 import type {
   TwilsockPrincipal,
   TwilsockSession,
-  UpstreamHandler,
   UpstreamRequest,
   UpstreamResponse,
 } from '../upstream.ts'
@@ -770,5 +769,3 @@ function safeDecode(s: string): string {
     return s
   }
 }
-
-export type { UpstreamHandler }
