@@ -1,6 +1,27 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
 import { nextEvent, startChatHarness, type AnyClient } from './support/chat-harness.ts'
+
+const require = createRequire(import.meta.url)
+
+test('Client.create (the deprecated factory) resolves with an initialized client', { timeout: 20_000 }, async () => {
+  const h = await startChatHarness()
+  try {
+    const { Client } = require('twilio-chat')
+    const states: string[] = []
+    const carol = await Client.create(h.token('carol'), { twilsock: { uri: h.wsUri }, logLevel: 'silent' })
+    h.adopt(carol)
+    carol.on('stateChanged', (s: string) => states.push(s))
+    // create() also resolves after a failed initialisation: prove this one succeeded.
+    assert.equal(carol.user.identity, 'carol')
+    assert.equal(carol.reachabilityEnabled, false) // throws before initialisation
+    assert.equal(carol.connectionState, 'connected')
+    assert.deepEqual(states, [])
+  } finally {
+    await h.close()
+  }
+})
 
 test('two unmodified twilio-chat 6 clients create, find, join a channel and exchange messages', { timeout: 30_000 }, async () => {
   const h = await startChatHarness()
