@@ -14,13 +14,23 @@ async function setup() {
     twilio: false,
   })
   const creds = parley.bootstrapped!
-  const compat = createTwilioCompat({ core: parley.core, bus: parley.bus, onError: (e) => assert.fail(String(e)) })
+  const compat = createTwilioCompat({
+    core: parley.core,
+    bus: parley.bus,
+    onError: (e) => assert.fail(String(e)),
+  })
   const session = (identity: string) => {
     const s = new FakeSession(identity, creds.service.sid)
     ;(s.principal as { accountSid: string }).accountSid = creds.account.sid
     return s
   }
-  const call = async (s: FakeSession, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const call = async (
+    s: FakeSession,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     const host = path.startsWith('/v') ? 'cds.us1.twilio.com' : 'aim.us1.twilio.com'
     const req = { ...request(method, path, {}, body, host), headers }
     const res = await compat.upstream(req, s)
@@ -47,7 +57,10 @@ test('Configuration announces links, options and the per-user Sync objects, and 
     assert.equal(v1.body.identity, 'alice@example.com')
     assert.equal(v1.body.sync_objects.my_user_info, 'alice@example.com.userInfo')
     assert.equal(v1.body.sync_objects.my_conversations, 'alice@example.com.channels')
-    assert.equal(v1.body.links.my_conversations, 'https://aim.us1.twilio.com/Client/v1/Users/alice%40example.com/Channels')
+    assert.equal(
+      v1.body.links.my_conversations,
+      'https://aim.us1.twilio.com/Client/v1/Users/alice%40example.com/Channels',
+    )
     assert.match(v1.body.options.consumption_report_interval, /^PT\d+S$/)
     const v2 = await h.call(alice, 'GET', '/Client/v2/Configuration')
     assert.ok(v2.body.links.media_set_service)
@@ -63,9 +76,14 @@ test('a retried mutation with the same X-Twilio-Mutation-Id is applied once', as
   const h = await setup()
   try {
     const alice = h.session('alice')
-    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'idem', type: 'public' })
+    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', {
+      unique_name: 'idem',
+      type: 'public',
+    })
     assert.equal(ch.status, 201)
-    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'alice' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, {
+      identity: 'alice',
+    })
     const headers = { 'x-twilio-mutation-id': '5b2c7f1e-0000-4000-8000-000000000001' }
     const path = `/Client/v1/Channels/${ch.body.sid}/Messages`
     const [a, b] = await Promise.all([
@@ -90,8 +108,13 @@ test('errors carry the Twilio code and status; Sync reads are authorized at oper
     const bob = h.session('bob')
     await h.call(bob, 'GET', '/Client/v1/Configuration')
     const pub = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'pub' })
-    const priv = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'priv', type: 'private' })
-    await h.call(alice, 'POST', `/Client/v1/Channels/${priv.body.sid}/Participants`, { identity: 'alice' })
+    const priv = await h.call(alice, 'POST', '/Client/v1/Channels', {
+      unique_name: 'priv',
+      type: 'private',
+    })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${priv.body.sid}/Participants`, {
+      identity: 'alice',
+    })
     // 1. unknown channel: 404 with Twilio's channel code
     const missing = await h.call(bob, 'GET', '/Client/v1/Channels/nope')
     assert.equal(missing.status, 404)
@@ -107,7 +130,9 @@ test('errors carry the Twilio code and status; Sync reads are authorized at oper
     assert.equal((await h.call(bob, 'GET', '/Client/v1/Users/alice/Channels')).status, 404)
     assert.equal((await h.call(bob, 'GET', '/v3/Maps/alice.channels')).status, 404)
     // 5. sending without membership is refused by the core's permissions
-    const send = await h.call(bob, 'POST', `/Client/v1/Channels/${pub.body.sid}/Messages`, { body: 'x' })
+    const send = await h.call(bob, 'POST', `/Client/v1/Channels/${pub.body.sid}/Messages`, {
+      body: 'x',
+    })
     assert.ok(send.status === 403 || send.status === 404, `status ${send.status}`)
     assert.equal(typeof send.body.code, 'number')
   } finally {
@@ -121,13 +146,19 @@ test('a member removed from a channel stops receiving its live events at once', 
     const alice = h.session('alice')
     const bob = h.session('bob')
     const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'kick' })
-    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'alice' })
-    await h.call(bob, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'bob' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, {
+      identity: 'alice',
+    })
+    await h.call(bob, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, {
+      identity: 'bob',
+    })
     const list = await h.call(bob, 'GET', `/v3/Lists/${ch.body.sid}.messages`)
     await h.call(bob, 'POST', '/v4/Subscriptions', {
       action: 'establish',
       correlation_id: 7,
-      requests: [{ object_sid: list.body.sid, object_type: 'list', last_event_id: list.body.last_event_id }],
+      requests: [
+        { object_sid: list.body.sid, object_type: 'list', last_event_id: list.body.last_event_id },
+      ],
     })
     await waitFor(() => bob.control('subscription_established').length === 1)
     await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Messages`, { body: 'one' })
@@ -135,7 +166,10 @@ test('a member removed from a channel stops receiving its live events at once', 
     await h.call(bob, 'DELETE', `/Client/v1/Channels/${ch.body.sid}/Participants/bob`)
     await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Messages`, { body: 'two' })
     await new Promise((r) => setTimeout(r, 100))
-    assert.deepEqual(bob.syncEvents().map((e) => e.event.item_data.text), ['one'])
+    assert.deepEqual(
+      bob.syncEvents().map((e) => e.event.item_data.text),
+      ['one'],
+    )
     assert.equal(h.compat.sync.subscriptionCount(), 0)
   } finally {
     await h.close()
@@ -148,13 +182,23 @@ test('subscribers of a deleted channel still get document_removed, then nothing'
     const alice = h.session('alice')
     const bob = h.session('bob')
     const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'doomed' })
-    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'alice' })
-    await h.call(bob, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'bob' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, {
+      identity: 'alice',
+    })
+    await h.call(bob, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, {
+      identity: 'bob',
+    })
     const doc = await h.call(bob, 'GET', `/v3/Documents/${ch.body.sid}.channel`)
     await h.call(bob, 'POST', '/v4/Subscriptions', {
       action: 'establish',
       correlation_id: 1,
-      requests: [{ object_sid: doc.body.sid, object_type: 'document', last_event_id: doc.body.last_event_id }],
+      requests: [
+        {
+          object_sid: doc.body.sid,
+          object_type: 'document',
+          last_event_id: doc.body.last_event_id,
+        },
+      ],
     })
     await waitFor(() => bob.control('subscription_established').length === 1)
     const del = await h.call(alice, 'DELETE', `/Client/v1/Channels/${ch.body.sid}`)
@@ -172,12 +216,26 @@ test('user descriptors by channel, my-channels paging fields, typing to the othe
   try {
     const alice = h.session('alice')
     const bob = h.session('bob')
-    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'room', friendly_name: 'Room' })
-    for (const [s, id] of [[alice, 'alice'], [bob, 'bob']] as const) {
+    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', {
+      unique_name: 'room',
+      friendly_name: 'Room',
+    })
+    for (const [s, id] of [
+      [alice, 'alice'],
+      [bob, 'bob'],
+    ] as const) {
       await h.call(s, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: id })
     }
     const users = await h.compat.upstream(
-      { ...request('GET', '/Client/v1/Users', { ConversationSid: ch.body.sid }, undefined, 'aim.us1.twilio.com') },
+      {
+        ...request(
+          'GET',
+          '/Client/v1/Users',
+          { ConversationSid: ch.body.sid },
+          undefined,
+          'aim.us1.twilio.com',
+        ),
+      },
       alice,
     )
     const body = users.body as any
@@ -191,7 +249,13 @@ test('user descriptors by channel, my-channels paging fields, typing to the othe
     assert.equal(mine.body.meta.next_token, null)
     const typing = await h.compat.upstream(
       {
-        ...request('POST', '/Client/v1/Typing', {}, `ChannelSid=${ch.body.sid}`, 'aim.us1.twilio.com'),
+        ...request(
+          'POST',
+          '/Client/v1/Typing',
+          {},
+          `ChannelSid=${ch.body.sid}`,
+          'aim.us1.twilio.com',
+        ),
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
       },
       bob,
@@ -199,7 +263,10 @@ test('user descriptors by channel, my-channels paging fields, typing to the othe
     assert.equal(typing.status, 200)
     assert.equal(typeof (typing.body as any).typing_timeout, 'number')
     const got = alice.sent.filter((x) => x.type === 'twilio.ipmsg.typing_indicator')
-    assert.deepEqual(got.map((x) => [x.payload.channel_sid, x.payload.identity]), [[ch.body.sid, 'bob']])
+    assert.deepEqual(
+      got.map((x) => [x.payload.channel_sid, x.payload.identity]),
+      [[ch.body.sid, 'bob']],
+    )
     assert.equal(bob.sent.filter((x) => x.type === 'twilio.ipmsg.typing_indicator').length, 0)
   } finally {
     await h.close()
@@ -211,10 +278,13 @@ test('a channel document read shows the current lastMessage and counts', async (
   try {
     const alice = h.session('alice')
     const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'lm' })
-    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, { identity: 'alice' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, {
+      identity: 'alice',
+    })
     const before = await h.call(alice, 'GET', `/v3/Documents/${ch.body.sid}.channel`)
     assert.equal(before.body.data.lastMessage, undefined)
-    for (const body of ['a', 'b']) await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Messages`, { body })
+    for (const body of ['a', 'b'])
+      await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Messages`, { body })
     const doc = await h.call(alice, 'GET', `/v3/Documents/${ch.body.sid}.channel`)
     assert.equal(doc.body.data.lastMessage.index, 1)
     assert.match(doc.body.data.lastMessage.timestamp, /Z$/)

@@ -8,29 +8,80 @@ const CH = 'CH' + 'a'.repeat(32)
 const US = 'US' + 'b'.repeat(32)
 
 function ev<T>(type: ChatEvent['type'], key: string | null, data: T, streamSeq = 1): ChatEvent<T> {
-  return { seq: 1, stream: 's', streamSeq, type, key, data, accountSid: 'AC', serviceSid: 'IS', createdAt: 1_700_000_000_000 }
+  return {
+    seq: 1,
+    stream: 's',
+    streamSeq,
+    type,
+    key,
+    data,
+    accountSid: 'AC',
+    serviceSid: 'IS',
+    createdAt: 1_700_000_000_000,
+  }
 }
 
 test('object names and SIDs round-trip for every kind', () => {
-  assert.deepEqual(parseObjectId('document', `${CH}.channel`), { kind: 'channel', by: 'entity', entitySid: CH })
-  assert.deepEqual(parseObjectId('list', `${CH}.messages`), { kind: 'messages', by: 'entity', entitySid: CH })
-  assert.deepEqual(parseObjectId('map', `${CH}.roster`), { kind: 'roster', by: 'entity', entitySid: CH })
-  assert.deepEqual(parseObjectId('map', 'a.b@c.userInfo'), { kind: 'userInfo', by: 'identity', identity: 'a.b@c' })
-  assert.deepEqual(parseObjectId('map', 'alice.channels'), { kind: 'userChannels', by: 'identity', identity: 'alice' })
+  assert.deepEqual(parseObjectId('document', `${CH}.channel`), {
+    kind: 'channel',
+    by: 'entity',
+    entitySid: CH,
+  })
+  assert.deepEqual(parseObjectId('list', `${CH}.messages`), {
+    kind: 'messages',
+    by: 'entity',
+    entitySid: CH,
+  })
+  assert.deepEqual(parseObjectId('map', `${CH}.roster`), {
+    kind: 'roster',
+    by: 'entity',
+    entitySid: CH,
+  })
+  assert.deepEqual(parseObjectId('map', 'a.b@c.userInfo'), {
+    kind: 'userInfo',
+    by: 'identity',
+    identity: 'a.b@c',
+  })
+  assert.deepEqual(parseObjectId('map', 'alice.channels'), {
+    kind: 'userChannels',
+    by: 'identity',
+    identity: 'alice',
+  })
   for (const kind of ['channel', 'messages', 'roster'] as const) {
     const type = kind === 'channel' ? 'document' : kind === 'messages' ? 'list' : 'map'
-    assert.deepEqual(parseObjectId(type, objectSid(kind, CH)), { kind, by: 'entity', entitySid: CH })
+    assert.deepEqual(parseObjectId(type, objectSid(kind, CH)), {
+      kind,
+      by: 'entity',
+      entitySid: CH,
+    })
   }
-  assert.deepEqual(parseObjectId('map', objectSid('userInfo', US)), { kind: 'userInfo', by: 'entity', entitySid: US })
+  assert.deepEqual(parseObjectId('map', objectSid('userInfo', US)), {
+    kind: 'userInfo',
+    by: 'entity',
+    entitySid: US,
+  })
   assert.equal(parseObjectId('list', `${CH}.channel`), undefined)
   assert.equal(parseObjectId('document', 'nothing'), undefined)
 })
 
 test('a message becomes a list item with text, author and JSON attributes', () => {
   const m: Message = {
-    sid: 'IM1', accountSid: 'AC', serviceSid: 'IS', channelSid: CH, from: 'alice', body: 'hi', attributes: '{"a":1}',
-    index: 4, type: 'text', media: null, wasEdited: false, lastUpdatedBy: null, clientMessageId: null,
-    createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_000, revision: 1,
+    sid: 'IM1',
+    accountSid: 'AC',
+    serviceSid: 'IS',
+    channelSid: CH,
+    from: 'alice',
+    body: 'hi',
+    attributes: '{"a":1}',
+    index: 4,
+    type: 'text',
+    media: null,
+    wasEdited: false,
+    lastUpdatedBy: null,
+    clientMessageId: null,
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_000,
+    revision: 1,
   }
   const [mut] = projectEvent('messages', ev('message_added', '4', m))
   assert.equal(mut?.op, 'item_added')
@@ -46,8 +97,18 @@ test('a message becomes a list item with text, author and JSON attributes', () =
 
 test('a user channel becomes a {identity}.channels item naming the channel objects', () => {
   const uc: UserChannel = {
-    accountSid: 'AC', serviceSid: 'IS', channelSid: CH, userSid: US, identity: 'alice', memberSid: 'MB1',
-    status: 'joined', lastConsumedMessageIndex: null, notificationLevel: 'default', createdAt: 0, updatedAt: 0, revision: 1,
+    accountSid: 'AC',
+    serviceSid: 'IS',
+    channelSid: CH,
+    userSid: US,
+    identity: 'alice',
+    memberSid: 'MB1',
+    status: 'joined',
+    lastConsumedMessageIndex: null,
+    notificationLevel: 'default',
+    createdAt: 0,
+    updatedAt: 0,
+    revision: 1,
   }
   const [mut] = projectEvent('userChannels', ev('user_channel_added', CH, uc))
   assert.ok(mut !== undefined && mut.op === 'item_added')
@@ -55,9 +116,18 @@ test('a user channel becomes a {identity}.channels item naming the channel objec
   assert.deepEqual(
     { ...(mut.data as object), dateCreated: undefined, dateUpdated: undefined },
     {
-      status: 'joined', channel: `${CH}.channel`, messages: `${CH}.messages`, roster: `${CH}.roster`,
-      lastConsumedMessageIndex: null, notificationLevel: 'default', dateCreated: undefined, dateUpdated: undefined,
+      status: 'joined',
+      channel: `${CH}.channel`,
+      messages: `${CH}.messages`,
+      roster: `${CH}.roster`,
+      lastConsumedMessageIndex: null,
+      notificationLevel: 'default',
+      dateCreated: undefined,
+      dateUpdated: undefined,
     },
   )
-  assert.deepEqual(projectEvent('userChannels', ev('user_channel_removed', CH, uc)).map((m) => m.op), ['item_removed'])
+  assert.deepEqual(
+    projectEvent('userChannels', ev('user_channel_removed', CH, uc)).map((m) => m.op),
+    ['item_removed'],
+  )
 })

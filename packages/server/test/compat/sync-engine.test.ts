@@ -15,7 +15,8 @@ function toyProjection(denied: Set<string>): SyncProjection {
   const prefix = { list: 'ES', map: 'MP', document: 'ET' } as const
   return {
     async resolve(type, id, principal) {
-      const name = id.startsWith('ES') || id.startsWith('MP') || id.startsWith('ET') ? id.slice(2) : id
+      const name =
+        id.startsWith('ES') || id.startsWith('MP') || id.startsWith('ET') ? id.slice(2) : id
       const kind = name.split(':')[0]
       const expected = kind === 'doc' ? 'document' : kind
       if (expected !== type) throw new SyncHttpError(404, 20404, 'not found')
@@ -38,7 +39,11 @@ function toyProjection(denied: Set<string>): SyncProjection {
 function setup() {
   const log = new FakeLog()
   const denied = new Set<string>()
-  const engine = createSyncEngine({ log, projection: toyProjection(denied), onError: (e) => assert.fail(String(e)) })
+  const engine = createSyncEngine({
+    log,
+    projection: toyProjection(denied),
+    onError: (e) => assert.fail(String(e)),
+  })
   return { log, denied, engine }
 }
 
@@ -68,8 +73,12 @@ test('document descriptor carries the folded data; map Include=items lists items
   const doc = (await engine.handle(request('GET', '/v3/Documents/doc:C'), s)).body as any
   assert.deepEqual(doc.data, { friendlyName: 'two' })
   assert.equal(doc.last_event_id, 2)
-  const map = (await engine.handle(request('GET', '/v3/Maps/map:U', { Include: 'items' }), s)).body as any
-  assert.deepEqual(map.items.map((i: any) => [i.key, i.data, i.last_event_id]), [['k1', { v: 1 }, 1]])
+  const map = (await engine.handle(request('GET', '/v3/Maps/map:U', { Include: 'items' }), s))
+    .body as any
+  assert.deepEqual(
+    map.items.map((i: any) => [i.key, i.data, i.last_event_id]),
+    [['k1', { v: 1 }, 1]],
+  )
 })
 
 test('unknown objects are 404 and unauthorized ones 403, with a Twilio-style body', async () => {
@@ -81,7 +90,10 @@ test('unknown objects are 404 and unauthorized ones 403, with a Twilio-style bod
   const fb = await engine.handle(request('GET', '/v3/Lists/list:A'), new FakeSession('mallory'))
   assert.equal(fb.status, 403)
   assert.equal((fb.body as any).code, 20403)
-  const w = await engine.handle(request('POST', '/v3/Lists/list:A/Items', {}, { data: {} }), new FakeSession('a'))
+  const w = await engine.handle(
+    request('POST', '/v3/Lists/list:A/Items', {}, { data: {} }),
+    new FakeSession('a'),
+  )
   assert.equal(w.status, 403)
 })
 
@@ -90,25 +102,48 @@ test('list items page backwards from the end and from an inclusive anchor', asyn
   addMessages(log, 10)
   const s = new FakeSession('alice')
   const get = async (params: Record<string, string>) =>
-    (await engine.handle(request('GET', '/v3/Lists/list:A/Items', { HideExpired: 'true', ...params }), s)).body as any
+    (
+      await engine.handle(
+        request('GET', '/v3/Lists/list:A/Items', { HideExpired: 'true', ...params }),
+        s,
+      )
+    ).body as any
   const last = await get({ Order: 'desc', PageSize: '3' })
-  assert.deepEqual(last.items.map((i: any) => i.index), [9, 8, 7])
+  assert.deepEqual(
+    last.items.map((i: any) => i.index),
+    [9, 8, 7],
+  )
   assert.equal(last.meta.previous_token, null)
   assert.ok(last.meta.next_token)
   assert.deepEqual(last.items[0].data, { text: 'm9' })
   assert.equal(last.items[0].last_event_id, 10)
   const next = await get({ PageToken: last.meta.next_token })
-  assert.deepEqual(next.items.map((i: any) => i.index), [6, 5, 4])
+  assert.deepEqual(
+    next.items.map((i: any) => i.index),
+    [6, 5, 4],
+  )
   const prev = await get({ PageToken: next.meta.previous_token })
-  assert.deepEqual(prev.items.map((i: any) => i.index), [9, 8, 7])
+  assert.deepEqual(
+    prev.items.map((i: any) => i.index),
+    [9, 8, 7],
+  )
   const anchored = await get({ From: '5', Order: 'desc', PageSize: '10' })
-  assert.deepEqual(anchored.items.map((i: any) => i.index), [5, 4, 3, 2, 1, 0])
+  assert.deepEqual(
+    anchored.items.map((i: any) => i.index),
+    [5, 4, 3, 2, 1, 0],
+  )
   assert.equal(anchored.meta.next_token, null)
   assert.ok(anchored.meta.previous_token)
   const fwd = await get({ From: '8', Order: 'asc', PageSize: '5' })
-  assert.deepEqual(fwd.items.map((i: any) => i.index), [8, 9])
+  assert.deepEqual(
+    fwd.items.map((i: any) => i.index),
+    [8, 9],
+  )
   const one = await get({ Index: '4' })
-  assert.deepEqual(one.items.map((i: any) => i.index), [4])
+  assert.deepEqual(
+    one.items.map((i: any) => i.index),
+    [4],
+  )
   const bad = await engine.handle(request('GET', '/v3/Lists/list:A/Items', { PageSize: '0' }), s)
   assert.equal(bad.status, 400)
 })
@@ -120,21 +155,35 @@ test('removed items disappear and map keys are looked up with Key', async () => 
   log.append('map:R', 'member_removed', 'MB1', { identity: 'a' })
   const s = new FakeSession('alice')
   const all = (await engine.handle(request('GET', '/v3/Maps/map:R/Items'), s)).body as any
-  assert.deepEqual(all.items.map((i: any) => i.key), ['MB2'])
-  const miss = (await engine.handle(request('GET', '/v3/Maps/map:R/Items', { Key: 'MB1' }), s)).body as any
+  assert.deepEqual(
+    all.items.map((i: any) => i.key),
+    ['MB2'],
+  )
+  const miss = (await engine.handle(request('GET', '/v3/Maps/map:R/Items', { Key: 'MB1' }), s))
+    .body as any
   assert.deepEqual(miss.items, [])
 })
 
-async function establish(engine: ReturnType<typeof setup>['engine'], s: FakeSession, reqs: object[], cid = 42) {
+async function establish(
+  engine: ReturnType<typeof setup>['engine'],
+  s: FakeSession,
+  reqs: object[],
+  cid = 42,
+) {
   const res = await engine.handle(
-    request('POST', '/v4/Subscriptions', {}, {
-      event_protocol_version: 4,
-      action: 'establish',
-      correlation_id: cid,
-      retried_requests: 0,
-      ttl_in_s: -1,
-      requests: reqs,
-    }),
+    request(
+      'POST',
+      '/v4/Subscriptions',
+      {},
+      {
+        event_protocol_version: 4,
+        action: 'establish',
+        correlation_id: cid,
+        retried_requests: 0,
+        ttl_in_s: -1,
+        requests: reqs,
+      },
+    ),
     s,
   )
   assert.equal(res.status, 200)
@@ -148,14 +197,19 @@ test('establish replays events after last_event_id, then confirms, then streams 
   await establish(engine, s, [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: 2 }])
   await waitFor(() => s.control('subscription_established').length === 1)
   // 1. replay 3..5 strictly before the confirmation
-  assert.deepEqual(s.syncEvents().map((e) => [e.type, e.id]), [
-    ['list_item_added', 3],
-    ['list_item_added', 4],
-    ['list_item_added', 5],
-  ])
+  assert.deepEqual(
+    s.syncEvents().map((e) => [e.type, e.id]),
+    [
+      ['list_item_added', 3],
+      ['list_item_added', 4],
+      ['list_item_added', 5],
+    ],
+  )
   const est = s.control('subscription_established')[0]
   assert.equal(est.correlation_id, 42)
-  assert.deepEqual(est.events, [{ object_sid: 'ESlist:A', replay_status: 'completed', last_event_id: 5 }])
+  assert.deepEqual(est.events, [
+    { object_sid: 'ESlist:A', replay_status: 'completed', last_event_id: 5 },
+  ])
   // event protocol v3 (the browser bundle of twilio-chat) reads the singular `event`
   assert.deepEqual(est.event, est.events[0])
   const ev = s.syncEvents()[0]!.event
@@ -165,7 +219,10 @@ test('establish replays events after last_event_id, then confirms, then streams 
   // 2. live
   engine.publish([log.append('list:A', 'message_added', '5', { text: 'm5' })])
   await waitFor(() => s.syncEvents().length === 4)
-  assert.deepEqual(s.syncEvents().map((e) => e.id), [3, 4, 5, 6])
+  assert.deepEqual(
+    s.syncEvents().map((e) => e.id),
+    [3, 4, 5, 6],
+  )
 })
 
 test('events committed during a slow replay are delivered once, in order, without gap', async () => {
@@ -181,9 +238,14 @@ test('events committed during a slow replay are delivered once, in order, withou
   await new Promise((r) => setTimeout(r, 10))
   const e5 = log.append('list:A', 'message_added', '4', { text: 'm4' })
   engine.publish([e4, e5])
-  await waitFor(() => s.syncEvents().length >= 5 && s.control('subscription_established').length === 1)
+  await waitFor(
+    () => s.syncEvents().length >= 5 && s.control('subscription_established').length === 1,
+  )
   await new Promise((r) => setTimeout(r, 80))
-  assert.deepEqual(s.syncEvents().map((e) => e.id), [1, 2, 3, 4, 5])
+  assert.deepEqual(
+    s.syncEvents().map((e) => e.id),
+    [1, 2, 3, 4, 5],
+  )
   const estIdx = s.sent.findIndex((x) => x.payload.event_type === 'subscription_established')
   const ids3 = s.sent.findIndex((x) => x.payload.event?.id === 3)
   assert.ok(estIdx > ids3, 'confirmation comes after the replayed events')
@@ -198,7 +260,10 @@ test('a live event that skips ahead is back-filled from the log', async () => {
   log.append('list:A', 'message_added', '1', {}) // notice lost
   engine.publish([log.append('list:A', 'message_added', '2', {})])
   await waitFor(() => s.syncEvents().length === 2)
-  assert.deepEqual(s.syncEvents().map((e) => e.id), [2, 3])
+  assert.deepEqual(
+    s.syncEvents().map((e) => e.id),
+    [2, 3],
+  )
 })
 
 test('fan-out reaches every subscribed session; cancel and close stop delivery', async () => {
@@ -207,14 +272,27 @@ test('fan-out reaches every subscribed session; cancel and close stop delivery',
   const b = new FakeSession('bob')
   await establish(engine, a, [{ object_sid: 'MPmap:R', object_type: 'map', last_event_id: 0 }], 1)
   await establish(engine, b, [{ object_sid: 'MPmap:R', object_type: 'map', last_event_id: 0 }], 2)
-  await waitFor(() => a.control('subscription_established').length === 1 && b.control('subscription_established').length === 1)
+  await waitFor(
+    () =>
+      a.control('subscription_established').length === 1 &&
+      b.control('subscription_established').length === 1,
+  )
   assert.equal(engine.subscriptionCount(), 2)
   engine.publish([log.append('map:R', 'member_added', 'MB1', { identity: 'x' })])
   await waitFor(() => a.syncEvents().length === 1 && b.syncEvents().length === 1)
   assert.equal(a.syncEvents()[0]!.type, 'map_item_added')
   assert.equal(a.syncEvents()[0]!.event.item_key, 'MB1')
   const res = await engine.handle(
-    request('POST', '/v4/Subscriptions', {}, { action: 'cancel', correlation_id: 3, requests: [{ object_sid: 'MPmap:R', object_type: 'map' }] }),
+    request(
+      'POST',
+      '/v4/Subscriptions',
+      {},
+      {
+        action: 'cancel',
+        correlation_id: 3,
+        requests: [{ object_sid: 'MPmap:R', object_type: 'map' }],
+      },
+    ),
     a,
   )
   assert.equal(res.status, 200)
@@ -246,19 +324,35 @@ test('subscribing without access fails; losing access stops the live stream', as
 
 test('a long replay is cut into slices with replay_status interrupted', async () => {
   const log = new FakeLog()
-  const engine = createSyncEngine({ log, projection: toyProjection(new Set()), maxReplayEvents: 10 })
+  const engine = createSyncEngine({
+    log,
+    projection: toyProjection(new Set()),
+    maxReplayEvents: 10,
+  })
   addMessages(log, 25)
   const s = new FakeSession('alice')
   let last = 0
-  for (const [cid, expected] of [[1, 'interrupted'], [2, 'interrupted'], [3, 'completed']] as const) {
-    await establish(engine, s, [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: last }], cid)
+  for (const [cid, expected] of [
+    [1, 'interrupted'],
+    [2, 'interrupted'],
+    [3, 'completed'],
+  ] as const) {
+    await establish(
+      engine,
+      s,
+      [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: last }],
+      cid,
+    )
     await waitFor(() => s.control('subscription_established').length === cid)
     const est = s.control('subscription_established')[cid - 1].events[0]
     assert.equal(est.replay_status, expected)
     last = est.last_event_id
   }
   assert.equal(last, 25)
-  assert.deepEqual(s.syncEvents().map((e) => e.id), Array.from({ length: 25 }, (_, i) => i + 1))
+  assert.deepEqual(
+    s.syncEvents().map((e) => e.id),
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  )
   assert.equal(engine.subscriptionCount(), 1)
 })
 
@@ -269,27 +363,68 @@ test('evicted object states are folded again from the log with the same ids', as
   addMessages(log, 4, 'list:B')
   const s = new FakeSession('alice')
   const read = async (name: string) =>
-    ((await engine.handle(request('GET', `/v3/Lists/${name}/Items`, { Order: 'desc', PageSize: '2' }), s)).body as any)
-      .items.map((i: any) => [i.index, i.last_event_id])
-  assert.deepEqual(await read('list:A'), [[3, 4], [2, 3]])
-  assert.deepEqual(await read('list:B'), [[3, 4], [2, 3]])
+    (
+      (
+        await engine.handle(
+          request('GET', `/v3/Lists/${name}/Items`, { Order: 'desc', PageSize: '2' }),
+          s,
+        )
+      ).body as any
+    ).items.map((i: any) => [i.index, i.last_event_id])
+  assert.deepEqual(await read('list:A'), [
+    [3, 4],
+    [2, 3],
+  ])
+  assert.deepEqual(await read('list:B'), [
+    [3, 4],
+    [2, 3],
+  ])
   log.append('list:A', 'message_updated', '2', { text: 'edited' })
-  assert.deepEqual(await read('list:A'), [[3, 4], [2, 5]])
+  assert.deepEqual(await read('list:A'), [
+    [3, 4],
+    [2, 5],
+  ])
 })
 
 test('a session cannot hold more subscriptions than the limit', async () => {
   const log = new FakeLog()
-  const engine = createSyncEngine({ log, projection: toyProjection(new Set()), maxSubscriptionsPerSession: 2 })
+  const engine = createSyncEngine({
+    log,
+    projection: toyProjection(new Set()),
+    maxSubscriptionsPerSession: 2,
+  })
   const s = new FakeSession('alice')
-  await establish(engine, s, ['A', 'B', 'C'].map((n) => ({ object_sid: `ESlist:${n}`, object_type: 'list', last_event_id: 0 })))
-  await waitFor(() => s.control('subscription_established').length === 2 && s.control('subscription_failed').length === 1)
+  await establish(
+    engine,
+    s,
+    ['A', 'B', 'C'].map((n) => ({
+      object_sid: `ESlist:${n}`,
+      object_type: 'list',
+      last_event_id: 0,
+    })),
+  )
+  await waitFor(
+    () =>
+      s.control('subscription_established').length === 2 &&
+      s.control('subscription_failed').length === 1,
+  )
   assert.equal(s.control('subscription_failed')[0].event.error.status, 429)
   assert.equal(engine.subscriptionCount(), 2)
   // re-establishing an existing one is not a new subscription
-  await establish(engine, s, [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: 0 }], 43)
+  await establish(
+    engine,
+    s,
+    [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: 0 }],
+    43,
+  )
   await waitFor(() => s.control('subscription_established').length === 3)
   const big = await engine.handle(
-    request('POST', '/v4/Subscriptions', {}, { action: 'establish', correlation_id: 1, requests: Array(101).fill({}) }),
+    request(
+      'POST',
+      '/v4/Subscriptions',
+      {},
+      { action: 'establish', correlation_id: 1, requests: Array(101).fill({}) },
+    ),
     s,
   )
   assert.equal(big.status, 400)

@@ -14,7 +14,11 @@ import { createAimHandler } from './aim/handler.ts'
 import { SessionRegistry } from './aim/sessions.ts'
 import { actorOf, createChatProjection } from './projection/chat-projection.ts'
 import { createSyncEngine, type SyncEngine } from './sync/engine.ts'
-import { createTwilsockGateway, type TwilsockGateway, type TwilsockGatewayOptions } from './twilsock/gateway.ts'
+import {
+  createTwilsockGateway,
+  type TwilsockGateway,
+  type TwilsockGatewayOptions,
+} from './twilsock/gateway.ts'
 import type { ReachabilityHooks, ReachabilityKey } from './twilsock/registry.ts'
 import { coreTwilsockVerifier } from './twilsock/core-verifier.ts'
 import type { UpstreamHandler } from './upstream.ts'
@@ -55,7 +59,11 @@ export function createTwilioCompat(options: TwilioCompatOptions): TwilioCompat {
   const { core, bus } = options
   const onError = options.onError ?? ((err: unknown) => console.error('parley twilio compat', err))
   const sessions = new SessionRegistry()
-  const sync = createSyncEngine({ log: core.events, projection: createChatProjection({ core }), onError })
+  const sync = createSyncEngine({
+    log: core.events,
+    projection: createChatProjection({ core }),
+    onError,
+  })
   const aim = createAimHandler({
     core,
     sessions,
@@ -84,7 +92,10 @@ export function createTwilioCompat(options: TwilioCompatOptions): TwilioCompat {
   }
   return {
     upstream,
-    reachability: { onOnline: (who) => setOnline(who, true), onOffline: (who) => setOnline(who, false) },
+    reachability: {
+      onOnline: (who) => setOnline(who, true),
+      onOffline: (who) => setOnline(who, false),
+    },
     sync,
     sessions,
     close: off,
@@ -95,11 +106,17 @@ export function createTwilioCompat(options: TwilioCompatOptions): TwilioCompat {
 export interface TwilioPluginContext {
   readonly core: Core
   readonly bus: Bus
-  onUpgrade(path: string, handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): () => void
+  onUpgrade(
+    path: string,
+    handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
+  ): () => void
 }
 
 /** Options of {@link twilioPlugin}: gateway options except what the plugin provides. */
-export type TwilioPluginOptions = Omit<TwilsockGatewayOptions, 'verify' | 'upstream' | 'reachability'> & {
+export type TwilioPluginOptions = Omit<
+  TwilsockGatewayOptions,
+  'verify' | 'upstream' | 'reachability'
+> & {
   mediaServiceUrl?: string
   onError?: (err: unknown) => void
 }
@@ -115,7 +132,11 @@ export type TwilioPluginOptions = Omit<TwilsockGatewayOptions, 'verify' | 'upstr
  */
 export function twilioPlugin(
   options: TwilioPluginOptions = {},
-): (ctx: TwilioPluginContext) => { close: () => Promise<void>; gateway: TwilsockGateway; compat: TwilioCompat } {
+): (ctx: TwilioPluginContext) => {
+  close: () => Promise<void>
+  gateway: TwilsockGateway
+  compat: TwilioCompat
+} {
   return (ctx) => {
     const { mediaServiceUrl, onError, ...gatewayOptions } = options
     const compat = createTwilioCompat({

@@ -33,7 +33,14 @@ export interface ChatHarness {
 export async function startChatHarness(opts: { dataDir?: string } = {}): Promise<ChatHarness> {
   const boot = async (port: number): Promise<ParleyServer> =>
     createParleyServer(
-      loadConfig({ port, host: '127.0.0.1', ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}) }, {}),
+      loadConfig(
+        {
+          port,
+          host: '127.0.0.1',
+          ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
+        },
+        {},
+      ),
       {
         storage: opts.dataDir !== undefined ? 'disk' : 'memory',
         bootstrap: true,
@@ -48,7 +55,10 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
   const wsUri = `${parley.url.replace(/^http/, 'ws')}/v3/wsconnect`
   const clients: AnyClient[] = []
   const token = (identity: string): string => {
-    const t = new AccessToken(creds.account.sid, creds.apiKey.sid, creds.apiKey.secret, { identity, ttl: 3600 })
+    const t = new AccessToken(creds.account.sid, creds.apiKey.sid, creds.apiKey.secret, {
+      identity,
+      ttl: 3600,
+    })
     t.addGrant(new ChatGrant({ serviceSid: creds.service.sid }))
     return t.toJwt()
   }
@@ -56,7 +66,10 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
     const client = new Ctor(token(identity), { twilsock: { uri: wsUri }, logLevel: 'silent' })
     clients.push(client)
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${identity}: not initialized after 10 s`)), 10_000)
+      const timer = setTimeout(
+        () => reject(new Error(`${identity}: not initialized after 10 s`)),
+        10_000,
+      )
       client.on('stateChanged', (state: string) => {
         clearTimeout(timer)
         if (state === 'initialized') resolve(client)
@@ -81,10 +94,12 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
       parley = await boot(port)
     },
     async close() {
-      await Promise.allSettled(clients.map(async (c) => {
-        await quiet(c)
-        await c.shutdown()
-      }))
+      await Promise.allSettled(
+        clients.map(async (c) => {
+          await quiet(c)
+          await c.shutdown()
+        }),
+      )
       await parley.close()
     },
   }
@@ -96,7 +111,8 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
  * SDK's post-init burst would surface as an unhandled rejection in the test.
  */
 export async function quiet(client: AnyClient): Promise<void> {
-  const active = (): number => client.services?.twilsockClient?.upstream?.transport?.activeRequests?.size ?? 0
+  const active = (): number =>
+    client.services?.twilsockClient?.upstream?.transport?.activeRequests?.size ?? 0
   const deadline = Date.now() + 2000
   let calmSince = Date.now()
   while (Date.now() < deadline) {

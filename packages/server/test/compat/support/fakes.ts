@@ -2,14 +2,24 @@
  * In-memory doubles for compat tests: an event log, a Twilsock session that records notifications.
  */
 import type { ChatEvent, EventType } from '../../../src/core/types.ts'
-import type { TwilsockPrincipal, TwilsockSession, UpstreamRequest } from '../../../src/compat/twilio/upstream.ts'
+import type {
+  TwilsockPrincipal,
+  TwilsockSession,
+  UpstreamRequest,
+} from '../../../src/compat/twilio/upstream.ts'
 
 export class FakeLog {
   readonly streams = new Map<string, ChatEvent[]>()
   seq = 0
   /** Delay (ms) added to every readStream, to widen replay/live races. */
   delayMs = 0
-  append(stream: string, type: EventType, key: string | null, data: unknown, createdAt = 1_700_000_000_000): ChatEvent {
+  append(
+    stream: string,
+    type: EventType,
+    key: string | null,
+    data: unknown,
+    createdAt = 1_700_000_000_000,
+  ): ChatEvent {
     const list = this.streams.get(stream) ?? []
     this.streams.set(stream, list)
     const ev: ChatEvent = {
@@ -71,11 +81,17 @@ export class FakeSession implements TwilsockSession {
   /** Sync events (not subscription control) as [event_type, id]. */
   syncEvents(): { type: string; id: number; event: any }[] {
     return this.sent
-      .filter((s) => s.type === 'twilio.sync.event' && !String(s.payload.event_type).startsWith('subscription_'))
+      .filter(
+        (s) =>
+          s.type === 'twilio.sync.event' &&
+          !String(s.payload.event_type).startsWith('subscription_'),
+      )
       .map((s) => ({ type: s.payload.event_type, id: s.payload.event.id, event: s.payload.event }))
   }
   control(type: string): any[] {
-    return this.sent.filter((s) => s.type === 'twilio.sync.event' && s.payload.event_type === type).map((s) => s.payload)
+    return this.sent
+      .filter((s) => s.type === 'twilio.sync.event' && s.payload.event_type === type)
+      .map((s) => s.payload)
   }
 }
 

@@ -38,7 +38,10 @@ export interface AimOptions {
 }
 
 /** The aim handler. */
-export type AimHandler = (req: UpstreamRequest, session: TwilsockSession) => Promise<UpstreamResponse>
+export type AimHandler = (
+  req: UpstreamRequest,
+  session: TwilsockSession,
+) => Promise<UpstreamResponse>
 
 class AimError extends Error {
   readonly status: number
@@ -57,7 +60,10 @@ function ok(body: unknown, status = 200): UpstreamResponse {
 }
 
 function errorBody(status: number, code: number, message: string): UpstreamResponse {
-  return ok({ status, code, message, more_info: `https://www.twilio.com/docs/errors/${code}` }, status)
+  return ok(
+    { status, code, message, more_info: `https://www.twilio.com/docs/errors/${code}` },
+    status,
+  )
 }
 
 type Body = Record<string, unknown>
@@ -65,7 +71,8 @@ type Body = Record<string, unknown>
 function parseBody(req: UpstreamRequest): Body {
   const text = req.body.trim()
   if (text === '') return {}
-  const type = Object.entries(req.headers).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? ''
+  const type =
+    Object.entries(req.headers).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? ''
   if (type.includes('x-www-form-urlencoded') || (!text.startsWith('{') && text.includes('='))) {
     return Object.fromEntries(new URLSearchParams(text))
   }
@@ -103,7 +110,10 @@ export function createAimHandler(options: AimOptions): AimHandler {
 
   async function serviceSettings(actor: UserActor) {
     try {
-      const s = await core.services.fetch({ kind: 'admin', accountSid: actor.accountSid }, actor.serviceSid)
+      const s = await core.services.fetch(
+        { kind: 'admin', accountSid: actor.accountSid },
+        actor.serviceSid,
+      )
       return {
         reachabilityEnabled: s.reachabilityEnabled,
         typingTimeout: s.typingIndicatorTimeout,
@@ -114,11 +124,16 @@ export function createAimHandler(options: AimOptions): AimHandler {
     }
   }
 
-  async function allPages<T>(fetch: (page: PageRequest) => Promise<Page<T>>, max = 20): Promise<T[]> {
+  async function allPages<T>(
+    fetch: (page: PageRequest) => Promise<Page<T>>,
+    max = 20,
+  ): Promise<T[]> {
     const out: T[] = []
     let token: string | undefined
     for (let i = 0; i < max; i++) {
-      const page = await fetch(token === undefined ? { pageSize: 100 } : { pageSize: 100, pageToken: token })
+      const page = await fetch(
+        token === undefined ? { pageSize: 100 } : { pageSize: 100, pageToken: token },
+      )
       out.push(...page.items)
       if (page.nextPageToken === null) break
       token = page.nextPageToken
@@ -148,21 +163,35 @@ export function createAimHandler(options: AimOptions): AimHandler {
         http_cache_interval: 'PT5S',
         consumption_report_interval: duration(s.consumptionInterval),
         ...(v2
-          ? { media_attachments_count_limit: 1, media_attachment_size_limit_in_mb: 150, media_attachments_total_size_limit_in_mb: 150 }
+          ? {
+              media_attachments_count_limit: 1,
+              media_attachment_size_limit_in_mb: 150,
+              media_attachments_total_size_limit_in_mb: 150,
+            }
           : {}),
       },
-      sync_objects: { my_user_info: userInfoMapName(actor.identity), my_conversations: userChannelsMapName(actor.identity) },
+      sync_objects: {
+        my_user_info: userInfoMapName(actor.identity),
+        my_conversations: userChannelsMapName(actor.identity),
+      },
     })
   }
 
   async function typing(actor: UserActor, body: Body): Promise<UpstreamResponse> {
-    const channelSid = str(body['ChannelSid']) ?? str(body['channel_sid']) ?? str(body['ConversationSid'])
+    const channelSid =
+      str(body['ChannelSid']) ?? str(body['channel_sid']) ?? str(body['ConversationSid'])
     if (channelSid === undefined) throw new AimError(400, 20001, 'ChannelSid is required')
     const channel = await core.channels.fetch(actor, actor.serviceSid, channelSid)
     await core.members.fetch(actor, actor.serviceSid, channel.sid, actor.identity)
     const s = await serviceSettings(actor)
-    const members = await allPages((p) => core.members.list(actor, actor.serviceSid, channel.sid, {}, p))
-    const payload = { channel_sid: channel.sid, identity: actor.identity, typing_timeout: s.typingTimeout }
+    const members = await allPages((p) =>
+      core.members.list(actor, actor.serviceSid, channel.sid, {}, p),
+    )
+    const payload = {
+      channel_sid: channel.sid,
+      identity: actor.identity,
+      typing_timeout: s.typingTimeout,
+    }
     for (const m of members) {
       if (m.identity === actor.identity) continue
       for (const session of sessions.sessionsOf({ ...actor, identity: m.identity })) {
@@ -172,7 +201,13 @@ export function createAimHandler(options: AimOptions): AimHandler {
     return ok({ typing_timeout: s.typingTimeout })
   }
 
-  async function myChannel(l: AimLinks, actor: UserActor, channelRef: string, method: string, body: Body) {
+  async function myChannel(
+    l: AimLinks,
+    actor: UserActor,
+    channelRef: string,
+    method: string,
+    body: Body,
+  ) {
     const IS = actor.serviceSid
     if (method === 'GET') {
       const uc = await core.userChannels.fetch(actor, IS, actor.identity, channelRef)
@@ -199,10 +234,18 @@ export function createAimHandler(options: AimOptions): AimHandler {
 
   async function route(req: UpstreamRequest, session: TwilsockSession): Promise<UpstreamResponse> {
     const p = session.principal
-    const actor: UserActor = { kind: 'user', accountSid: p.accountSid, serviceSid: p.serviceSid, identity: p.identity }
+    const actor: UserActor = {
+      kind: 'user',
+      accountSid: p.accountSid,
+      serviceSid: p.serviceSid,
+      identity: p.identity,
+    }
     const IS = p.serviceSid
     const method = req.method.toUpperCase()
-    const parts = req.path.split('/').filter((s) => s !== '').map(decodeComponent)
+    const parts = req.path
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeComponent)
     if (parts[0] !== 'Client' || (parts[1] !== 'v1' && parts[1] !== 'v2')) throw notFound()
     const l: AimLinks = { base: `https://${req.host}/Client/v1` }
     // The gateway has already percent-decoded the query values (the path is still encoded).
@@ -225,14 +268,26 @@ export function createAimHandler(options: AimOptions): AimHandler {
           const res = await core.channels.list(actor, IS, { types: ['public'] }, page)
           return ok({
             conversations: res.items.map((c) => channelJson(l, c)),
-            meta: { next_token: res.nextPageToken, previous_token: res.previousPageToken, page_size: res.pageSize },
+            meta: {
+              next_token: res.nextPageToken,
+              previous_token: res.previousPageToken,
+              page_size: res.pageSize,
+            },
           })
         }
         if (method === 'POST') {
-          const input: { friendlyName?: string | null; uniqueName?: string | null; attributes?: string | null; type?: string } = {}
-          if (str(body['friendly_name']) !== undefined) input.friendlyName = str(body['friendly_name']) ?? null
-          if (str(body['unique_name']) !== undefined) input.uniqueName = str(body['unique_name']) ?? null
-          if (str(body['attributes']) !== undefined) input.attributes = str(body['attributes']) ?? null
+          const input: {
+            friendlyName?: string | null
+            uniqueName?: string | null
+            attributes?: string | null
+            type?: string
+          } = {}
+          if (str(body['friendly_name']) !== undefined)
+            input.friendlyName = str(body['friendly_name']) ?? null
+          if (str(body['unique_name']) !== undefined)
+            input.uniqueName = str(body['unique_name']) ?? null
+          if (str(body['attributes']) !== undefined)
+            input.attributes = str(body['attributes']) ?? null
           if (str(body['type']) !== undefined) input.type = str(body['type']) as string
           return ok(channelJson(l, await core.channels.create(actor, IS, input)), 201)
         }
@@ -242,7 +297,11 @@ export function createAimHandler(options: AimOptions): AimHandler {
       if (r2 === undefined) {
         if (method === 'GET') return ok(channelJson(l, await core.channels.fetch(actor, IS, ch)))
         if (method === 'POST') {
-          const input: { friendlyName?: string | null; uniqueName?: string | null; attributes?: string | null } = {}
+          const input: {
+            friendlyName?: string | null
+            uniqueName?: string | null
+            attributes?: string | null
+          } = {}
           if ('friendly_name' in body) input.friendlyName = str(body['friendly_name']) ?? null
           if ('unique_name' in body) input.uniqueName = str(body['unique_name']) || null
           if ('attributes' in body) input.attributes = str(body['attributes']) ?? null
@@ -261,7 +320,10 @@ export function createAimHandler(options: AimOptions): AimHandler {
         }
         if (r3 === undefined && method === 'GET') {
           const res = await core.members.list(actor, IS, ch, {}, page)
-          return ok({ participants: res.items.map((m) => memberJson(l, m)), meta: { next_token: res.nextPageToken } })
+          return ok({
+            participants: res.items.map((m) => memberJson(l, m)),
+            meta: { next_token: res.nextPageToken },
+          })
         }
         if (r3 !== undefined && method === 'DELETE') {
           await core.members.delete(actor, IS, ch, r3)
@@ -272,7 +334,8 @@ export function createAimHandler(options: AimOptions): AimHandler {
           if ('attributes' in body) input.attributes = str(body['attributes']) ?? null
           return ok(memberJson(l, await core.members.update(actor, IS, ch, r3, input)))
         }
-        if (r3 !== undefined && method === 'GET') return ok(memberJson(l, await core.members.fetch(actor, IS, ch, r3)))
+        if (r3 !== undefined && method === 'GET')
+          return ok(memberJson(l, await core.members.fetch(actor, IS, ch, r3)))
         throw new AimError(405, 20004, 'Method not allowed')
       }
       if (r2 === 'Invites' && r4 === undefined) {
@@ -301,14 +364,19 @@ export function createAimHandler(options: AimOptions): AimHandler {
           const res = await core.messages.create(actor, IS, ch, {
             body: str(body['body']) ?? null,
             attributes: str(body['attributes']) ?? null,
-            ...(str(body['media_sid']) !== undefined ? { mediaSid: str(body['media_sid']) as string } : {}),
+            ...(str(body['media_sid']) !== undefined
+              ? { mediaSid: str(body['media_sid']) as string }
+              : {}),
             ...(mutationId !== undefined ? { clientMessageId: mutationId } : {}),
           })
           return ok(messageJson(l, res.message), 201)
         }
         if (r3 === undefined && method === 'GET') {
           const res = await core.messages.list(actor, IS, ch, {}, page)
-          return ok({ messages: res.items.map((m) => messageJson(l, m)), meta: { next_token: res.nextPageToken } })
+          return ok({
+            messages: res.items.map((m) => messageJson(l, m)),
+            meta: { next_token: res.nextPageToken },
+          })
         }
         if (r3 !== undefined && method === 'POST') {
           const input: { body?: string | null; attributes?: string | null } = {}
@@ -320,7 +388,8 @@ export function createAimHandler(options: AimOptions): AimHandler {
           await core.messages.delete(actor, IS, ch, r3)
           return ok({})
         }
-        if (r3 !== undefined && method === 'GET') return ok(messageJson(l, await core.messages.fetch(actor, IS, ch, r3)))
+        if (r3 !== undefined && method === 'GET')
+          return ok(messageJson(l, await core.messages.fetch(actor, IS, ch, r3)))
         throw new AimError(405, 20004, 'Method not allowed')
       }
       throw notFound()
@@ -336,7 +405,10 @@ export function createAimHandler(options: AimOptions): AimHandler {
           const u = await core.users.fetch(actor, IS, m.identity).catch(() => undefined)
           if (u !== undefined) users.push(userJson(l, u))
         }
-        return ok({ users, meta: { next_token: res.nextPageToken, prev_token: res.previousPageToken } })
+        return ok({
+          users,
+          meta: { next_token: res.nextPageToken, prev_token: res.previousPageToken },
+        })
       }
       if (r1 !== undefined && r2 === undefined) {
         if (method === 'GET') return ok(userJson(l, await core.users.fetch(actor, IS, r1)))
@@ -355,10 +427,15 @@ export function createAimHandler(options: AimOptions): AimHandler {
           const res = await core.userChannels.list(actor, IS, actor.identity, page)
           const conversations = []
           for (const uc of res.items) {
-            const c: Channel | undefined = await core.channels.fetch(actor, IS, uc.channelSid).catch(() => undefined)
+            const c: Channel | undefined = await core.channels
+              .fetch(actor, IS, uc.channelSid)
+              .catch(() => undefined)
             conversations.push(userChannelJson(l, uc, c))
           }
-          return ok({ conversations, meta: { next_token: res.nextPageToken, previous_token: res.previousPageToken } })
+          return ok({
+            conversations,
+            meta: { next_token: res.nextPageToken, previous_token: res.previousPageToken },
+          })
         }
         if (r3 !== undefined) return myChannel(l, actor, r3, method, body)
       }

@@ -5,7 +5,12 @@
  * @module
  */
 import type { Channel, Member, Message, User, UserChannelView } from '../../../core/types.ts'
-import { channelDocName, messagesListName, rosterMapName, userInfoMapName } from '../projection/names.ts'
+import {
+  channelDocName,
+  messagesListName,
+  rosterMapName,
+  userInfoMapName,
+} from '../projection/names.ts'
 import { isoDate } from '../sync/wire.ts'
 
 /** Where the aim resources live, from the request host: `https://aim.…/Client/v1`. */
@@ -16,12 +21,18 @@ export interface AimLinks {
 /** A channel's aim URL (`links.self` of the SDK's Channel). */
 export const channelUrl = (l: AimLinks, sid: string): string => `${l.base}/Channels/${sid}`
 /** A user's aim URL (`links.current_user`, `{users}/{identity}`). */
-export const userUrl = (l: AimLinks, identity: string): string => `${l.base}/Users/${encodeURIComponent(identity)}`
+export const userUrl = (l: AimLinks, identity: string): string =>
+  `${l.base}/Users/${encodeURIComponent(identity)}`
 /** The user's channel list (`links.my_conversations`). */
-export const myChannelsUrl = (l: AimLinks, identity: string): string => `${userUrl(l, identity)}/Channels`
+export const myChannelsUrl = (l: AimLinks, identity: string): string =>
+  `${userUrl(l, identity)}/Channels`
 
 function syncObjects(sid: string): Record<string, string> {
-  return { conversation: channelDocName(sid), messages: messagesListName(sid), participants: rosterMapName(sid) }
+  return {
+    conversation: channelDocName(sid),
+    messages: messagesListName(sid),
+    participants: rosterMapName(sid),
+  }
 }
 
 /** A channel descriptor (directory, fetch, create). */
@@ -42,13 +53,21 @@ export function channelJson(l: AimLinks, c: Channel): Record<string, unknown> {
     participants_count: c.membersCount,
     members_count: c.membersCount,
     url,
-    links: { messages: `${url}/Messages`, participants: `${url}/Participants`, invites: `${url}/Invites` },
+    links: {
+      messages: `${url}/Messages`,
+      participants: `${url}/Participants`,
+      invites: `${url}/Invites`,
+    },
     sync_objects: syncObjects(c.sid),
   }
 }
 
 /** A my-channels entry; channel fields are included when the channel could be read. */
-export function userChannelJson(l: AimLinks, uc: UserChannelView, c: Channel | undefined): Record<string, unknown> {
+export function userChannelJson(
+  l: AimLinks,
+  uc: UserChannelView,
+  c: Channel | undefined,
+): Record<string, unknown> {
   return {
     ...(c === undefined ? {} : channelJson(l, c)),
     sid: uc.channelSid,

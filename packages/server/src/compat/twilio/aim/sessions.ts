@@ -16,7 +16,12 @@ export class SessionRegistry {
   private readonly onFirst: ((p: TwilsockPrincipal) => void) | undefined
   private readonly onLast: ((p: TwilsockPrincipal) => void) | undefined
 
-  constructor(hooks: { onFirst?: (p: TwilsockPrincipal) => void; onLast?: (p: TwilsockPrincipal) => void } = {}) {
+  constructor(
+    hooks: {
+      onFirst?: (p: TwilsockPrincipal) => void
+      onLast?: (p: TwilsockPrincipal) => void
+    } = {},
+  ) {
     this.onFirst = hooks.onFirst
     this.onLast = hooks.onLast
   }
@@ -41,7 +46,9 @@ export class SessionRegistry {
   }
 
   /** Live sessions of a user. */
-  sessionsOf(p: Pick<TwilsockPrincipal, 'accountSid' | 'serviceSid' | 'identity'>): TwilsockSession[] {
+  sessionsOf(
+    p: Pick<TwilsockPrincipal, 'accountSid' | 'serviceSid' | 'identity'>,
+  ): TwilsockSession[] {
     return [...(this.byUser.get(userKey(p)) ?? [])].filter((s) => !s.closed)
   }
 }

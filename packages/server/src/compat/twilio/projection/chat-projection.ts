@@ -58,12 +58,23 @@ export function toSyncError(err: unknown): SyncHttpError {
   throw err
 }
 
-const ACCESS_EVENTS = new Set<string>(['member_removed', 'channel_removed', 'channel_updated', 'user_removed', 'user_channel_removed'])
+const ACCESS_EVENTS = new Set<string>([
+  'member_removed',
+  'channel_removed',
+  'channel_updated',
+  'user_removed',
+  'user_channel_removed',
+])
 
 const kindOfStream = (stream: string): ObjectKind | undefined =>
   (
-    ({ channel: 'channel', messages: 'messages', members: 'roster', user: 'userInfo', userchannels: 'userChannels' }) as
-      Record<string, ObjectKind>
+    ({
+      channel: 'channel',
+      messages: 'messages',
+      members: 'roster',
+      user: 'userInfo',
+      userchannels: 'userChannels',
+    }) as Record<string, ObjectKind>
   )[stream.slice(0, stream.indexOf(':'))]
 
 /**
@@ -80,13 +91,28 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
   const now = options.now ?? Date.now
   const decisions = new Map<string, { ok: boolean; at: number }>()
 
-  function ref(kind: ObjectKind, type: SyncObjectType, entitySid: string, uniqueName: string): SyncObjectRef {
-    return { sid: objectSid(kind, entitySid), uniqueName, type, stream: objectStream(kind, entitySid) }
+  function ref(
+    kind: ObjectKind,
+    type: SyncObjectType,
+    entitySid: string,
+    uniqueName: string,
+  ): SyncObjectRef {
+    return {
+      sid: objectSid(kind, entitySid),
+      uniqueName,
+      type,
+      stream: objectStream(kind, entitySid),
+    }
   }
 
-  async function resolve(type: SyncObjectType, id: string, p: SyncPrincipal): Promise<SyncObjectRef> {
+  async function resolve(
+    type: SyncObjectType,
+    id: string,
+    p: SyncPrincipal,
+  ): Promise<SyncObjectRef> {
     const parsed = parseObjectId(type, id)
-    if (parsed === undefined) throw new SyncHttpError(404, 20404, 'The requested resource was not found')
+    if (parsed === undefined)
+      throw new SyncHttpError(404, 20404, 'The requested resource was not found')
     const actor = actorOf(p)
     try {
       switch (parsed.kind) {
@@ -95,7 +121,8 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
         case 'roster': {
           const sid = parsed.by === 'entity' ? parsed.entitySid : ''
           const channel = await core.channels.fetch(actor, p.serviceSid, sid)
-          if (parsed.kind === 'channel') return ref('channel', type, channel.sid, channelDocName(channel.sid))
+          if (parsed.kind === 'channel')
+            return ref('channel', type, channel.sid, channelDocName(channel.sid))
           try {
             await core.members.fetch(actor, p.serviceSid, channel.sid, p.identity)
           } catch (err) {
@@ -109,12 +136,21 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
             : ref('roster', type, channel.sid, rosterMapName(channel.sid))
         }
         case 'userInfo': {
-          const user = await core.users.fetch(actor, p.serviceSid, parsed.by === 'entity' ? parsed.entitySid : parsed.identity)
+          const user = await core.users.fetch(
+            actor,
+            p.serviceSid,
+            parsed.by === 'entity' ? parsed.entitySid : parsed.identity,
+          )
           return ref('userInfo', type, user.sid, userInfoMapName(user.identity))
         }
         case 'userChannels': {
-          const user = await core.users.fetch(actor, p.serviceSid, parsed.by === 'entity' ? parsed.entitySid : parsed.identity)
-          if (user.identity !== p.identity) throw new SyncHttpError(404, 20404, 'The requested resource was not found')
+          const user = await core.users.fetch(
+            actor,
+            p.serviceSid,
+            parsed.by === 'entity' ? parsed.entitySid : parsed.identity,
+          )
+          if (user.identity !== p.identity)
+            throw new SyncHttpError(404, 20404, 'The requested resource was not found')
           return ref('userChannels', type, user.sid, userChannelsMapName(user.identity))
         }
       }
@@ -144,9 +180,14 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
     },
     async documentData(r, folded, p) {
       // Posting a message changes the channel row (lastMessage, counts) without a channel event; a fresh read shows it.
-      if (kindOfStream(r.stream) !== 'channel' || folded === null || typeof folded !== 'object') return folded
+      if (kindOfStream(r.stream) !== 'channel' || folded === null || typeof folded !== 'object')
+        return folded
       try {
-        const channel = await core.channels.fetch(actorOf(p), p.serviceSid, r.stream.slice('channel:'.length))
+        const channel = await core.channels.fetch(
+          actorOf(p),
+          p.serviceSid,
+          r.stream.slice('channel:'.length),
+        )
         const fresh = channelDocument(channel)
         return {
           ...folded,

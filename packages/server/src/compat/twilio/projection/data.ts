@@ -7,7 +7,13 @@
 import type { Channel, ChatEvent, Member, Message, User, UserChannel } from '../../../core/types.ts'
 import type { SyncMutation } from '../sync/types.ts'
 import { isoDate } from '../sync/wire.ts'
-import { channelDocName, messagesListName, rosterMapName, userInfoMapName, type ObjectKind } from './names.ts'
+import {
+  channelDocName,
+  messagesListName,
+  rosterMapName,
+  userInfoMapName,
+  type ObjectKind,
+} from './names.ts'
 
 function parseJson(s: string | null | undefined): unknown {
   if (s === null || s === undefined || s === '') return {}
@@ -57,7 +63,12 @@ export function messageItem(m: Message): Record<string, unknown> {
     media:
       m.media === null
         ? null
-        : { sid: m.media.sid, content_type: m.media.contentType, filename: m.media.filename, size: m.media.size },
+        : {
+            sid: m.media.sid,
+            content_type: m.media.contentType,
+            filename: m.media.filename,
+            size: m.media.size,
+          },
   }
 }
 
@@ -101,7 +112,8 @@ function userInfoItems(u: User, withReachability: boolean): { key: string; data:
     { key: 'friendlyName', data: { value: u.friendlyName } },
     { key: 'attributes', data: { value: u.attributes } },
   ]
-  if (withReachability) out.push({ key: 'reachability', data: { online: u.isOnline, notifiable: u.isNotifiable } })
+  if (withReachability)
+    out.push({ key: 'reachability', data: { online: u.isOnline, notifiable: u.isNotifiable } })
   return out
 }
 
@@ -116,9 +128,12 @@ export function projectEvent(kind: ObjectKind, ev: ChatEvent): SyncMutation[] {
       if (ev.type === 'channel_removed') return [{ op: 'object_removed' }]
       return []
     case 'messages': {
-      if (ev.type === 'message_added') return [{ op: 'item_added', key, data: messageItem(ev.data as Message) }]
-      if (ev.type === 'message_updated') return [{ op: 'item_updated', key, data: messageItem(ev.data as Message) }]
-      if (ev.type === 'message_removed') return [{ op: 'item_removed', key, data: messageItem(ev.data as Message) }]
+      if (ev.type === 'message_added')
+        return [{ op: 'item_added', key, data: messageItem(ev.data as Message) }]
+      if (ev.type === 'message_updated')
+        return [{ op: 'item_updated', key, data: messageItem(ev.data as Message) }]
+      if (ev.type === 'message_removed')
+        return [{ op: 'item_removed', key, data: messageItem(ev.data as Message) }]
       return []
     }
     case 'roster': {
@@ -132,9 +147,12 @@ export function projectEvent(kind: ObjectKind, ev: ChatEvent): SyncMutation[] {
     case 'userChannels': {
       const uc = ev.data as UserChannel
       const k = ev.key ?? uc.channelSid
-      if (ev.type === 'user_channel_added') return [{ op: 'item_added', key: k, data: userChannelItem(uc) }]
-      if (ev.type === 'user_channel_updated') return [{ op: 'item_updated', key: k, data: userChannelItem(uc) }]
-      if (ev.type === 'user_channel_removed') return [{ op: 'item_removed', key: k, data: userChannelItem(uc) }]
+      if (ev.type === 'user_channel_added')
+        return [{ op: 'item_added', key: k, data: userChannelItem(uc) }]
+      if (ev.type === 'user_channel_updated')
+        return [{ op: 'item_updated', key: k, data: userChannelItem(uc) }]
+      if (ev.type === 'user_channel_removed')
+        return [{ op: 'item_removed', key: k, data: userChannelItem(uc) }]
       return []
     }
     case 'userInfo': {
@@ -147,7 +165,13 @@ export function projectEvent(kind: ObjectKind, ev: ChatEvent): SyncMutation[] {
         return userInfoItems(u, withReach).map((i) => ({ op: 'item_updated' as const, ...i }))
       }
       if (ev.type === 'reachability_updated') {
-        return [{ op: 'item_updated', key: 'reachability', data: { online: u.isOnline, notifiable: u.isNotifiable } }]
+        return [
+          {
+            op: 'item_updated',
+            key: 'reachability',
+            data: { online: u.isOnline, notifiable: u.isNotifiable },
+          },
+        ]
       }
       if (ev.type === 'user_removed') return [{ op: 'object_removed' }]
       return []

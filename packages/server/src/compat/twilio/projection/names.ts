@@ -67,10 +67,15 @@ export function parseObjectId(type: SyncObjectType, id: string): ParsedName | un
   const head = id.slice(0, dot)
   const suffix = id.slice(dot + 1)
   const isChannelSid = head.length === 34 && head.startsWith('CH') && SID_HEX.test(head.slice(2))
-  if (type === 'document' && suffix === 'channel' && isChannelSid) return { kind: 'channel', by: 'entity', entitySid: head }
-  if (type === 'list' && suffix === 'messages' && isChannelSid) return { kind: 'messages', by: 'entity', entitySid: head }
-  if (type === 'map' && suffix === 'roster' && isChannelSid) return { kind: 'roster', by: 'entity', entitySid: head }
-  if (type === 'map' && suffix === 'userInfo') return { kind: 'userInfo', by: 'identity', identity: head }
-  if (type === 'map' && suffix === 'channels') return { kind: 'userChannels', by: 'identity', identity: head }
+  if (type === 'document' && suffix === 'channel' && isChannelSid)
+    return { kind: 'channel', by: 'entity', entitySid: head }
+  if (type === 'list' && suffix === 'messages' && isChannelSid)
+    return { kind: 'messages', by: 'entity', entitySid: head }
+  if (type === 'map' && suffix === 'roster' && isChannelSid)
+    return { kind: 'roster', by: 'entity', entitySid: head }
+  if (type === 'map' && suffix === 'userInfo')
+    return { kind: 'userInfo', by: 'identity', identity: head }
+  if (type === 'map' && suffix === 'channels')
+    return { kind: 'userChannels', by: 'identity', identity: head }
   return undefined
 }

@@ -82,7 +82,11 @@ export function decodeComponent(s: string): string {
  * reads `events[]`; v3 (the sync bundled in `twilio-chat/builds/twilio-chat.min.js`, the browser build) reads `event`.
  * Sending both, one object per message, serves both.
  */
-function control(eventType: string, correlationId: unknown, event: Record<string, unknown>): Record<string, unknown> {
+function control(
+  eventType: string,
+  correlationId: unknown,
+  event: Record<string, unknown>,
+): Record<string, unknown> {
   return { event_type: eventType, correlation_id: correlationId, event, events: [event] }
 }
 
@@ -109,7 +113,12 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
   const estimatedDeliveryMs = options.estimatedDeliveryMs ?? 5000
   const maxReplayEvents = options.maxReplayEvents ?? 1000
   const maxSubscriptions = options.maxSubscriptionsPerSession ?? 1000
-  const states = new ObjectStates(log, projection, options.maxCachedObjects ?? 2000, options.maxCachedItems ?? 200_000)
+  const states = new ObjectStates(
+    log,
+    projection,
+    options.maxCachedObjects ?? 2000,
+    options.maxCachedItems ?? 200_000,
+  )
   /** session id → object sid → subscription */
   const bySession = new Map<string, Map<string, Subscription>>()
   /** stream → subscriptions */
@@ -164,7 +173,9 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       let mustRefresh = refresh
       do {
         sub.again = false
-        const st = mustRefresh ? await states.fresh(sub.ref) : (states.peek(sub.ref) ?? (await states.fresh(sub.ref)))
+        const st = mustRefresh
+          ? await states.fresh(sub.ref)
+          : (states.peek(sub.ref) ?? (await states.fresh(sub.ref)))
         mustRefresh = false
         if (sub.closed || sub.session.closed) return
         if (st.lastSeq <= sub.lastSent && sub.pending === null) continue
@@ -173,7 +184,8 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
           // still delivered so the SDK learns of it (e.g. twilio-chat's channelRemoved), then the stream stops.
           for (const ev of await eventsAfter(st, sub.lastSent)) {
             for (const m of projection.project(sub.ref, ev)) {
-              if (m.op === 'object_removed') sub.session.notify(SYNC_EVENT, eventPayload(sub.base, sub.ref, ev, m))
+              if (m.op === 'object_removed')
+                sub.session.notify(SYNC_EVENT, eventPayload(sub.base, sub.ref, ev, m))
             }
           }
           if (sub.pending !== null) failed(sub, new SyncHttpError(403, 20403, 'Forbidden'))
@@ -235,7 +247,10 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     sub.pending = null
   }
 
-  async function subscriptions(req: UpstreamRequest, session: TwilsockSession): Promise<UpstreamResponse> {
+  async function subscriptions(
+    req: UpstreamRequest,
+    session: TwilsockSession,
+  ): Promise<UpstreamResponse> {
     let body: {
       action?: unknown
       correlation_id?: unknown
@@ -246,12 +261,14 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     } catch {
       throw new SyncHttpError(400, 20001, 'Invalid JSON body')
     }
-    const correlationId = typeof body.correlation_id === 'number' || typeof body.correlation_id === 'string'
-      ? body.correlation_id
-      : 0
+    const correlationId =
+      typeof body.correlation_id === 'number' || typeof body.correlation_id === 'string'
+        ? body.correlation_id
+        : 0
     const requests = Array.isArray(body.requests) ? body.requests : []
     // max_batch_size is 100: the SDK never sends more in one request.
-    if (requests.length > 100) throw new SyncHttpError(400, 20001, 'Too many subscription requests in one batch')
+    if (requests.length > 100)
+      throw new SyncHttpError(400, 20001, 'Too many subscription requests in one batch')
     const base = `https://${req.host}`
     const subs = sessionSubs(session)
     if (body.action === 'cancel') {
@@ -264,31 +281,47 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       }
       setImmediate(() => {
         if (session.closed) return
-        for (const c of canceled) session.notify(SYNC_EVENT, control('subscription_canceled', correlationId, c))
+        for (const c of canceled)
+          session.notify(SYNC_EVENT, control('subscription_canceled', correlationId, c))
       })
-      return json(200, { max_batch_size: 100, ttl_in_s: -1, estimated_delivery_in_ms: estimatedDeliveryMs })
+      return json(200, {
+        max_batch_size: 100,
+        ttl_in_s: -1,
+        estimated_delivery_in_ms: estimatedDeliveryMs,
+      })
     }
     if (body.action !== 'establish') throw new SyncHttpError(400, 20001, 'Unknown action')
     const started: { sub: Subscription }[] = []
-    const failures: { object_sid: string; error: { status: number; code: number; message: string } }[] = []
+    const failures: {
+      object_sid: string
+      error: { status: number; code: number; message: string }
+    }[] = []
     for (const r of requests) {
       const sid = typeof r.object_sid === 'string' ? r.object_sid : ''
-      const type = r.object_type === 'map' || r.object_type === 'list' || r.object_type === 'document'
-        ? r.object_type
-        : undefined
+      const type =
+        r.object_type === 'map' || r.object_type === 'list' || r.object_type === 'document'
+          ? r.object_type
+          : undefined
       if (sid === '' || type === undefined) {
-        failures.push({ object_sid: sid, error: { status: 400, code: 20001, message: 'Invalid subscription request' } })
+        failures.push({
+          object_sid: sid,
+          error: { status: 400, code: 20001, message: 'Invalid subscription request' },
+        })
         continue
       }
       if (!subs.has(sid) && subs.size >= maxSubscriptions) {
-        failures.push({ object_sid: sid, error: { status: 429, code: 20429, message: 'Too many subscriptions' } })
+        failures.push({
+          object_sid: sid,
+          error: { status: 429, code: 20429, message: 'Too many subscriptions' },
+        })
         continue
       }
       try {
         const ref = await projection.resolve(type, sid, session.principal)
         const old = subs.get(ref.sid)
         if (old !== undefined) drop(old)
-        const lastEventId = typeof r.last_event_id === 'number' && r.last_event_id >= 0 ? r.last_event_id : null
+        const lastEventId =
+          typeof r.last_event_id === 'number' && r.last_event_id >= 0 ? r.last_event_id : null
         const sub: Subscription = {
           session,
           ref,
@@ -306,22 +339,36 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         set.add(sub)
         started.push({ sub })
       } catch (err) {
-        const e = err instanceof SyncHttpError ? err : new SyncHttpError(500, 20500, 'Internal server error')
+        const e =
+          err instanceof SyncHttpError
+            ? err
+            : new SyncHttpError(500, 20500, 'Internal server error')
         if (!(err instanceof SyncHttpError)) onError(err)
-        failures.push({ object_sid: sid, error: { status: e.status, code: e.code, message: e.message } })
+        failures.push({
+          object_sid: sid,
+          error: { status: e.status, code: e.code, message: e.message },
+        })
       }
     }
     // Events may flow before the reply; the SDK copes, but replying first keeps logs readable.
     setImmediate(() => {
       if (session.closed) return
-      for (const f of failures) session.notify(SYNC_EVENT, control('subscription_failed', correlationId, f))
+      for (const f of failures)
+        session.notify(SYNC_EVENT, control('subscription_failed', correlationId, f))
       for (const { sub } of started) void pump(sub, true)
     })
-    return json(200, { max_batch_size: 100, ttl_in_s: -1, estimated_delivery_in_ms: estimatedDeliveryMs })
+    return json(200, {
+      max_batch_size: 100,
+      ttl_in_s: -1,
+      estimated_delivery_in_ms: estimatedDeliveryMs,
+    })
   }
 
   async function route(req: UpstreamRequest, session: TwilsockSession): Promise<UpstreamResponse> {
-    const parts = req.path.split('/').filter((p) => p !== '').map(decodeComponent)
+    const parts = req.path
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeComponent)
     const method = req.method.toUpperCase()
     if (parts[0] === 'v4' && parts[1] === 'Subscriptions' && parts.length === 2) {
       if (method !== 'POST') throw new SyncHttpError(405, 20004, 'Method not allowed')
@@ -344,7 +391,9 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     const params: Readonly<Record<string, string>> = req.params
     if (parts.length === 3) {
       const include = params['Include'] === 'items' && ref.type !== 'document'
-      const items = include ? queryItems(st.items.values(), ref.type === 'list', { pageSize: '100' }).items : undefined
+      const items = include
+        ? queryItems(st.items.values(), ref.type === 'list', { pageSize: '100' }).items
+        : undefined
       const data =
         ref.type === 'document' && projection.documentData !== undefined
           ? await projection.documentData(ref, st.document, session.principal)
@@ -361,7 +410,11 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       return json(200, itemJson(base, ref, item))
     }
     const page = queryItems(st.items.values(), numeric, {
-      key: numeric ? (params['Index'] !== undefined ? String(Number(params['Index'])) : undefined) : params['Key'],
+      key: numeric
+        ? params['Index'] !== undefined
+          ? String(Number(params['Index']))
+          : undefined
+        : params['Key'],
       from: params['From'],
       order: params['Order'],
       pageSize: params['PageSize'],

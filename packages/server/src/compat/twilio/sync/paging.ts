@@ -113,8 +113,10 @@ function withTokens(
 ): ItemPage {
   const first = window[0]
   const last = window[window.length - 1]
-  if (first === undefined || last === undefined) return { items: [], previousToken: null, nextToken: null }
-  const pos = (k: string, anchor: string): number => (order === 'asc' ? cmp(k, anchor) : cmp(anchor, k))
+  if (first === undefined || last === undefined)
+    return { items: [], previousToken: null, nextToken: null }
+  const pos = (k: string, anchor: string): number =>
+    order === 'asc' ? cmp(k, anchor) : cmp(anchor, k)
   const hasBefore = inOrder.some((i) => pos(i.key, first.key) < 0)
   const hasAfter = inOrder.some((i) => pos(i.key, last.key) > 0)
   return {

@@ -46,13 +46,19 @@ export class ObjectState {
 
   /** Applies the next event (MUST be `lastSeq + 1`). */
   apply(ev: ChatEvent, projection: SyncProjection): void {
-    if (ev.streamSeq !== this.lastSeq + 1) throw new RangeError(`out of order event ${ev.stream}#${ev.streamSeq}`)
+    if (ev.streamSeq !== this.lastSeq + 1)
+      throw new RangeError(`out of order event ${ev.stream}#${ev.streamSeq}`)
     if (this.lastSeq === 0) this.createdAt = ev.createdAt
     for (const m of projection.project(this.ref, ev)) {
       switch (m.op) {
         case 'item_added':
         case 'item_updated':
-          this.items.set(m.key, { key: m.key, data: m.data, eventId: ev.streamSeq, updatedAt: ev.createdAt })
+          this.items.set(m.key, {
+            key: m.key,
+            data: m.data,
+            eventId: ev.streamSeq,
+            updatedAt: ev.createdAt,
+          })
           break
         case 'item_removed':
           this.items.delete(m.key)

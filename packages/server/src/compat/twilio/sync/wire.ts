@@ -7,7 +7,11 @@ import type { ChatEvent } from '../../../core/types.ts'
 import type { ItemState, ObjectState } from './state.ts'
 import type { SyncMutation, SyncObjectRef, SyncObjectType } from './types.ts'
 
-const COLLECTION: Record<SyncObjectType, string> = { document: 'Documents', map: 'Maps', list: 'Lists' }
+const COLLECTION: Record<SyncObjectType, string> = {
+  document: 'Documents',
+  map: 'Maps',
+  list: 'Lists',
+}
 
 /** `https://{host}/v3/{Documents|Maps|Lists}/{sid}`. */
 export function objectUrl(base: string, ref: SyncObjectRef): string {
@@ -20,7 +24,11 @@ export function isoDate(ms: number): string {
 }
 
 /** An item as `GET …/Items` returns it. */
-export function itemJson(base: string, ref: SyncObjectRef, item: ItemState): Record<string, unknown> {
+export function itemJson(
+  base: string,
+  ref: SyncObjectRef,
+  item: ItemState,
+): Record<string, unknown> {
   const keyField = ref.type === 'list' ? { index: Number(item.key) } : { key: item.key }
   return {
     ...keyField,
@@ -75,7 +83,12 @@ export function eventPayload(
   if (m.op === 'document_updated') {
     return {
       event_type: 'document_updated',
-      event: { ...common, document_sid: ref.sid, document_data: m.data, document_revision: String(id) },
+      event: {
+        ...common,
+        document_sid: ref.sid,
+        document_data: m.data,
+        document_revision: String(id),
+      },
     }
   }
   const isList = ref.type === 'list'
