@@ -429,3 +429,32 @@ test('a session cannot hold more subscriptions than the limit', async () => {
   )
   assert.equal(big.status, 400)
 })
+
+test('a cancel that arrives after a newer establish of the same object does not drop it', async () => {
+  const { log, engine } = setup()
+  const s = new FakeSession('alice')
+  await establish(
+    engine,
+    s,
+    [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: 0 }],
+    2000,
+  )
+  await waitFor(() => s.control('subscription_established').length === 1)
+  const cancel = await engine.handle(
+    request(
+      'POST',
+      '/v4/Subscriptions',
+      {},
+      {
+        action: 'cancel',
+        correlation_id: 1000,
+        requests: [{ object_sid: 'ESlist:A', object_type: 'list' }],
+      },
+    ),
+    s,
+  )
+  assert.equal(cancel.status, 200)
+  assert.equal(engine.subscriptionCount(), 1)
+  engine.publish([log.append('list:A', 'message_added', '0', {})])
+  await waitFor(() => s.syncEvents().length === 1)
+})

@@ -61,6 +61,8 @@ interface Subscription {
   readonly ref: SyncObjectRef
   readonly base: string
   lastSent: number
+  /** Correlation id of the establish that created this subscription. */
+  readonly correlationId: unknown
   /** Correlation id of an establish still to confirm. */
   pending: number | string | null
   busy: boolean
@@ -276,7 +278,13 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       for (const r of requests) {
         if (typeof r.object_sid !== 'string') continue
         const sub = subs.get(r.object_sid)
-        if (sub !== undefined) drop(sub)
+        // Correlation ids are the SDK's millisecond clock: a cancel that overtook a newer establish of the same
+        // object (two requests in flight) must not drop the newer subscription.
+        const newer =
+          typeof sub?.correlationId === 'number' &&
+          typeof correlationId === 'number' &&
+          sub.correlationId > correlationId
+        if (sub !== undefined && !newer) drop(sub)
         canceled.push({ object_sid: r.object_sid })
       }
       setImmediate(() => {
@@ -327,6 +335,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
           ref,
           base,
           lastSent: lastEventId ?? -1,
+          correlationId,
           pending: correlationId,
           busy: false,
           again: false,
