@@ -136,6 +136,9 @@ export function banner(
     '  Call the REST API (Twilio Chat v2):',
     `    curl -u ${b.account.sid}:${b.authToken} ${url}/v2/Services`,
     '',
+    '  Point the Twilio Chat / Conversations SDKs at the realtime endpoint:',
+    `    { twilsock: { uri: '${url.replace(/^http/, 'ws')}/v3/wsconnect' } }`,
+    '',
   ].join('\n')
 }
 
