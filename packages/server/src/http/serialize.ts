@@ -23,24 +23,30 @@ import type {
 } from '../core/types.ts'
 import { isoDate, rfc2822Date, seg } from './format.ts'
 
-/** Absolute URL builders, from the base URL (`http://host:port`). */
+/** Absolute URL builders, from the base URL (`http://host:port`). Path segments are percent-encoded. */
 export class Urls {
+  /** The base URL without a trailing slash. */
   readonly base: string
   constructor(base: string) {
     this.base = base
   }
+  /** `/v2/Services`. */
   services(): string {
     return `${this.base}/v2/Services`
   }
+  /** `/v2/Services/{IS}`. */
   service(is: string): string {
     return `${this.base}/v2/Services/${seg(is)}`
   }
+  /** `/v2/Services/{IS}/Channels/{CH}`. */
   channel(is: string, ch: string): string {
     return `${this.service(is)}/Channels/${seg(ch)}`
   }
+  /** `/v2/Services/{IS}/Users/{US or identity}`. */
   user(is: string, us: string): string {
     return `${this.service(is)}/Users/${seg(us)}`
   }
+  /** `/v2/Credentials/{CR}`. */
   credential(cr: string): string {
     return `${this.base}/v2/Credentials/${seg(cr)}`
   }
