@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { stderr } from 'node:process'
@@ -103,11 +104,13 @@ export async function createParleyServer(
   const logger = options.logger ?? createLogger({ level: config.logLevel, sink: stderr })
   const memory = options.storage === 'memory'
 
+  // An in-memory store dies with the process, so its secrets need no key that outlives it: use a fresh random one
+  // rather than writing a key file.
   const masterKey =
     config.masterKey !== undefined
       ? parseMasterKey(config.masterKey)
       : memory
-        ? parseMasterKey(Buffer.alloc(32, 7).toString('hex'))
+        ? randomBytes(32)
         : loadOrCreateMasterKey(config.dataDir)
 
   const store = memory
