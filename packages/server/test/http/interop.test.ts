@@ -419,6 +419,11 @@ test('errors: wrong credentials → 401 20003, unknown resources → 404, bad in
   await rejects(svc.channels.create({ attributes: '{not json' }), 400, 20001)
   await rejects(svc.users.create({ identity: 'x'.repeat(300) }), 400, 50207)
 
+  // ip-messaging v2 mirrors chat v2; Conversations is not served (its /v1/Services would collide with chat v1).
+  const viaIpm = await h.admin.ipMessaging.v2.services(h.creds.service.sid).fetch()
+  assert.equal(viaIpm.sid, h.creds.service.sid)
+  await rejects(h.admin.conversations.v1.services.list(), 404, 20404)
+
   const raw = await fetch(`${h.url}/v2/Services/${h.creds.service.sid}`, {
     headers: {
       authorization:
