@@ -21,27 +21,27 @@
  *
  * @module
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { argv, cpuUsage, env, execPath, exit, memoryUsage, stdout } from 'node:process'
+import { argv, cpuUsage, env, exit, memoryUsage, stdout } from 'node:process'
 import { fileURLToPath } from 'node:url'
-import { AccessToken, ChatGrant } from '@parley/token'
-import { encodePacket } from '../src/compat/twilio/twilsock/framing.ts'
 import { createTwilsockGateway } from '../src/compat/twilio/twilsock/gateway.ts'
 import { createTwilsockVerifier } from '../src/compat/twilio/twilsock/verify.ts'
 import { loadConfig } from '../src/config.ts'
 import { silentLogger } from '../src/http/log.ts'
 import { createParleyServer } from '../src/main.ts'
+import {
+  clientFrame,
+  initFrame,
+  mintToken,
+  upgradeRequest,
+  type BenchKeys,
+} from './support/twilsock-client.ts'
+import { once, spawnRole } from './support/roles.ts'
 
-interface Keys {
-  accountSid: string
-  keySid: string
-  secret: string
-  serviceSid: string
-}
+type Keys = BenchKeys
 
 type ToServer = { type: 'baseline' } | { type: 'measure' } | { type: 'stop' }
 type FromServer =
@@ -79,31 +79,6 @@ function arg(name: string, def: number): number {
   return v
 }
 
-/** Forks a role of this script through `sh` so that the soft fd limit can be raised first. */
-function spawnRole(role: string, execArgv: string[]): ChildProcess {
-  return fork(
-    '-c',
-    [`ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`, execPath, ...execArgv, self, role],
-    {
-      execPath: '/bin/sh',
-      execArgv: [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  )
-}
-
-function once<T>(child: ChildProcess, type: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const on = (m: { type: string }) => {
-      if (m.type !== type) return
-      child.off('message', on)
-      resolve(m as T)
-    }
-    child.on('message', on)
-    child.once('exit', (code) => reject(new Error(`child exited (${code}) before "${type}"`)))
-  })
-}
-
 // ---- orchestrator ----------------------------------------------------------------------------------------------
 
 async function orchestrate(): Promise<void> {
@@ -117,7 +92,7 @@ async function orchestrate(): Promise<void> {
   }
   // Extra node flags for the server process, e.g. TWILSOCK_BENCH_SERVER_FLAGS=--cpu-prof to profile it.
   const extra = (env['TWILSOCK_BENCH_SERVER_FLAGS'] ?? '').split(' ').filter(Boolean)
-  const server = spawnRole('server', ['--expose-gc', '--max-old-space-size=2048', ...extra])
+  const server = spawnRole(self, 'server', ['--expose-gc', '--max-old-space-size=2048', ...extra])
   const core = argv.includes('--core')
   server.send({ type: 'keys', keys, core })
   const listening = await once<{ port: number; keys: Keys }>(server, 'listening')
@@ -127,6 +102,7 @@ async function orchestrate(): Promise<void> {
   const base = await once<Extract<FromServer, { type: 'memory' }>>(server, 'memory')
 
   const client = spawnRole(
+    self,
     'client',
     (env['TWILSOCK_BENCH_CLIENT_FLAGS'] ?? '').split(' ').filter(Boolean),
   )
@@ -278,24 +254,6 @@ async function runServer(): Promise<void> {
 
 // ---- lean load client ------------------------------------------------------------------------------------------
 
-/** A masked (zero mask, RFC 6455 §5.3 allows any key) binary frame. */
-function clientFrame(payload: Buffer, opcode = 0x2): Buffer {
-  const len = payload.length
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10
-  const f = Buffer.alloc(head + 4 + len)
-  f[0] = 0x80 | opcode
-  if (len < 126) f[1] = 0x80 | len
-  else if (len < 65536) {
-    f[1] = 0x80 | 126
-    f.writeUInt16BE(len, 2)
-  } else {
-    f[1] = 0x80 | 127
-    f.writeBigUInt64BE(BigInt(len), 2)
-  }
-  payload.copy(f, head + 4)
-  return f
-}
-
 interface Conn {
   socket: Socket
   buf: Buffer
@@ -311,34 +269,9 @@ async function runClient(): Promise<void> {
   const { port, keys, connections, concurrency } = m
   const t0 = performance.now()
   const requests: Buffer[] = []
-  const upgrade = Buffer.from(
-    `GET /v3/wsconnect HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-  )
+  const upgrade = upgradeRequest(port)
   for (let i = 0; i < connections; i++) {
-    const t = new AccessToken(keys.accountSid, keys.keySid, keys.secret, {
-      identity: `user${i}`,
-      ttl: 3600,
-    })
-    t.addGrant(new ChatGrant({ serviceSid: keys.serviceSid }))
-    const init = encodePacket({
-      method: 'init',
-      id: `TMbench${i}`,
-      token: t.toJwt(),
-      continuation_token: null,
-      metadata: { ver: '0.12.2', env: 'Node.js', type: 'chat', sdk: 'JS', sdkv: '6.0.0' },
-      registrations: [
-        {
-          product: 'ip_messaging',
-          type: 'ers',
-          notification_protocol_version: 0,
-          message_types: [],
-        },
-      ],
-      tweaks: null,
-      capabilities: ['client_update', 'offline_storage', 'telemetry.v1'],
-    })
-    requests.push(Buffer.concat([upgrade, clientFrame(init)]))
+    requests.push(Buffer.concat([upgrade, initFrame(`TMbench${i}`, mintToken(keys, `user${i}`))]))
   }
   const mintMs = performance.now() - t0
 
