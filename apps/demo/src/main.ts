@@ -60,17 +60,32 @@ async function main(): Promise<void> {
     log: logLine,
   })
   const server = createNodeServer(app)
+  server.once('error', (e: NodeJS.ErrnoException) => {
+    const where = `${config.host}:${config.port}`
+    const msg =
+      e.code === 'EADDRINUSE'
+        ? `the demo cannot start: ${where} is already in use; set DEMO_PORT to another port (0 = any free port)`
+        : e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL'
+          ? `the demo cannot listen on ${where} (${e.code}); check DEMO_HOST and DEMO_PORT`
+          : `the demo cannot listen on ${where}`
+    logLine({ level: 'error', msg, error: String(e) })
+    store.close()
+    process.exit(1)
+  })
   server.listen(config.port, config.host, () => {
     const address = server.address()
     const port = typeof address === 'object' && address ? address.port : config.port
     const host = config.host.includes(':') ? `[${config.host}]` : config.host
+    const url = `http://${host}:${port}`
     logLine({
       level: 'info',
-      msg: `demo listening on http://${host}:${port}`,
+      msg: `demo listening on ${url}`,
       parley: config.parleyUrl,
       twilsock: config.twilsockUrl,
       service: config.serviceSid,
     })
+    // Started by start-with-parley.js: tell it where to point people (it prints the URL to open).
+    process.send?.({ type: 'demo-listening', url: openUrl(config, host, port) })
   })
   let stopping = false
   const stop = (): void => {
@@ -84,6 +99,15 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  // The launcher went away without stopping us (e.g. it was killed): do not linger holding the port.
+  process.on('disconnect', stop)
+}
+
+/** The address to open in a browser: the public origin when set; `localhost` for a wildcard bind. */
+function openUrl(config: DemoConfig, host: string, port: number): string {
+  if (config.publicOrigin !== undefined) return config.publicOrigin
+  const wildcard = host === '0.0.0.0' || host === '[::]' || host === '[::0]'
+  return `http://${wildcard ? 'localhost' : host}:${port}`
 }
 
 main().catch((e: unknown) => {

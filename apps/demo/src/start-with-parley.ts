@@ -1,9 +1,18 @@
 /**
- * Starts Parley (`parley serve`) and the demo side by side, for `npm start`: both inherit the environment and the
- * terminal, Ctrl-C / SIGTERM stop both, and when either exits the other is stopped too. The demo waits for the
- * `credentials.json` that `parley serve` writes on its first start, so the order does not matter.
+ * Starts Parley (`parley serve`) and then the demo, for `npm start`, and prints the URL to open.
  *
- * Run: `node apps/demo/dist/src/start-with-parley.js` (after `npx tsc -b`), or `npm run start:all -w @parley/demo`.
+ * 1. `parley serve` starts first (extra arguments are passed to it); its output, including the first-start banner with
+ *    the credentials, goes to this terminal unchanged.
+ * 2. Once it prints where it listens, the demo starts, pointed at that URL (unless `PARLEY_URL` or `PARLEY_PUBLIC_URL`
+ *    says otherwise), so a stale `url` in credentials.json (e.g. after `--port 0`) does not matter.
+ * 3. When the demo listens, a short block says which URL to open.
+ *
+ * Ctrl-C / SIGTERM / SIGHUP stop both and exit 0 once both have stopped cleanly. The children run in their own
+ * process groups, so a Ctrl-C in the terminal reaches them once (through this launcher) rather than twice (`parley
+ * serve` treats a second signal as "exit immediately"). A second Ctrl-C is passed on as such. When either child exits
+ * on its own, the other is stopped and its exit code is ours.
+ *
+ * Run: `npm start` from the repository root, or `node apps/demo/dist/src/start-with-parley.js` after `npx tsc -b`.
  *
  * @module
  */
@@ -22,28 +31,124 @@ if (!existsSync(parleyCli)) {
   process.exit(1)
 }
 
+/** Parley prints this on every start (first start: first line of the banner; later starts: the only line). */
+const PARLEY_READY = /Parley Chat Service is running at (https?:\/\/[^\s()]+)/
+
+/** How long stopped children get to exit after SIGTERM before they are killed. */
+const STOP_GRACE_MS = 30_000
+
 // Both run where the user ran npm, so they agree on `./.parley`.
 const cwd = workingDirectory()
-const children: ChildProcess[] = [
-  spawn(process.execPath, [parleyCli, 'serve', ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    cwd,
-  }),
-  spawn(process.execPath, [demoMain], { stdio: 'inherit', cwd }),
-]
-let exitCode: number | undefined
+const children: ChildProcess[] = []
+/** The first failure (a non-zero exit or a death by signal), else 0. */
+let exitCode = 0
+let stopping = false
+let stopSignals = 0
+let forceTimer: NodeJS.Timeout | undefined
 
-function stopAll(signal: NodeJS.Signals): void {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null
 }
 
-for (const child of children) {
-  child.on('exit', (code, signal) => {
-    exitCode ??= code ?? (signal ? 1 : 0)
-    stopAll('SIGTERM')
-    if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) process.exit(exitCode)
+/** Pipe a child's output to ours line by line (so lines of the two never interleave mid-line). */
+function relay(
+  stream: NodeJS.ReadableStream | null,
+  out: NodeJS.WriteStream,
+  onLine?: (line: string) => void,
+): void {
+  if (!stream) return
+  let pending = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk: string) => {
+    pending += chunk
+    const end = pending.lastIndexOf('\n')
+    if (end < 0) return
+    const lines = pending.slice(0, end + 1)
+    pending = pending.slice(end + 1)
+    out.write(lines)
+    if (onLine) for (const line of lines.split('\n')) onLine(line)
+  })
+  stream.on('end', () => {
+    if (pending) out.write(`${pending}\n`)
+    pending = ''
   })
 }
-process.on('SIGINT', () => stopAll('SIGINT'))
-process.on('SIGTERM', () => stopAll('SIGTERM'))
+
+function stopAll(signal: NodeJS.Signals): void {
+  stopping = true
+  for (const child of children) if (running(child)) child.kill(signal)
+  forceTimer ??= setTimeout(() => {
+    process.stderr.write('start-with-parley: still running after 30 s, killing\n')
+    if (exitCode === 0) exitCode = 1
+    for (const child of children) if (running(child)) child.kill('SIGKILL')
+  }, STOP_GRACE_MS)
+  forceTimer.unref()
+}
+
+function watch(child: ChildProcess): void {
+  children.push(child)
+  // 'close' comes after the child's output is fully relayed.
+  child.on('close', (code, signal) => {
+    if (exitCode === 0 && (code !== 0 || signal !== null)) exitCode = code || 1
+    stopAll('SIGTERM')
+    if (children.every((c) => !running(c))) process.exit(exitCode)
+  })
+}
+
+function startDemo(parleyUrl: string): void {
+  if (stopping) return
+  const env = { ...process.env }
+  if (!env['PARLEY_URL']?.trim() && !env['PARLEY_PUBLIC_URL']?.trim()) env['PARLEY_URL'] = parleyUrl
+  const demo = spawn(process.execPath, [demoMain], {
+    cwd,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  })
+  watch(demo)
+  relay(demo.stdout, process.stdout)
+  relay(demo.stderr, process.stderr)
+  demo.on('message', (m: unknown) => {
+    const msg = m as { type?: unknown; url?: unknown } | null
+    if (msg?.type !== 'demo-listening' || typeof msg.url !== 'string') return
+    process.stdout.write(
+      [
+        '',
+        '  ────────────────────────────────────────────────────────────',
+        `  Open the demo chat in your browser:  ${msg.url}`,
+        '',
+        '  Create an account, create a channel, then open a second browser',
+        '  (or a private window) as another user to chat.',
+        `  Parley Chat Service: ${parleyUrl}    Stop both: Ctrl-C`,
+        '  ────────────────────────────────────────────────────────────',
+        '',
+        '',
+      ].join('\n'),
+    )
+  })
+}
+
+const parley = spawn(process.execPath, [parleyCli, 'serve', ...process.argv.slice(2)], {
+  cwd,
+  detached: true,
+  stdio: ['ignore', 'pipe', 'pipe'],
+})
+watch(parley)
+let parleyReady = false
+relay(parley.stdout, process.stdout, (line) => {
+  const m = parleyReady ? null : PARLEY_READY.exec(line)
+  if (!m) return
+  parleyReady = true
+  startDemo(m[1]!.replace(/\/+$/, ''))
+})
+relay(parley.stderr, process.stderr)
+
+function onSignal(signal: NodeJS.Signals): void {
+  stopSignals++
+  // A second Ctrl-C: pass it on, so that parley serve stops without waiting for in-flight requests.
+  stopAll(stopSignals === 1 ? 'SIGTERM' : signal)
+  if (children.every((c) => !running(c))) process.exit(exitCode)
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+process.on('SIGHUP', onSignal)
