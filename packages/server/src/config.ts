@@ -63,6 +63,53 @@ export interface Config {
   readonly masterKey: string | undefined
   /** Transport and paging limits. */
   readonly limits: Limits
+  /** Settings of the realtime (Twilsock) gateway. */
+  readonly realtime: RealtimeConfig
+}
+
+/**
+ * Settings of the realtime gateway (`/v3/wsconnect`). Sizes in bytes, durations in milliseconds unless the name says
+ * otherwise.
+ */
+export interface RealtimeLimits {
+  /**
+   * Lead before a token's `exp` at which the client is told `token_about_to_expire` (it then fetches a new token).
+   * Default 180 s, Twilio's 3 minutes.
+   */
+  readonly tokenWarningLeadSeconds: number
+  /**
+   * Rejected Twilsock `init`s allowed per client address within {@link Limits.authFailureWindowMs}; an address over
+   * it gets HTTP 429 on upgrade until its budget refills. 0 (the default) disables it: behind a reverse proxy every
+   * browser shares the proxy's address, and one user with an expired token must not lock everyone out.
+   */
+  readonly authFailureLimit: number
+  /** Largest incoming Twilsock frame; a larger one closes the socket with 1009. Default 64 KiB. */
+  readonly maxFrameBytes: number
+  /** Unsent bytes queued per socket before it is closed as a slow consumer (4008). Default 1 MiB. */
+  readonly outboundQueueBytes: number
+  /** WebSocket ping interval; two missed pongs terminate the socket. Default 25 s. */
+  readonly heartbeatIntervalMs: number
+  /** Time from WebSocket open to a successful `init` before the socket is closed (1008). Default 10 s. */
+  readonly authDeadlineMs: number
+  /** Initialised sessions per identity and service; more get an `init` reply 429. Default 100. */
+  readonly maxSessionsPerIdentity: number
+}
+
+/** The realtime gateway's configuration: {@link RealtimeLimits} plus origins and the continuation secret. */
+export interface RealtimeConfig extends RealtimeLimits {
+  /**
+   * Browser origins allowed to open a WebSocket (`PARLEY_ALLOWED_ORIGINS`, comma-separated, e.g.
+   * `https://chat.example.com`; `*` allows every origin). Unset (the default): a request without `Origin`
+   * (non-browser clients), a same-origin page and pages served from a loopback host (`localhost`, `127.0.0.1`,
+   * `[::1]`, any port) are allowed, every other browser origin gets 403. Requests without `Origin` are always allowed.
+   */
+  readonly allowedOrigins: readonly string[] | undefined
+  /**
+   * Secret that binds continuation tokens, so server-derived endpoint ids survive reconnects
+   * (`PARLEY_CONTINUATION_SECRET`: at least 32 bytes written as hex or base64). Unset = `<dataDir>/continuation.key`,
+   * created on first start with mode 0600.
+   */
+  readonly continuationSecret: string | undefined
 }
 
 /** Options accepted by {@link loadConfig}; every field is optional and overrides the environment. */
@@ -74,6 +121,10 @@ export interface ConfigOptions {
   publicUrl?: string
   masterKey?: string
   limits?: Partial<Record<keyof Limits, number | string>>
+  /** Comma-separated list or array of allowed WebSocket origins; see {@link RealtimeConfig.allowedOrigins}. */
+  allowedOrigins?: string | readonly string[]
+  continuationSecret?: string
+  realtime?: Partial<Record<keyof RealtimeLimits, number | string>>
 }
 
 /** A configuration value that fails validation. `message` names the setting and says what is expected. */
@@ -109,6 +160,38 @@ const LIMIT_ENV: Record<keyof Limits, string> = {
   authFailureWindowMs: 'PARLEY_AUTH_FAILURE_WINDOW_MS',
 }
 
+/** Default {@link RealtimeLimits} (the Twilsock gateway's own defaults, reliability.md §2.2–2.4). */
+export const DEFAULT_REALTIME_LIMITS: RealtimeLimits = Object.freeze({
+  tokenWarningLeadSeconds: 180,
+  authFailureLimit: 0,
+  maxFrameBytes: 64 * 1024,
+  outboundQueueBytes: 1024 * 1024,
+  heartbeatIntervalMs: 25_000,
+  authDeadlineMs: 10_000,
+  maxSessionsPerIdentity: 100,
+})
+
+/** Environment variable of each realtime limit. */
+const REALTIME_ENV: Record<keyof RealtimeLimits, string> = {
+  tokenWarningLeadSeconds: 'PARLEY_TOKEN_WARNING_LEAD_SECONDS',
+  authFailureLimit: 'PARLEY_TWILSOCK_AUTH_FAILURE_LIMIT',
+  maxFrameBytes: 'PARLEY_TWILSOCK_MAX_FRAME_BYTES',
+  outboundQueueBytes: 'PARLEY_TWILSOCK_OUTBOUND_QUEUE_BYTES',
+  heartbeatIntervalMs: 'PARLEY_HEARTBEAT_INTERVAL_MS',
+  authDeadlineMs: 'PARLEY_AUTH_DEADLINE_MS',
+  maxSessionsPerIdentity: 'PARLEY_MAX_SESSIONS_PER_IDENTITY',
+}
+
+const REALTIME_RANGE: Record<keyof RealtimeLimits, readonly [number, number]> = {
+  tokenWarningLeadSeconds: [1, 86_400],
+  authFailureLimit: [0, 1_000_000_000],
+  maxFrameBytes: [1024, 16 * 1024 * 1024],
+  outboundQueueBytes: [16 * 1024, 1024 * 1024 * 1024],
+  heartbeatIntervalMs: [1000, 600_000],
+  authDeadlineMs: [100, 600_000],
+  maxSessionsPerIdentity: [1, 1_000_000],
+}
+
 /** Inclusive bounds of each limit: wide enough for any sane deployment, narrow enough to catch typos. */
 const LIMIT_RANGE: Record<keyof Limits, readonly [number, number]> = {
   bodyBytes: [1024, 64 * 1024 * 1024],
@@ -130,7 +213,10 @@ const LIMIT_RANGE: Record<keyof Limits, readonly [number, number]> = {
  * `PARLEY_MASTER_KEY`, and one per limit (`PARLEY_BODY_LIMIT_BYTES`, `PARLEY_HEADERS_TIMEOUT_MS`,
  * `PARLEY_REQUEST_TIMEOUT_MS`, `PARLEY_KEEP_ALIVE_TIMEOUT_MS`, `PARLEY_MAX_HEADER_BYTES`,
  * `PARLEY_MAX_REQUESTS_PER_SOCKET`, `PARLEY_SHUTDOWN_TIMEOUT_MS`, `PARLEY_DEFAULT_PAGE_SIZE`,
- * `PARLEY_AUTH_FAILURE_LIMIT`, `PARLEY_AUTH_FAILURE_WINDOW_MS`).
+ * `PARLEY_AUTH_FAILURE_LIMIT`, `PARLEY_AUTH_FAILURE_WINDOW_MS`), and for the realtime gateway
+ * `PARLEY_ALLOWED_ORIGINS`, `PARLEY_CONTINUATION_SECRET`, `PARLEY_TOKEN_WARNING_LEAD_SECONDS`,
+ * `PARLEY_TWILSOCK_AUTH_FAILURE_LIMIT`, `PARLEY_TWILSOCK_MAX_FRAME_BYTES`, `PARLEY_TWILSOCK_OUTBOUND_QUEUE_BYTES`,
+ * `PARLEY_HEARTBEAT_INTERVAL_MS`, `PARLEY_AUTH_DEADLINE_MS`, `PARLEY_MAX_SESSIONS_PER_IDENTITY`.
  *
  * @param options - explicit values (CLI flags, tests); they win over the environment.
  * @param env - the environment to read; defaults to `process.env`. Pass `{}` for a hermetic config.
@@ -192,11 +278,42 @@ export function loadConfig(
     )
   }
 
-  const limits = {} as Record<keyof Limits, number>
-  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
-    const [min, max] = LIMIT_RANGE[key]
-    const raw = pick(options.limits?.[key], LIMIT_ENV[key])
-    limits[key] = raw === undefined ? DEFAULT_LIMITS[key] : toInt(`limits.${key}`, raw, min, max)
+  // One table walk for both groups: an explicit option wins, then the variable, then the default.
+  const readInts = <K extends string>(
+    group: string,
+    defaults: Readonly<Record<K, number>>,
+    names: Readonly<Record<K, string>>,
+    ranges: Readonly<Record<K, readonly [number, number]>>,
+    given: Partial<Record<K, number | string>> | undefined,
+  ): Record<K, number> => {
+    const out = {} as Record<K, number>
+    for (const key of Object.keys(defaults) as K[]) {
+      const [min, max] = ranges[key]
+      const raw = pick(given?.[key], names[key])
+      out[key] =
+        raw === undefined ? defaults[key] : toInt(`${group}.${key} (${names[key]})`, raw, min, max)
+    }
+    return out
+  }
+  const limits = readInts('limits', DEFAULT_LIMITS, LIMIT_ENV, LIMIT_RANGE, options.limits)
+  const realtimeLimits = readInts(
+    'realtime',
+    DEFAULT_REALTIME_LIMITS,
+    REALTIME_ENV,
+    REALTIME_RANGE,
+    options.realtime,
+  )
+
+  const rawOrigins = options.allowedOrigins ?? pickString(env['PARLEY_ALLOWED_ORIGINS'])
+  const allowedOrigins = rawOrigins === undefined ? undefined : parseOrigins(rawOrigins)
+
+  const rawSecret = options.continuationSecret ?? pickString(env['PARLEY_CONTINUATION_SECRET'])
+  if (rawSecret !== undefined && decodeSecret(rawSecret, 32) === undefined) {
+    // The secret itself is never echoed.
+    throw new ConfigError(
+      'continuationSecret (PARLEY_CONTINUATION_SECRET): must be at least 32 bytes written as hex or base64 ' +
+        '(e.g. the output of `openssl rand -hex 32`)',
+    )
   }
 
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
@@ -213,14 +330,91 @@ export function loadConfig(
     publicUrl,
     masterKey,
     limits: Object.freeze(limits as Limits),
+    realtime: Object.freeze({
+      ...(realtimeLimits as RealtimeLimits),
+      allowedOrigins,
+      continuationSecret: rawSecret?.trim(),
+    }),
   })
 }
 
-function isMasterKey(v: string): boolean {
+function pickString(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v
+}
+
+/**
+ * Parse `PARLEY_ALLOWED_ORIGINS`: `*`, or origins like `https://chat.example.com` (scheme, host and non-default port;
+ * no path, query or credentials). Returns them in their serialised form (lower-case host, default port dropped), the
+ * form browsers send in `Origin`.
+ */
+function parseOrigins(raw: string | readonly string[]): readonly string[] {
+  const items = (typeof raw === 'string' ? raw.split(',') : raw)
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+  if (items.length === 0) {
+    throw new ConfigError(
+      'allowedOrigins (PARLEY_ALLOWED_ORIGINS): give at least one origin such as https://chat.example.com, or *',
+    )
+  }
+  const out: string[] = []
+  for (const item of items) {
+    if (item === '*') {
+      out.push('*')
+      continue
+    }
+    let u: URL | undefined
+    try {
+      u = new URL(item)
+    } catch {
+      u = undefined
+    }
+    const shown = item.length > 100 ? item.slice(0, 100) + '…' : item
+    if (
+      u === undefined ||
+      (u.protocol !== 'http:' && u.protocol !== 'https:') ||
+      u.username !== '' ||
+      u.password !== '' ||
+      u.search !== '' ||
+      u.hash !== '' ||
+      // `new URL` turns a bare origin's empty path into `/`; anything longer is a path.
+      u.pathname !== '/'
+    ) {
+      throw new ConfigError(
+        `allowedOrigins (PARLEY_ALLOWED_ORIGINS): "${shown}" is not an origin ` +
+          '(expected scheme://host[:port], e.g. https://chat.example.com, or *)',
+      )
+    }
+    out.push(u.origin)
+  }
+  return Object.freeze(out)
+}
+
+/** Decode a secret given as hex or base64/base64url; undefined when malformed or shorter than `minBytes`. */
+function decodeSecret(v: string, minBytes: number): Buffer | undefined {
   const t = v.trim()
-  if (/^[0-9a-fA-F]{64}$/.test(t)) return true
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) return false
-  return Buffer.from(t, t.includes('-') || t.includes('_') ? 'base64url' : 'base64').length === 32
+  let b: Buffer
+  if (/^(?:[0-9a-fA-F]{2})+$/.test(t)) b = Buffer.from(t, 'hex')
+  else if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(t))
+    b = Buffer.from(t, t.includes('-') || t.includes('_') ? 'base64url' : 'base64')
+  else return undefined
+  return b.length >= minBytes ? b : undefined
+}
+
+/**
+ * The bytes of a continuation secret accepted by {@link loadConfig} (hex or base64, at least 32 bytes).
+ *
+ * @throws {ConfigError} when the value is malformed or too short.
+ */
+export function parseContinuationSecret(value: string): Buffer {
+  const b = decodeSecret(value, 32)
+  if (b === undefined) {
+    throw new ConfigError('continuation secret: must be at least 32 bytes written as hex or base64')
+  }
+  return b
+}
+
+function isMasterKey(v: string): boolean {
+  return decodeSecret(v, 32)?.length === 32
 }
 
 function toInt(name: string, raw: string | number, min: number, max: number): number {

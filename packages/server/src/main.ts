@@ -8,16 +8,23 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { stderr } from 'node:process'
+import { join } from 'node:path'
+import process, { stderr } from 'node:process'
 import { memoryBus } from './adapters/bus/memory.ts'
 import { systemClock } from './adapters/clock/system.ts'
 import { cryptoIds } from './adapters/ids/crypto.ts'
 import { sqliteStore, type SqliteStore } from './adapters/store/sqlite.ts'
-import { aesGcmVault, loadOrCreateMasterKey, parseMasterKey } from './adapters/vault/aes-gcm.ts'
+import {
+  aesGcmVault,
+  loadOrCreateMasterKey,
+  MASTER_KEY_FILE,
+  parseMasterKey,
+} from './adapters/vault/aes-gcm.ts'
 import { twilioPlugin, type TwilioPluginOptions } from './compat/twilio/index.ts'
-import type { Config } from './config.ts'
+import { parseContinuationSecret, type Config } from './config.ts'
 import type { Core } from './core/api.ts'
 import { createCore } from './core/create-core.ts'
 import type { BootstrapResult } from './core/types.ts'
@@ -26,7 +33,14 @@ import { coreAuthenticator } from './http/auth.ts'
 import { createLogger, type Logger } from './http/log.ts'
 import { createNodeBridge, type UpgradeHandler } from './http/node.ts'
 import { restRoutes } from './http/routes.ts'
+import { originCheck } from './http/upgrade-origin.ts'
 import type { Bus } from './ports/bus.ts'
+import { refuseUpgrade } from './realtime/upgrade.ts'
+
+/** Name of the credentials file `parley serve` writes in the data directory on first start. */
+export const CREDENTIALS_FILE = 'credentials.json'
+/** Name of the continuation secret file in the data directory (when `PARLEY_CONTINUATION_SECRET` is unset). */
+export const CONTINUATION_SECRET_FILE = 'continuation.key'
 
 /** What a {@link ParleyPlugin} gets: the shared instances and the upgrade hook. */
 export interface PluginContext {
@@ -113,6 +127,15 @@ export async function createParleyServer(
         ? randomBytes(32)
         : loadOrCreateMasterKey(config.dataDir)
 
+  // Same rule for the continuation secret: persisted with the data, so derived endpoint ids survive restarts.
+  const continuationSecret =
+    config.realtime.continuationSecret !== undefined
+      ? parseContinuationSecret(config.realtime.continuationSecret)
+      : memory
+        ? randomBytes(32)
+        : loadOrCreateContinuationSecret(config.dataDir)
+  if (!memory) tightenSecretFiles(config.dataDir, logger)
+
   const store = memory
     ? sqliteStore({ filename: ':memory:' })
     : sqliteStore({ dataDir: config.dataDir })
@@ -141,15 +164,42 @@ export async function createParleyServer(
   })
   const bridge = createNodeBridge(app, config.limits)
 
+  // Every WebSocket endpoint, built in or added, gets the same Origin policy before its own handler runs.
+  const allowOrigin = originCheck(config.realtime.allowedOrigins, config.publicUrl)
+  const onUpgrade = (path: string, handler: UpgradeHandler): (() => void) =>
+    bridge.onUpgrade(path, (req, socket, head) => {
+      if (allowOrigin(req)) handler(req, socket, head)
+      else refuseUpgrade(socket, 403, 'Origin not allowed')
+    })
+
   const pluginClosers: (() => Promise<void>)[] = []
-  const ctx: PluginContext = { config, core, store, bus, logger, onUpgrade: bridge.onUpgrade }
+  const ctx: PluginContext = { config, core, store, bus, logger, onUpgrade }
   const plugins: ParleyPlugin[] = []
   if (options.twilio !== false) {
+    const rt = config.realtime
     plugins.push(
       twilioPlugin({
         log: (level, msg, fields) => logger[level](msg, fields),
         onError: (err) => logger.error('twilio compat error', { err }),
+        tokenWarningLeadMs: rt.tokenWarningLeadSeconds * 1000,
+        continuationSecret,
+        ...(rt.authFailureLimit > 0
+          ? {
+              failedAuthPerAddress: {
+                burst: rt.authFailureLimit,
+                perSecond: rt.authFailureLimit / (config.limits.authFailureWindowMs / 1000),
+              },
+            }
+          : {}),
         ...options.twilio,
+        limits: {
+          maxPayloadBytes: rt.maxFrameBytes,
+          maxOutboundBytes: rt.outboundQueueBytes,
+          heartbeatIntervalMs: rt.heartbeatIntervalMs,
+          authDeadlineMs: rt.authDeadlineMs,
+          maxSessionsPerIdentity: rt.maxSessionsPerIdentity,
+          ...options.twilio?.limits,
+        },
       }),
     )
   }
@@ -202,7 +252,7 @@ export async function createParleyServer(
     app,
     logger,
     bootstrapped,
-    onUpgrade: bridge.onUpgrade,
+    onUpgrade,
     close() {
       closing ??= (async () => {
         app.ready = false
@@ -219,5 +269,69 @@ export async function createParleyServer(
       })()
       return closing
     },
+  }
+}
+
+/**
+ * Reads the continuation secret from `<dataDir>/continuation.key` (64 hex characters), creating it with mode 0600
+ * on first start, like the master key.
+ *
+ * @throws {Error} when the file exists but does not hold a valid secret.
+ */
+export function loadOrCreateContinuationSecret(dataDir: string): Buffer {
+  const path = join(dataDir, CONTINUATION_SECRET_FILE)
+  try {
+    return parseContinuationSecret(readFileSync(path, 'utf8'))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      // The file's content is never echoed.
+      throw new Error(
+        `invalid continuation secret file ${path}: expected at least 32 bytes as hex`,
+        {
+          cause: err,
+        },
+      )
+    }
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const secret = randomBytes(32)
+  try {
+    // `wx`: two processes starting at once must not overwrite each other's secret.
+    writeFileSync(path, secret.toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      return parseContinuationSecret(readFileSync(path, 'utf8'))
+    }
+    throw err
+  }
+  chmodSync(path, 0o600)
+  return secret
+}
+
+/**
+ * Make the secret-bearing files of the data directory owner-only (0600) when a copy, an unpack or an old version
+ * left them readable by others, and say so in the log. Files that do not exist are skipped.
+ */
+function tightenSecretFiles(dataDir: string, logger: Logger): void {
+  if (process.platform === 'win32') return
+  for (const name of [MASTER_KEY_FILE, CONTINUATION_SECRET_FILE, CREDENTIALS_FILE]) {
+    const path = join(dataDir, name)
+    try {
+      const mode = statSync(path).mode & 0o777
+      if ((mode & 0o077) !== 0) {
+        chmodSync(path, 0o600)
+        logger.warn('secret file was readable by others; its mode is now 0600', {
+          file: path,
+          was: mode.toString(8),
+        })
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        logger.warn('cannot check the mode of a secret file', {
+          file: path,
+          code: (err as NodeJS.ErrnoException).code,
+        })
+      }
+    }
   }
 }

@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { AccessToken, ChatGrant } from '@parley/token'
+import { RawClient } from './twilsock/support.ts'
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli.js')
 
@@ -22,10 +24,10 @@ interface Proc {
   exit: Promise<number | null>
 }
 
-function run(args: string[]): Proc {
+function run(args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PARLEY_LOG_LEVEL: 'info' },
+    env: { ...process.env, PARLEY_LOG_LEVEL: 'info', ...env },
   })
   let out = ''
   let err = ''
@@ -146,6 +148,55 @@ test('parley serve on a busy port exits 1 with one line and creates no credentia
     assert.equal(await q.exit, 0)
   } finally {
     blocker.close()
+    rmSync(data, { recursive: true, force: true })
+  }
+})
+
+test('PARLEY_TOKEN_WARNING_LEAD_SECONDS given to parley serve makes the gateway send token_about_to_expire early', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'parley-lead-'))
+  // 1. A lead (1 day) longer than the token's lifetime (1 hour): the warning is due right after init. With the
+  //    default 180 s lead it would come 57 minutes later.
+  const p = run(['serve', '--port', '0', '--data', data], {
+    PARLEY_TOKEN_WARNING_LEAD_SECONDS: '86400',
+  })
+  let client: RawClient | undefined
+  try {
+    const url = await waitFor(() => /running at (http:\/\/127\.0\.0\.1:\d+)/.exec(p.stdout())?.[1])
+    const creds = JSON.parse(readFileSync(join(data, 'credentials.json'), 'utf8')) as Record<
+      string,
+      string
+    >
+    const token = new AccessToken(
+      creds['account_sid']!,
+      creds['api_key_sid']!,
+      creds['api_key_secret']!,
+      { identity: 'alice', ttl: 3600 },
+    )
+    token.addGrant(new ChatGrant({ serviceSid: creds['service_sid']! }))
+
+    // 2. init; the warning follows at once.
+    client = await RawClient.connect(url.replace(/^http/, 'ws') + '/v3/wsconnect')
+    const id = client.send({
+      method: 'init',
+      token: token.toJwt(),
+      continuation_token: null,
+      metadata: { ver: '0.12.2', env: 'Node.js', type: 'chat', sdk: 'JS', sdkv: '6.0.0' },
+      registrations: [],
+      capabilities: ['client_update'],
+    })
+    const reply = await client.reply(id, 30_000)
+    assert.equal((reply.header['status'] as { code: number }).code, 200)
+    const cu = await client.waitFor(
+      (pkt) =>
+        pkt.header['method'] === 'client_update' &&
+        pkt.header['client_update_type'] === 'token_about_to_expire',
+      30_000,
+    )
+    assert.ok(cu)
+  } finally {
+    client?.close()
+    if (p.child.exitCode === null) p.child.kill('SIGTERM')
+    await p.exit
     rmSync(data, { recursive: true, force: true })
   }
 })

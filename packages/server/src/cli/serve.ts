@@ -14,7 +14,7 @@ import process from 'node:process'
 import { StoreLockedError } from '../adapters/store/sqlite.ts'
 import { ConfigError, loadConfig, type ConfigOptions } from '../config.ts'
 import type { BootstrapResult } from '../core/types.ts'
-import { createParleyServer, type ParleyServer } from '../main.ts'
+import { CREDENTIALS_FILE, createParleyServer, type ParleyServer } from '../main.ts'
 
 const HELP = `Usage: parley serve [options]
 
@@ -26,14 +26,21 @@ Options:
   --data <dir>          data directory (default ./.parley, env PARLEY_DATA_DIR)
   --log-level <level>   debug | info | warn | error | silent (default info, env PARLEY_LOG_LEVEL)
   --public-url <url>    base URL used in returned links (default http://<Host header>, env PARLEY_PUBLIC_URL)
+  --allowed-origins <list>
+                        comma-separated browser origins allowed on the WebSocket endpoint, or * (default: same
+                        origin and loopback pages only, env PARLEY_ALLOWED_ORIGINS)
+  --token-warning-lead <seconds>
+                        tell realtime clients their token is about to expire this long before exp
+                        (default 180, env PARLEY_TOKEN_WARNING_LEAD_SECONDS)
   -h, --help            show this help
+
+More settings (realtime limits, the continuation secret) are environment variables; see the README.
 
 The first start creates an account, an API key and a chat service, prints them once and saves them to
 <data>/credentials.json (mode 0600). Logs are JSON lines on stderr. Stop with Ctrl-C or SIGTERM.
 `
 
-/** Name of the credentials file written in the data directory on first start. */
-export const CREDENTIALS_FILE = 'credentials.json'
+export { CREDENTIALS_FILE }
 
 /** Parse `serve` flags into config options. @throws {ConfigError} on an unknown or incomplete flag. */
 export function parseServeArgs(args: readonly string[]): ConfigOptions | 'help' {
@@ -65,6 +72,12 @@ export function parseServeArgs(args: readonly string[]): ConfigOptions | 'help' 
         break
       case '--public-url':
         opts.publicUrl = take()
+        break
+      case '--allowed-origins':
+        opts.allowedOrigins = take()
+        break
+      case '--token-warning-lead':
+        opts.realtime = { ...opts.realtime, tokenWarningLeadSeconds: take() }
         break
       default:
         throw new ConfigError(`unknown option ${name.slice(0, 40)} (run "parley serve --help")`)

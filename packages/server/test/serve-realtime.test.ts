@@ -1,0 +1,150 @@
+/**
+ * The realtime settings reach the Twilsock gateway (the warning lead from `parley serve`'s environment is tested in
+ * serve.test.ts): the continuation secret persisted in the data directory (mode 0600) across restarts, and the WebSocket Origin
+ * policy.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { AccessToken, ChatGrant } from '@parley/token'
+import { loadConfig, type ConfigOptions } from '../src/config.ts'
+import { CONTINUATION_SECRET_FILE, createParleyServer } from '../src/main.ts'
+import { RawClient } from './twilsock/support.ts'
+
+interface Creds {
+  accountSid: string
+  keySid: string
+  secret: string
+  serviceSid: string
+}
+
+function mint(c: Creds, identity: string, ttl = 3600): string {
+  const t = new AccessToken(c.accountSid, c.keySid, c.secret, { identity, ttl })
+  t.addGrant(new ChatGrant({ serviceSid: c.serviceSid }))
+  return t.toJwt()
+}
+
+function wsUrl(httpUrl: string): string {
+  return httpUrl.replace(/^http/, 'ws') + '/v3/wsconnect'
+}
+
+test('the continuation secret is persisted with mode 0600, so derived endpoint ids survive a restart', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'parley-cont-'))
+  const start = (opts: ConfigOptions = {}) =>
+    createParleyServer(
+      loadConfig({ port: 0, host: '127.0.0.1', dataDir: data, logLevel: 'silent', ...opts }, {}),
+      { bootstrap: true },
+    )
+  try {
+    // 1. First start: init without a continuation token gets a new one (and a derived endpoint id).
+    const p1 = await start()
+    const b = p1.bootstrapped!
+    const creds: Creds = {
+      accountSid: b.account.sid,
+      keySid: b.apiKey.sid,
+      secret: b.apiKey.secret,
+      serviceSid: b.service.sid,
+    }
+    const c1 = await RawClient.connect(wsUrl(p1.url))
+    const r1 = await c1.init(mint(creds, 'alice'))
+    const token = r1.header['continuation_token'] as string
+    const storage1 = (r1.header['offline_storage'] as Record<string, { storage_id: string }>)[
+      'ip_messaging'
+    ]?.storage_id
+    assert.equal(typeof token, 'string')
+    assert.match(storage1 ?? '', /^parley:/)
+    c1.close()
+    await c1.closed
+    await p1.close()
+
+    const secretPath = join(data, CONTINUATION_SECRET_FILE)
+    assert.equal(statSync(secretPath).mode & 0o777, 0o600)
+    assert.equal(statSync(join(data, 'master.key')).mode & 0o777, 0o600)
+    // 2. Someone loosened the key files (a copy, an unpack): the next start makes them owner-only again.
+    chmodSync(secretPath, 0o644)
+    chmodSync(join(data, 'master.key'), 0o640)
+
+    // 3. Restart: the same continuation token is accepted, same endpoint.
+    const p2 = await start()
+    assert.equal(statSync(secretPath).mode & 0o777, 0o600)
+    assert.equal(statSync(join(data, 'master.key')).mode & 0o777, 0o600)
+    const c2 = await RawClient.connect(wsUrl(p2.url))
+    const r2 = await c2.init(mint(creds, 'alice'), { continuation_token: token })
+    assert.deepEqual(r2.header['continuation_token_status'], { reissued: false })
+    assert.equal(r2.header['continuation_token'], token)
+    assert.equal(
+      (r2.header['offline_storage'] as Record<string, { storage_id: string }>)['ip_messaging']
+        ?.storage_id,
+      storage1,
+    )
+    c2.close()
+    await c2.closed
+    await p2.close()
+
+    // 4. Control: with another secret (PARLEY_CONTINUATION_SECRET) the old token is not honoured.
+    const p3 = await start({ continuationSecret: 'cd'.repeat(32) })
+    const c3 = await RawClient.connect(wsUrl(p3.url))
+    const r3 = await c3.init(mint(creds, 'alice'), { continuation_token: token })
+    assert.deepEqual(r3.header['continuation_token_status'], { reissued: true })
+    c3.close()
+    await c3.closed
+    await p3.close()
+  } finally {
+    rmSync(data, { recursive: true, force: true })
+  }
+})
+
+test('WebSocket Origin policy: by default loopback and same-origin pages only; PARLEY_ALLOWED_ORIGINS replaces it', async () => {
+  const statusOf = async (url: string, origin: string | undefined): Promise<number> => {
+    try {
+      const c = await RawClient.connect(url, origin === undefined ? {} : { headers: { origin } })
+      c.close()
+      await c.closed
+      return 101
+    } catch (err) {
+      return (err as { statusCode?: number }).statusCode ?? -1
+    }
+  }
+  const start = (env: Record<string, string>) =>
+    createParleyServer(loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent' }, env), {
+      storage: 'memory',
+    })
+
+  // 1. Default.
+  const p1 = await start({})
+  try {
+    const url = wsUrl(p1.url)
+    const self = new URL(p1.url).origin
+    assert.equal(await statusOf(url, undefined), 101)
+    assert.equal(await statusOf(url, self), 101)
+    assert.equal(await statusOf(url, 'http://localhost:3000'), 101)
+    assert.equal(await statusOf(url, 'http://127.0.0.1:5173'), 101)
+    assert.equal(await statusOf(url, 'https://evil.example'), 403)
+    assert.equal(await statusOf(url, 'null'), 403)
+  } finally {
+    await p1.close()
+  }
+
+  // 2. An explicit list: only those (plus same-origin and non-browser clients).
+  const p2 = await start({ PARLEY_ALLOWED_ORIGINS: 'https://chat.example.com' })
+  try {
+    const url = wsUrl(p2.url)
+    assert.equal(await statusOf(url, undefined), 101)
+    assert.equal(await statusOf(url, 'https://chat.example.com'), 101)
+    assert.equal(await statusOf(url, new URL(p2.url).origin), 101)
+    assert.equal(await statusOf(url, 'http://localhost:3000'), 403)
+    assert.equal(await statusOf(url, 'https://evil.example'), 403)
+  } finally {
+    await p2.close()
+  }
+
+  // 3. `*`: every origin.
+  const p3 = await start({ PARLEY_ALLOWED_ORIGINS: '*' })
+  try {
+    assert.equal(await statusOf(wsUrl(p3.url), 'https://evil.example'), 101)
+  } finally {
+    await p3.close()
+  }
+})
