@@ -11,28 +11,8 @@ export {
   type AccessTokenOptions,
   type Algorithm,
 } from './access-token.ts'
-export {
-  ChatGrant,
-  Grant,
-  PlaybackGrant,
-  SyncGrant,
-  TaskRouterGrant,
-  VideoGrant,
-  VoiceGrant,
-  type AnyGrant,
-  type ChatGrantOptions,
-  type ChatGrantPayload,
-  type PlaybackGrantOptions,
-  type PlaybackGrantPayload,
-  type SyncGrantOptions,
-  type SyncGrantPayload,
-  type TaskRouterGrantOptions,
-  type TaskRouterGrantPayload,
-  type VideoGrantOptions,
-  type VideoGrantPayload,
-  type VoiceGrantOptions,
-  type VoiceGrantPayload,
-} from './grants.ts'
+// Every grant class and its option/payload types (grants.ts exports nothing else).
+export * from './grants.ts'
 export { endpointId, MAX_ENDPOINT_ID_LENGTH, type EndpointIdParts } from './endpoint-id.ts'
 export {
   decodeAccessToken,
