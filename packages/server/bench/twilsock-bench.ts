@@ -39,7 +39,7 @@ import {
   upgradeRequest,
   type BenchKeys,
 } from './support/twilsock-client.ts'
-import { once, spawnRole } from './support/roles.ts'
+import { once, runRole, spawnRole } from './support/roles.ts'
 
 type Keys = BenchKeys
 
@@ -375,11 +375,4 @@ async function runClient(): Promise<void> {
   })
 }
 
-const role = argv[2]
-if (role === 'server') void runServer()
-else if (role === 'client') void runClient()
-else
-  orchestrate().catch((err: unknown) => {
-    console.error(err)
-    exit(1)
-  })
+runRole({ server: runServer, client: runClient }, orchestrate)

@@ -38,3 +38,23 @@ export function once<T>(child: ChildProcess, type: string): Promise<T> {
     child.once('exit', onExit)
   })
 }
+
+/**
+ * Runs this process's part: the role named by `argv[2]` (a child forked by {@link spawnRole}), else the
+ * orchestrator. An orchestrator failure is printed and exits with status 1.
+ */
+export function runRole(
+  roles: Record<string, () => Promise<void>>,
+  orchestrate: () => Promise<void>,
+): void {
+  const role = process.argv[2]
+  const run = role !== undefined ? roles[role] : undefined
+  if (run !== undefined) {
+    void run()
+    return
+  }
+  orchestrate().catch((err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
