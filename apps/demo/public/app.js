@@ -37,6 +37,7 @@ const ui = {
   myChannelsEmpty: $('my-channels-empty'),
   publicChannels: $('public-channels'),
   publicChannelsEmpty: $('public-channels-empty'),
+  refreshPublic: $('refresh-public'),
   newChannelForm: $('new-channel-form'),
   newChannelName: $('new-channel-name'),
   newChannelPrivate: $('new-channel-private'),
@@ -663,6 +664,15 @@ function scheduleRefreshPublic() {
   clearTimeout(publicTimer)
   publicTimer = setTimeout(() => void refreshPublic(), 300)
 }
+
+/**
+ * The SDK announces only channels you are in (or invited to); public channels that others create appear when the list
+ * is read again: every 30 s while the page is visible, when it becomes visible, and on the Refresh button.
+ */
+const PUBLIC_REFRESH_MS = 30000
+setInterval(() => {
+  if (state.client && !document.hidden) void refreshPublic()
+}, PUBLIC_REFRESH_MS)
 
 async function refreshPublic() {
   const client = state.client
@@ -1300,7 +1310,17 @@ function wire() {
   ui.loadOlder.addEventListener('click', () => void loadOlder())
 
   document.addEventListener('visibilitychange', () => {
-    if (!document.hidden) markRead()
+    if (document.hidden) return
+    markRead()
+    if (state.client) scheduleRefreshPublic()
+  })
+  ui.refreshPublic.addEventListener('click', async () => {
+    ui.refreshPublic.disabled = true
+    try {
+      await refreshPublic()
+    } finally {
+      ui.refreshPublic.disabled = false
+    }
   })
 
   window.addEventListener('online', () => {

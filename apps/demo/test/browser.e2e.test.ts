@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -38,6 +38,10 @@ const FLAGS = [
   '--disable-sync',
 ]
 const PASSWORD = 'e2e password 1'
+/** The about-to-expire lead given to the Parley this test starts (`PARLEY_TOKEN_WARNING_LEAD_SECONDS`). */
+const LEAD_SECONDS = 8
+/** Screenshots of the run, kept as artifacts (gitignored): `<repo>/artifacts/demo-e2e/*.png`. */
+const ARTIFACTS = fileURLToPath(new URL('../../../../artifacts/demo-e2e/', import.meta.url))
 const suffix = Math.random().toString(36).slice(2, 7)
 const name = (base: string): string => `${base}-${suffix}`
 
@@ -47,6 +51,8 @@ interface ParleyInfo {
   accountSid: string
   authToken: string
   serviceSid: string
+  /** The service's about-to-expire lead in seconds, when this test started it (unknown for an existing server). */
+  leadSeconds: number | undefined
 }
 
 interface Demo {
@@ -93,7 +99,10 @@ async function startParley(): Promise<ParleyInfo | string> {
     child = spawn(
       process.execPath,
       [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dir, '--log-level', 'error'],
-      { stdio: 'ignore' },
+      {
+        stdio: 'ignore',
+        env: { ...process.env, PARLEY_TOKEN_WARNING_LEAD_SECONDS: String(LEAD_SECONDS) },
+      },
     )
     const proc = child
     cleanups.push(async () => {
@@ -112,6 +121,7 @@ async function startParley(): Promise<ParleyInfo | string> {
     accountSid: c['account_sid']!,
     authToken: c['auth_token']!,
     serviceSid: c['service_sid']!,
+    leadSeconds: child ? LEAD_SECONDS : undefined,
   }
 }
 
@@ -227,18 +237,61 @@ interface Person {
   username: string
   errors: string[]
   tokenRequests: number
+  /** `exp` of each token the page got from /token, in order. */
+  tokenExps: number[]
   sockets: PwWebSocket[]
+  /** When (Date.now()) Parley's `token_about_to_expire` notices arrived. */
+  warnings: number[]
+  /** When the page sent Parley a new token (Twilsock `update`). */
+  updates: number[]
 }
 
-async function person(base: string, demoUrl = env.demo!.url): Promise<Person> {
-  const context = await env.browser!.newContext()
+/** Poll a condition on the test's own records (page events), up to a generous ceiling. */
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+async function person(
+  base: string,
+  demoUrl = env.demo!.url,
+  viewport = { width: 1280, height: 720 },
+): Promise<Person> {
+  const context = await env.browser!.newContext({ viewport })
   const page = await context.newPage()
-  const p: Person = { page, username: name(base), errors: [], tokenRequests: 0, sockets: [] }
+  const p: Person = {
+    page,
+    username: name(base),
+    errors: [],
+    tokenRequests: 0,
+    tokenExps: [],
+    sockets: [],
+    warnings: [],
+    updates: [],
+  }
   page.on('pageerror', (e) => p.errors.push(e.message))
   page.on('request', (r) => {
     if (r.url().endsWith('/token')) p.tokenRequests++
   })
-  page.on('websocket', (ws) => p.sockets.push(ws))
+  page.on('response', (r) => {
+    if (r.url().endsWith('/token') && r.ok())
+      r.text().then(
+        (body) => p.tokenExps.push(tokenExp(body)),
+        () => {},
+      )
+  })
+  page.on('websocket', (ws) => {
+    p.sockets.push(ws)
+    ws.on('framereceived', (f) => {
+      if (String(f.payload).includes('token_about_to_expire')) p.warnings.push(Date.now())
+    })
+    ws.on('framesent', (f) => {
+      if (/"method":"update"/.test(String(f.payload))) p.updates.push(Date.now())
+    })
+  })
   await page.goto(demoUrl)
   // A marker that a page reload would erase.
   await page.evaluate(() => ((window as any).__noReload = true))
@@ -272,9 +325,51 @@ async function send(page: Page, text: string): Promise<void> {
 
 async function joinPublic(page: Page, channel: string): Promise<void> {
   const button = page.locator(`#public-channels button[aria-label="Join ${channel}"]`)
-  await button.waitFor({ timeout: 8000 })
+  // A channel created after this page loaded shows up once the list is read again (the Refresh button).
+  const deadline = Date.now() + 30_000
+  while (!(await button.isVisible())) {
+    if (Date.now() > deadline) throw new Error(`${channel} is not among the public channels`)
+    await page.click('#refresh-public')
+    await button.waitFor({ timeout: 2000 }).catch(() => {})
+  }
   await button.click()
   await page.waitForSelector(`#channel-title:text-is("${channel}")`)
+}
+
+/** Save a screenshot of the page as `artifacts/demo-e2e/<file>.png`; returns the PNG. */
+async function shot(page: Page, file: string): Promise<Buffer> {
+  mkdirSync(ARTIFACTS, { recursive: true })
+  return page.screenshot({ path: join(ARTIFACTS, `${file}.png`) })
+}
+
+/** Two people's screenshots side by side, each captioned, as `artifacts/demo-e2e/<file>.png`. */
+async function sideBySide(file: string, shots: [string, Buffer][]): Promise<void> {
+  const context = await env.browser!.newContext({ viewport: { width: 1000, height: 400 } })
+  const page = await context.newPage()
+  const figures = shots
+    .map(
+      ([caption, png]) =>
+        `<figure><figcaption>${caption}</figcaption><img src="data:image/png;base64,${png.toString('base64')}"></figure>`,
+    )
+    .join('')
+  await page.setContent(
+    `<style>body{margin:0;padding:16px;display:flex;gap:16px;background:#d4d8de;font:600 15px system-ui,sans-serif}` +
+      `figure{margin:0}figcaption{margin:0 0 6px 2px;color:#1a1d23}img{display:block;border:1px solid #9aa1ad;border-radius:6px}</style>` +
+      figures,
+  )
+  await page.waitForFunction(() => [...document.images].every((i: any) => i.complete))
+  mkdirSync(ARTIFACTS, { recursive: true })
+  await page.screenshot({ path: join(ARTIFACTS, `${file}.png`), fullPage: true })
+  await context.close()
+}
+
+/** The `exp` (seconds) of the Access Token in a POST /token response; the token itself is never logged. */
+function tokenExp(body: string): number {
+  const token = (JSON.parse(body) as { token: string }).token
+  const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as {
+    exp: number
+  }
+  return payload.exp
 }
 
 /** The Parley REST API with the account's Basic credentials. */
@@ -299,12 +394,14 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
     'two people sign up, create and join a channel, and chat live with a typing indicator',
     opts,
     async () => {
-      const alice = await person('alice')
+      // A window size that keeps the three columns and makes a readable side-by-side screenshot.
+      const viewport = { width: 900, height: 620 }
+      const alice = await person('alice', env.demo!.url, viewport)
       const channel = name('general')
       await createChannel(alice.page, channel)
       await send(alice.page, 'hello from alice')
 
-      const bob = await person('bob')
+      const bob = await person('bob', env.demo!.url, viewport)
       await joinPublic(bob.page, channel)
       await bob.page.waitForSelector('.message-body:text-is("hello from alice")')
 
@@ -322,6 +419,49 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
       await alice.page.waitForSelector('#announcer :text("hi alice")')
       // Both are listed as members of the channel.
       await alice.page.waitForSelector(`#members :text("${bob.username}")`, { timeout: 8000 })
+      await bob.page.waitForSelector(`#members :text("${alice.username}")`, { timeout: 8000 })
+
+      // Typing the other way: alice types, bob sees it; it goes away once she sends. (The SDK sends at most one typing
+      // notice per 5 s per channel, and alice sent one with her first message: she keeps typing until bob sees it.)
+      let bobSaw = false
+      const seeing = bob.page
+        .waitForFunction(
+          (who: string) => document.querySelector('#typing')?.textContent?.includes(who),
+          alice.username,
+          { timeout: 30_000 },
+        )
+        .finally(() => (bobSaw = true))
+      await alice.page.type('#composer-input', 'how are', { delay: 30 })
+      while (!bobSaw) await alice.page.type('#composer-input', '.', { delay: 250 })
+      await seeing
+      const bobSees = await shot(bob.page, 'bob-sees-alice-typing')
+      await alice.page.fill('#composer-input', '')
+      await send(alice.page, 'how are you, bob?')
+      await bob.page.waitForSelector('.message-body:text-is("how are you, bob?")', {
+        timeout: 8000,
+      })
+      await bob.page.waitForFunction(
+        (who: string) => !document.querySelector('#typing')?.textContent?.includes(who),
+        alice.username,
+        { timeout: 15_000 },
+      )
+      await send(bob.page, 'great, thanks!')
+      await alice.page.waitForSelector('.message-body:text-is("great, thanks!")', {
+        timeout: 8000,
+      })
+      // Each sees the whole conversation, in order.
+      const order = ['hello from alice', 'hi alice', 'how are you, bob?', 'great, thanks!']
+      for (const p of [alice, bob]) {
+        const bodies = await p.page.locator('.message-body').allTextContents()
+        assert.deepEqual(bodies, order)
+      }
+      await alice.page.locator('#composer-input').blur()
+      await bob.page.locator('#composer-input').blur()
+      await sideBySide('two-users', [
+        [`${alice.username}'s browser`, await shot(alice.page, 'alice')],
+        [`${bob.username}'s browser`, await shot(bob.page, 'bob')],
+      ])
+      assert.ok(bobSees.length > 0)
       await alice.page.context().close()
       await bob.page.context().close()
     },
@@ -374,9 +514,23 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
         busy,
         { timeout: 8000 },
       )
+      await shot(bob.page, 'unread-count')
       // Opening it clears the count.
       await bob.page.click(`#my-channels button[aria-label^="${busy},"]`)
       await bob.page.waitForSelector(`#my-channels button[aria-label="${busy}"]`)
+      // And the other way: alice looks at another channel while bob writes in this one.
+      await createChannel(alice.page, name('elsewhere'))
+      await send(bob.page, 'three')
+      await alice.page.waitForFunction(
+        (label: string) =>
+          document.querySelector(`#my-channels button[aria-label^="${label},"] .badge`)
+            ?.textContent === '1',
+        busy,
+        { timeout: 8000 },
+      )
+      await alice.page.click(`#my-channels button[aria-label^="${busy},"]`)
+      await alice.page.waitForSelector(`#my-channels button[aria-label="${busy}"]`)
+      await alice.page.waitForSelector('.message-body:text-is("three")')
       // Leave it: it goes back to the public list.
       bob.page.once('dialog', (d) => void d.accept())
       await bob.page.click('#leave-channel')
@@ -535,6 +689,68 @@ void describe('the token lifecycle in the browser', { concurrency: true }, () =>
     assert.equal(await dave.page.evaluate(() => (window as any).__noReload), true)
     await dave.page.context().close()
   })
+
+  void test(
+    'TTL 20 s, lead 8 s: tokenAboutToExpire refreshes the token in place and two people chat on past its expiry',
+    { ...opts, timeout: 150_000 },
+    async () => {
+      const ttl = 20
+      const demo = await env.startDemo(ttl)
+      const lead = env.parley!.leadSeconds
+      const viewport = { width: 900, height: 620 }
+      const uma = await person('uma', demo.url, viewport)
+      const vic = await person('vic', demo.url, viewport)
+      const channel = name('long-talk')
+      await createChannel(uma.page, channel)
+      await joinPublic(vic.page, channel)
+      await send(uma.page, 'before the first token expires')
+      await vic.page.waitForSelector('.message-body:text-is("before the first token expires")', {
+        timeout: 8000,
+      })
+
+      // Event-driven: each page is warned (token_about_to_expire from Parley) and sends Parley a new token (update).
+      let lastExp = 0
+      for (const p of [uma, vic]) {
+        await until(() => p.warnings.length >= 1 && p.updates.length >= 1, 60_000)
+        const exp = p.tokenExps[0]!
+        lastExp = Math.max(lastExp, exp)
+        if (lead !== undefined) {
+          // Not at once (the default 180 s lead would warn at once for a 20 s token): no earlier than `lead` before
+          // exp (timers do not fire early; 1 s for rounding exp to whole seconds).
+          assert.ok(
+            p.warnings[0]! >= (exp - lead - 1) * 1000,
+            `${p.username} was warned ${Math.round(exp - p.warnings[0]! / 1000)} s before exp; lead is ${lead} s`,
+          )
+        }
+        assert.ok(p.updates[0]! >= p.warnings[0]!, 'the new token was sent after the warning')
+        assert.ok(p.tokenRequests >= 2, 'a second token was fetched from /token')
+        assert.ok(p.tokenExps.length >= 2 && p.tokenExps[1]! > exp, 'the new token lasts longer')
+      }
+
+      // Past the first tokens' expiry…
+      const wait = lastExp * 1000 + 1500 - Date.now()
+      if (wait > 0) await uma.page.waitForTimeout(wait)
+      // …both still chat, on the same connection (no reconnect: the refresh came before exp), without a reload.
+      await send(vic.page, 'after the first token expired')
+      await uma.page.waitForSelector('.message-body:text-is("after the first token expired")', {
+        timeout: 15_000,
+      })
+      await send(uma.page, 'still here')
+      await vic.page.waitForSelector('.message-body:text-is("still here")', { timeout: 15_000 })
+      for (const p of [uma, vic]) {
+        await connected(p.page, 1000)
+        assert.equal(p.sockets.length, 1, `${p.username}: no reconnection was needed`)
+        assert.equal(await p.page.evaluate(() => (window as any).__noReload), true)
+        assert.deepEqual(p.errors, [])
+      }
+      await sideBySide('after-first-token-expiry', [
+        [`${uma.username} (token TTL ${ttl} s)`, await shot(uma.page, 'uma-after-expiry')],
+        [`${vic.username} (token TTL ${ttl} s)`, await shot(vic.page, 'vic-after-expiry')],
+      ])
+      await uma.page.context().close()
+      await vic.page.context().close()
+    },
+  )
 
   void test(
     'after tokenExpired the page recovers with a new client, without a reload',
