@@ -276,25 +276,20 @@ export function serializeUserChannel(x: UserChannelView, u: Urls): Record<string
 
 /** Binding (§6.7), service level. */
 export function serializeBinding(b: Binding, u: Urls): Record<string, unknown> {
-  return {
-    sid: b.sid,
-    account_sid: b.accountSid,
-    service_sid: b.serviceSid,
-    date_created: isoDate(b.createdAt),
-    date_updated: isoDate(b.updatedAt),
-    endpoint: b.endpoint,
-    identity: b.identity,
-    credential_sid: b.credentialSid,
-    binding_type: b.bindingType,
-    message_types: b.messageTypes,
-    url: `${u.service(b.serviceSid)}/Bindings/${seg(b.sid)}`,
-    links: { user: u.user(b.serviceSid, b.identity) },
-  }
+  return bindingBody(b, u, false)
 }
 
 /** UserBinding (§6.7), under `/Users/{US}/Bindings`. */
 export function serializeUserBinding(b: Binding, u: Urls): Record<string, unknown> {
-  return {
+  return bindingBody(b, u, true)
+}
+
+/**
+ * The two Binding shapes differ only in `user_sid` (user level), `url` and `links` (service level); fields are
+ * inserted in the order the helper's BindingInstance / UserBindingInstance read them.
+ */
+function bindingBody(b: Binding, u: Urls, userLevel: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {
     sid: b.sid,
     account_sid: b.accountSid,
     service_sid: b.serviceSid,
@@ -302,12 +297,18 @@ export function serializeUserBinding(b: Binding, u: Urls): Record<string, unknow
     date_updated: isoDate(b.updatedAt),
     endpoint: b.endpoint,
     identity: b.identity,
-    user_sid: b.userSid,
-    credential_sid: b.credentialSid,
-    binding_type: b.bindingType,
-    message_types: b.messageTypes,
-    url: `${u.user(b.serviceSid, b.userSid)}/Bindings/${seg(b.sid)}`,
   }
+  if (userLevel) out['user_sid'] = b.userSid
+  out['credential_sid'] = b.credentialSid
+  out['binding_type'] = b.bindingType
+  out['message_types'] = b.messageTypes
+  if (userLevel) {
+    out['url'] = `${u.user(b.serviceSid, b.userSid)}/Bindings/${seg(b.sid)}`
+  } else {
+    out['url'] = `${u.service(b.serviceSid)}/Bindings/${seg(b.sid)}`
+    out['links'] = { user: u.user(b.serviceSid, b.identity) }
+  }
+  return out
 }
 
 /** Credential (§6.9). Secrets are never part of the record. */

@@ -12,7 +12,7 @@ import type {
   MemberUpdate,
   MessageCreate,
 } from '../../core/types.ts'
-import type { Ctx, RouteDef } from '../context.ts'
+import type { RouteDef } from '../context.ts'
 import type { Params } from '../form.ts'
 import {
   serializeChannel,
@@ -21,24 +21,11 @@ import {
   serializeMessage,
   serializeWebhook,
 } from '../serialize.ts'
-import {
-  actorOf,
-  created,
-  ms,
-  noContent,
-  nonEmpty,
-  ok,
-  put,
-  urlsOf,
-  v2List,
-  type Input,
-} from './common.ts'
+import { inChannel, inService, ms, nonEmpty, put, resourceRoutes, type Input } from './common.ts'
 
 const CH = '/v2/Services/:serviceSid/Channels'
 const ONE = `${CH}/:channelSid`
 const I32 = 2_147_483_647
-
-const p = (ctx: Ctx, k: string): string => ctx.params[k] as string
 
 /** Header carrying the REST idempotency key of a message create (Twilio's `I-Twilio-Idempotency-Token`). */
 const IDEMPOTENCY_HEADER = 'i-twilio-idempotency-token'
@@ -99,370 +86,100 @@ function readWebhook(f: Params, create: boolean): ChannelWebhookInput {
 export function channelRoutes(core: Core): RouteDef[] {
   const { channels, members, messages, invites, webhooks } = core
   return [
-    // --- Channels ---
-    {
-      method: 'GET',
-      pattern: CH,
-      handler: (ctx) => {
+    ...resourceRoutes({
+      path: CH,
+      itemPath: ONE,
+      idParam: 'channelSid',
+      key: 'channels',
+      maxPageSize: 100,
+      scope: inService,
+      serialize: serializeChannel,
+      list: ([actor, is], ctx) => {
         const types = ctx.query.allOf('Type', ['public', 'private'])
-        return v2List(
-          ctx,
-          'channels',
-          100,
-          (page) =>
-            channels.list(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              types.length > 0 ? { types } : {},
-              page,
-            ),
-          (c) => serializeChannel(c, urlsOf(ctx)),
-        )
+        return (page) => channels.list(actor, is, types.length > 0 ? { types } : {}, page)
       },
-    },
-    {
-      method: 'POST',
-      pattern: CH,
-      handler: async (ctx) => {
-        const c = await channels.create(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          readChannel(ctx.form, true),
-        )
-        return created(serializeChannel(c, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'GET',
-      pattern: ONE,
-      handler: async (ctx) =>
-        ok(
-          serializeChannel(
-            await channels.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid')),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: ONE,
-      handler: async (ctx) => {
-        const c = await channels.update(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          readChannel(ctx.form, false),
-        )
-        return ok(serializeChannel(c, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: ONE,
-      handler: async (ctx) => {
-        await channels.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'))
-        return noContent()
-      },
-    },
-
-    // --- Members ---
-    {
-      method: 'GET',
-      pattern: `${ONE}/Members`,
-      handler: (ctx) => {
+      create: ([actor, is], ctx) => channels.create(actor, is, readChannel(ctx.form, true)),
+      fetch: ([actor, is], ch) => channels.fetch(actor, is, ch),
+      update: ([actor, is], ch, ctx) =>
+        channels.update(actor, is, ch, readChannel(ctx.form, false)),
+      delete: ([actor, is], ch) => channels.delete(actor, is, ch),
+    }),
+    ...resourceRoutes({
+      path: `${ONE}/Members`,
+      key: 'members',
+      maxPageSize: 100,
+      scope: inChannel,
+      serialize: serializeMember,
+      list: ([actor, is, ch], ctx) => {
         const identities = ctx.query.all('Identity')
-        return v2List(
-          ctx,
-          'members',
-          100,
-          (page) =>
-            members.list(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'channelSid'),
-              identities.length > 0 ? { identities } : {},
-              page,
-            ),
-          (m) => serializeMember(m, urlsOf(ctx)),
-        )
+        return (page) =>
+          members.list(actor, is, ch, identities.length > 0 ? { identities } : {}, page)
       },
-    },
-    {
-      method: 'POST',
-      pattern: `${ONE}/Members`,
-      handler: async (ctx) => {
+      create: ([actor, is, ch], ctx) => {
         const input = { ...readMember(ctx.form), identity: ctx.form.required('Identity') }
-        const m = await members.create(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          input,
-        )
-        return created(serializeMember(m, urlsOf(ctx)))
+        return members.create(actor, is, ch, input)
       },
-    },
-    {
-      method: 'GET',
-      pattern: `${ONE}/Members/:sid`,
-      handler: async (ctx) =>
-        ok(
-          serializeMember(
-            await members.fetch(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'channelSid'),
-              p(ctx, 'sid'),
-            ),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: `${ONE}/Members/:sid`,
-      handler: async (ctx) => {
-        const m = await members.update(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          p(ctx, 'sid'),
-          readMember(ctx.form),
-        )
-        return ok(serializeMember(m, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: `${ONE}/Members/:sid`,
-      handler: async (ctx) => {
-        await members.delete(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          p(ctx, 'sid'),
-        )
-        return noContent()
-      },
-    },
-
-    // --- Messages ---
-    {
-      method: 'GET',
-      pattern: `${ONE}/Messages`,
-      handler: (ctx) => {
+      fetch: ([actor, is, ch], sid) => members.fetch(actor, is, ch, sid),
+      update: ([actor, is, ch], sid, ctx) =>
+        members.update(actor, is, ch, sid, readMember(ctx.form)),
+      delete: ([actor, is, ch], sid) => members.delete(actor, is, ch, sid),
+    }),
+    ...resourceRoutes({
+      path: `${ONE}/Messages`,
+      key: 'messages',
+      maxPageSize: 100,
+      scope: inChannel,
+      serialize: serializeMessage,
+      list: ([actor, is, ch], ctx) => {
         const order = ctx.query.oneOf('Order', ['asc', 'desc'])
-        return v2List(
-          ctx,
-          'messages',
-          100,
-          (page) =>
-            messages.list(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'channelSid'),
-              order === undefined ? {} : { order },
-              page,
-            ),
-          (m) => serializeMessage(m, urlsOf(ctx)),
-        )
+        return (page) => messages.list(actor, is, ch, order === undefined ? {} : { order }, page)
       },
-    },
-    {
-      method: 'POST',
-      pattern: `${ONE}/Messages`,
-      handler: async (ctx) => {
+      create: async ([actor, is, ch], ctx) => {
         const input = readMessage(ctx.form, true)
         const key = ctx.req.header(IDEMPOTENCY_HEADER)
         if (key !== undefined && key !== '') input.clientMessageId = key.slice(0, 256)
-        const r = await messages.create(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          input,
-        )
-        return created(serializeMessage(r.message, urlsOf(ctx)))
+        return (await messages.create(actor, is, ch, input)).message
       },
-    },
-    {
-      method: 'GET',
-      pattern: `${ONE}/Messages/:sid`,
-      handler: async (ctx) =>
-        ok(
-          serializeMessage(
-            await messages.fetch(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'channelSid'),
-              p(ctx, 'sid'),
-            ),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: `${ONE}/Messages/:sid`,
-      handler: async (ctx) => {
-        const m = await messages.update(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          p(ctx, 'sid'),
-          readMessage(ctx.form, false),
-        )
-        return ok(serializeMessage(m, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: `${ONE}/Messages/:sid`,
-      handler: async (ctx) => {
-        await messages.delete(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          p(ctx, 'sid'),
-        )
-        return noContent()
-      },
-    },
-
-    // --- Invites ---
-    {
-      method: 'GET',
-      pattern: `${ONE}/Invites`,
-      handler: (ctx) => {
+      fetch: ([actor, is, ch], sid) => messages.fetch(actor, is, ch, sid),
+      update: ([actor, is, ch], sid, ctx) =>
+        messages.update(actor, is, ch, sid, readMessage(ctx.form, false)),
+      delete: ([actor, is, ch], sid) => messages.delete(actor, is, ch, sid),
+    }),
+    ...resourceRoutes({
+      path: `${ONE}/Invites`,
+      key: 'invites',
+      maxPageSize: 100,
+      scope: inChannel,
+      serialize: serializeInvite,
+      list: ([actor, is, ch], ctx) => {
         const identities = ctx.query.all('Identity')
-        return v2List(
-          ctx,
-          'invites',
-          100,
-          (page) =>
-            invites.list(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'channelSid'),
-              identities.length > 0 ? { identities } : {},
-              page,
-            ),
-          (i) => serializeInvite(i, urlsOf(ctx)),
-        )
+        return (page) =>
+          invites.list(actor, is, ch, identities.length > 0 ? { identities } : {}, page)
       },
-    },
-    {
-      method: 'POST',
-      pattern: `${ONE}/Invites`,
-      handler: async (ctx) => {
+      create: ([actor, is, ch], ctx) => {
         const input: InviteCreate = { identity: ctx.form.required('Identity') }
         const roleSid = ctx.form.string('RoleSid', { max: 64 })
         if (roleSid !== undefined) input.roleSid = roleSid
-        const i = await invites.create(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          input,
-        )
-        return created(serializeInvite(i, urlsOf(ctx)))
+        return invites.create(actor, is, ch, input)
       },
-    },
-    {
-      method: 'GET',
-      pattern: `${ONE}/Invites/:sid`,
-      handler: async (ctx) =>
-        ok(
-          serializeInvite(
-            await invites.fetch(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'channelSid'),
-              p(ctx, 'sid'),
-            ),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'DELETE',
-      pattern: `${ONE}/Invites/:sid`,
-      handler: async (ctx) => {
-        await invites.delete(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          p(ctx, 'sid'),
-        )
-        return noContent()
-      },
-    },
-
-    // --- Channel webhooks ---
-    {
-      method: 'GET',
-      pattern: `${ONE}/Webhooks`,
-      handler: (ctx) =>
-        v2List(
-          ctx,
-          'webhooks',
-          5,
-          (page) => webhooks.list(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'channelSid'), page),
-          (w) => serializeWebhook(w, urlsOf(ctx)),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: `${ONE}/Webhooks`,
-      handler: async (ctx) => {
-        const w = await webhooks.create(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          readWebhook(ctx.form, true),
-        )
-        return created(serializeWebhook(w, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'GET',
-      pattern: `${ONE}/Webhooks/:sid`,
-      handler: async (ctx) =>
-        ok(
-          serializeWebhook(
-            await webhooks.fetch(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'channelSid'),
-              p(ctx, 'sid'),
-            ),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: `${ONE}/Webhooks/:sid`,
-      handler: async (ctx) => {
-        const w = await webhooks.update(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          p(ctx, 'sid'),
-          readWebhook(ctx.form, false),
-        )
-        return ok(serializeWebhook(w, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: `${ONE}/Webhooks/:sid`,
-      handler: async (ctx) => {
-        await webhooks.delete(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'channelSid'),
-          p(ctx, 'sid'),
-        )
-        return noContent()
-      },
-    },
+      fetch: ([actor, is, ch], sid) => invites.fetch(actor, is, ch, sid),
+      delete: ([actor, is, ch], sid) => invites.delete(actor, is, ch, sid),
+    }),
+    ...resourceRoutes({
+      path: `${ONE}/Webhooks`,
+      key: 'webhooks',
+      maxPageSize: 5,
+      scope: inChannel,
+      serialize: serializeWebhook,
+      list:
+        ([actor, is, ch]) =>
+        (page) =>
+          webhooks.list(actor, is, ch, page),
+      create: ([actor, is, ch], ctx) => webhooks.create(actor, is, ch, readWebhook(ctx.form, true)),
+      fetch: ([actor, is, ch], sid) => webhooks.fetch(actor, is, ch, sid),
+      update: ([actor, is, ch], sid, ctx) =>
+        webhooks.update(actor, is, ch, sid, readWebhook(ctx.form, false)),
+      delete: ([actor, is, ch], sid) => webhooks.delete(actor, is, ch, sid),
+    }),
   ]
 }

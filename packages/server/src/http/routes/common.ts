@@ -6,11 +6,16 @@
  * @module
  */
 import type { Actor, Page, PageRequest as CorePageRequest } from '../../core/types.ts'
-import type { Ctx } from '../context.ts'
+import type { Ctx, RouteDef } from '../context.ts'
 import { JSON_HEADERS, jsonResponse } from '../errors.ts'
 import { fetchPage, readPaging, v2ListBody } from '../paging.ts'
 import { Urls } from '../serialize.ts'
 import type { AppResponse } from '../types.ts'
+
+/** A decoded path parameter that the route pattern guarantees (e.g. `serviceSid`). */
+export function param(ctx: Ctx, name: string): string {
+  return ctx.params[name] as string
+}
 
 /** The core actor of an admin request. */
 export function actorOf(ctx: Ctx): Actor {
@@ -84,3 +89,126 @@ export function ms(d: Date | undefined): number | undefined {
 export function nonEmpty(o: object): boolean {
   return Object.keys(o).length > 0
 }
+
+/**
+ * One REST resource in the usual shape: a list (GET) and create (POST) on the collection, fetch (GET), update (POST)
+ * and delete (DELETE) on an instance. Every operation is optional. `S` is the scope: the leading core arguments taken
+ * from the request (the actor and the parent SIDs), computed once per request.
+ */
+export interface ResourceDef<T, S extends readonly unknown[]> {
+  /** Collection pattern, e.g. `/v2/Services/:serviceSid/Roles`. */
+  readonly path: string
+  /** Instance pattern. Default: `path` + `/:sid`. */
+  readonly itemPath?: string
+  /** Path parameter holding the instance id in {@link ResourceDef.itemPath}. Default `sid`. */
+  readonly idParam?: string
+  /** Key of the items in a list page (`channels`, `messages`, …). */
+  readonly key: string
+  /** Largest accepted `PageSize`. */
+  readonly maxPageSize: number
+  /** The leading core arguments of every operation. */
+  readonly scope: (ctx: Ctx) => S
+  /** Wire form of one instance. */
+  readonly serialize: (item: T, urls: Urls) => unknown
+  /** Wire form of an instance inside a list page, when it differs from {@link ResourceDef.serialize}. */
+  readonly serializeListed?: (item: T, urls: Urls) => unknown
+  /**
+   * Reads and validates the list filters from the query (before the paging parameters, so a bad filter is reported
+   * first) and returns the page fetcher.
+   */
+  readonly list?: (scope: S, ctx: Ctx) => (page: CorePageRequest) => Promise<Page<T>>
+  readonly create?: (scope: S, ctx: Ctx) => Promise<T>
+  readonly fetch?: (scope: S, id: string, ctx: Ctx) => Promise<T>
+  readonly update?: (scope: S, id: string, ctx: Ctx) => Promise<T>
+  readonly delete?: (scope: S, id: string, ctx: Ctx) => Promise<void>
+}
+
+/**
+ * The routes of a {@link ResourceDef}, in table order list, create, fetch, update, delete.
+ *
+ * @example
+ * ```ts
+ * resourceRoutes({
+ *   path: '/v2/Services/:serviceSid/Roles',
+ *   key: 'roles',
+ *   maxPageSize: 100,
+ *   scope: inService,
+ *   serialize: serializeRole,
+ *   fetch: ([actor, serviceSid], sid) => core.roles.fetch(actor, serviceSid, sid),
+ * })
+ * ```
+ */
+export function resourceRoutes<T, S extends readonly unknown[]>(
+  def: ResourceDef<T, S>,
+): RouteDef[] {
+  const item = def.itemPath ?? `${def.path}/:sid`
+  const idOf = (ctx: Ctx): string => param(ctx, def.idParam ?? 'sid')
+  const listed = def.serializeListed ?? def.serialize
+  const routes: RouteDef[] = []
+  const { list, create, fetch, update, delete: remove } = def
+  if (list !== undefined) {
+    routes.push({
+      method: 'GET',
+      pattern: def.path,
+      handler: (ctx) =>
+        v2List(ctx, def.key, def.maxPageSize, list(def.scope(ctx), ctx), (x) =>
+          listed(x, urlsOf(ctx)),
+        ),
+    })
+  }
+  if (create !== undefined) {
+    routes.push({
+      method: 'POST',
+      pattern: def.path,
+      handler: async (ctx) =>
+        created(def.serialize(await create(def.scope(ctx), ctx), urlsOf(ctx))),
+    })
+  }
+  if (fetch !== undefined) {
+    routes.push({
+      method: 'GET',
+      pattern: item,
+      handler: async (ctx) =>
+        ok(def.serialize(await fetch(def.scope(ctx), idOf(ctx), ctx), urlsOf(ctx))),
+    })
+  }
+  if (update !== undefined) {
+    routes.push({
+      method: 'POST',
+      pattern: item,
+      handler: async (ctx) =>
+        ok(def.serialize(await update(def.scope(ctx), idOf(ctx), ctx), urlsOf(ctx))),
+    })
+  }
+  if (remove !== undefined) {
+    routes.push({
+      method: 'DELETE',
+      pattern: item,
+      handler: async (ctx) => {
+        await remove(def.scope(ctx), idOf(ctx), ctx)
+        return noContent()
+      },
+    })
+  }
+  return routes
+}
+
+/** Scope of account-level resources: the actor. */
+export const inAccount = (ctx: Ctx): readonly [Actor] => [actorOf(ctx)]
+
+/** Scope of resources under a service: the actor and the service SID. */
+export const inService = (ctx: Ctx): readonly [Actor, string] => [
+  actorOf(ctx),
+  param(ctx, 'serviceSid'),
+]
+
+/** Scope of resources under a service child addressed by the path parameter `parent`. */
+function inServiceChild(parent: string): (ctx: Ctx) => readonly [Actor, string, string] {
+  return (ctx) => [actorOf(ctx), param(ctx, 'serviceSid'), param(ctx, parent)]
+}
+
+/** Scope of resources under a channel: the actor, the service SID and the channel SID or unique name. */
+export const inChannel = inServiceChild('channelSid')
+
+/** Scope of resources under a user: the actor, the service SID and the user SID or identity. */
+export const inUser = inServiceChild('userSid')

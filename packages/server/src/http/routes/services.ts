@@ -9,74 +9,31 @@ import type { ServiceUpdate } from '../../core/types.ts'
 import type { RouteDef } from '../context.ts'
 import type { Params } from '../form.ts'
 import { serializeService } from '../serialize.ts'
-import {
-  actorOf,
-  created,
-  emptyToNull,
-  noContent,
-  nonEmpty,
-  ok,
-  put,
-  urlsOf,
-  v2List,
-  type Input,
-} from './common.ts'
+import { emptyToNull, inAccount, nonEmpty, put, resourceRoutes, type Input } from './common.ts'
 
 const I32 = 2_147_483_647
 
 /** Routes of the Service resource. */
 export function serviceRoutes(core: Core): RouteDef[] {
-  return [
-    {
-      method: 'GET',
-      pattern: '/v2/Services',
-      handler: (ctx) =>
-        v2List(
-          ctx,
-          'services',
-          100,
-          (page) => core.services.list(actorOf(ctx), page),
-          (s) => serializeService(s, urlsOf(ctx)),
-        ),
+  const { services } = core
+  return resourceRoutes({
+    path: '/v2/Services',
+    key: 'services',
+    maxPageSize: 100,
+    scope: inAccount,
+    serialize: serializeService,
+    list:
+      ([actor]) =>
+      (page) =>
+        services.list(actor, page),
+    create: ([actor], ctx) => {
+      const friendlyName = ctx.form.required('FriendlyName', { max: 256 })
+      return services.create(actor, { friendlyName })
     },
-    {
-      method: 'POST',
-      pattern: '/v2/Services',
-      handler: async (ctx) => {
-        const friendlyName = ctx.form.required('FriendlyName', { max: 256 })
-        const s = await core.services.create(actorOf(ctx), { friendlyName })
-        return created(serializeService(s, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'GET',
-      pattern: '/v2/Services/:sid',
-      handler: async (ctx) =>
-        ok(
-          serializeService(
-            await core.services.fetch(actorOf(ctx), ctx.params['sid'] as string),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: '/v2/Services/:sid',
-      handler: async (ctx) => {
-        const input = readServiceUpdate(ctx.form)
-        const s = await core.services.update(actorOf(ctx), ctx.params['sid'] as string, input)
-        return ok(serializeService(s, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: '/v2/Services/:sid',
-      handler: async (ctx) => {
-        await core.services.delete(actorOf(ctx), ctx.params['sid'] as string)
-        return noContent()
-      },
-    },
-  ]
+    fetch: ([actor], sid) => services.fetch(actor, sid),
+    update: ([actor], sid, ctx) => services.update(actor, sid, readServiceUpdate(ctx.form)),
+    delete: ([actor], sid) => services.delete(actor, sid),
+  })
 }
 
 function readSetting(f: Params, prefix: string, withBadge: boolean): Input {

@@ -9,10 +9,11 @@ import type {
   CredentialInput,
   RoleCreate,
   UserChannelUpdate,
+  User,
   UserCreate,
   UserUpdate,
 } from '../../core/types.ts'
-import type { Ctx, RouteDef } from '../context.ts'
+import type { RouteDef } from '../context.ts'
 import type { Params } from '../form.ts'
 import {
   serializeBinding,
@@ -23,23 +24,19 @@ import {
   serializeUserChannel,
 } from '../serialize.ts'
 import {
-  actorOf,
-  created,
   emptyToNull,
+  inAccount,
+  inService,
+  inUser,
   ms,
-  noContent,
-  ok,
   put,
-  urlsOf,
-  v2List,
+  resourceRoutes,
   type Input,
 } from './common.ts'
 
 const SVC = '/v2/Services/:serviceSid'
 const USER = `${SVC}/Users/:userSid`
 const PUSH_TYPES = ['gcm', 'apn', 'fcm'] as const
-
-const p = (ctx: Ctx, k: string): string => ctx.params[k] as string
 
 function readUser(f: Params): UserUpdate {
   const o: Input = {}
@@ -65,94 +62,41 @@ function readCredential(f: Params, create: boolean): CredentialInput {
 export function userRoutes(core: Core): RouteDef[] {
   const { users, userChannels, bindings, roles, credentials } = core
   return [
-    // --- Users ---
-    {
-      method: 'GET',
-      pattern: `${SVC}/Users`,
-      handler: (ctx) =>
-        v2List(
-          ctx,
-          'users',
-          100,
-          (page) => users.list(actorOf(ctx), p(ctx, 'serviceSid'), page),
-          (u) => serializeUser(u, urlsOf(ctx), true),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: `${SVC}/Users`,
-      handler: async (ctx) => {
+    ...resourceRoutes({
+      path: `${SVC}/Users`,
+      itemPath: USER,
+      idParam: 'userSid',
+      key: 'users',
+      maxPageSize: 100,
+      scope: inService,
+      serialize: serializeUser,
+      serializeListed: (u: User, urls) => serializeUser(u, urls, true),
+      list:
+        ([actor, is]) =>
+        (page) =>
+          users.list(actor, is, page),
+      create: ([actor, is], ctx) => {
         const input: UserCreate = { ...readUser(ctx.form), identity: ctx.form.required('Identity') }
-        const u = await users.create(actorOf(ctx), p(ctx, 'serviceSid'), input)
-        return created(serializeUser(u, urlsOf(ctx)))
+        return users.create(actor, is, input)
       },
-    },
-    {
-      method: 'GET',
-      pattern: USER,
-      handler: async (ctx) =>
-        ok(
-          serializeUser(
-            await users.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'userSid')),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: USER,
-      handler: async (ctx) => {
-        const u = await users.update(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'userSid'),
-          readUser(ctx.form),
-        )
-        return ok(serializeUser(u, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: USER,
-      handler: async (ctx) => {
-        await users.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'userSid'))
-        return noContent()
-      },
-    },
-
-    // --- UserChannels ---
-    {
-      method: 'GET',
-      pattern: `${USER}/Channels`,
-      handler: (ctx) =>
-        v2List(
-          ctx,
-          'channels',
-          50,
-          (page) => userChannels.list(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'userSid'), page),
-          (x) => serializeUserChannel(x, urlsOf(ctx)),
-        ),
-    },
-    {
-      method: 'GET',
-      pattern: `${USER}/Channels/:channelSid`,
-      handler: async (ctx) =>
-        ok(
-          serializeUserChannel(
-            await userChannels.fetch(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'userSid'),
-              p(ctx, 'channelSid'),
-            ),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: `${USER}/Channels/:channelSid`,
-      handler: async (ctx) => {
+      fetch: ([actor, is], us) => users.fetch(actor, is, us),
+      update: ([actor, is], us, ctx) => users.update(actor, is, us, readUser(ctx.form)),
+      delete: ([actor, is], us) => users.delete(actor, is, us),
+    }),
+    ...resourceRoutes({
+      path: `${USER}/Channels`,
+      idParam: 'channelSid',
+      itemPath: `${USER}/Channels/:channelSid`,
+      key: 'channels',
+      maxPageSize: 50,
+      scope: inUser,
+      serialize: serializeUserChannel,
+      list:
+        ([actor, is, us]) =>
+        (page) =>
+          userChannels.list(actor, is, us, page),
+      fetch: ([actor, is, us], ch) => userChannels.fetch(actor, is, us, ch),
+      update: ([actor, is, us], ch, ctx) => {
         const f = ctx.form
         const input: Input = {}
         put(input, 'notificationLevel', f.oneOf('NotificationLevel', ['default', 'muted']))
@@ -162,217 +106,82 @@ export function userRoutes(core: Core): RouteDef[] {
           f.int('LastConsumedMessageIndex', 0, Number.MAX_SAFE_INTEGER),
         )
         put(input, 'lastConsumptionTimestamp', ms(f.date('LastConsumptionTimestamp')))
-        const x = await userChannels.update(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'userSid'),
-          p(ctx, 'channelSid'),
-          input as UserChannelUpdate,
-        )
-        return ok(serializeUserChannel(x, urlsOf(ctx)))
+        return userChannels.update(actor, is, us, ch, input as UserChannelUpdate)
       },
-    },
-    {
-      method: 'DELETE',
-      pattern: `${USER}/Channels/:channelSid`,
-      handler: async (ctx) => {
-        await userChannels.delete(
-          actorOf(ctx),
-          p(ctx, 'serviceSid'),
-          p(ctx, 'userSid'),
-          p(ctx, 'channelSid'),
-        )
-        return noContent()
-      },
-    },
-
-    // --- UserBindings ---
-    {
-      method: 'GET',
-      pattern: `${USER}/Bindings`,
-      handler: (ctx) => {
+      delete: ([actor, is, us], ch) => userChannels.delete(actor, is, us, ch),
+    }),
+    ...resourceRoutes({
+      path: `${USER}/Bindings`,
+      key: 'bindings',
+      maxPageSize: 50,
+      scope: inUser,
+      serialize: serializeUserBinding,
+      list: ([actor, is, us], ctx) => {
         const bindingTypes = ctx.query.allOf('BindingType', PUSH_TYPES)
-        const filter: { bindingTypes?: string[]; userRef: string } = { userRef: p(ctx, 'userSid') }
+        const filter: { bindingTypes?: string[]; userRef: string } = { userRef: us }
         if (bindingTypes.length > 0) filter.bindingTypes = bindingTypes
-        return v2List(
-          ctx,
-          'bindings',
-          50,
-          (page) => bindings.list(actorOf(ctx), p(ctx, 'serviceSid'), filter, page),
-          (b) => serializeUserBinding(b, urlsOf(ctx)),
-        )
+        return (page) => bindings.list(actor, is, filter, page)
       },
-    },
-    {
-      method: 'GET',
-      pattern: `${USER}/Bindings/:sid`,
-      handler: async (ctx) =>
-        ok(
-          serializeUserBinding(
-            await bindings.fetch(
-              actorOf(ctx),
-              p(ctx, 'serviceSid'),
-              p(ctx, 'sid'),
-              p(ctx, 'userSid'),
-            ),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'DELETE',
-      pattern: `${USER}/Bindings/:sid`,
-      handler: async (ctx) => {
-        await bindings.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid'), p(ctx, 'userSid'))
-        return noContent()
-      },
-    },
-
-    // --- Bindings (service level) ---
-    {
-      method: 'GET',
-      pattern: `${SVC}/Bindings`,
-      handler: (ctx) => {
+      fetch: ([actor, is, us], sid) => bindings.fetch(actor, is, sid, us),
+      delete: ([actor, is, us], sid) => bindings.delete(actor, is, sid, us),
+    }),
+    ...resourceRoutes({
+      path: `${SVC}/Bindings`,
+      key: 'bindings',
+      maxPageSize: 50,
+      scope: inService,
+      serialize: serializeBinding,
+      list: ([actor, is], ctx) => {
         const bindingTypes = ctx.query.allOf('BindingType', PUSH_TYPES)
         const identities = ctx.query.all('Identity')
         const filter: { bindingTypes?: string[]; identities?: string[] } = {}
         if (bindingTypes.length > 0) filter.bindingTypes = bindingTypes
         if (identities.length > 0) filter.identities = identities
-        return v2List(
-          ctx,
-          'bindings',
-          50,
-          (page) => bindings.list(actorOf(ctx), p(ctx, 'serviceSid'), filter, page),
-          (b) => serializeBinding(b, urlsOf(ctx)),
-        )
+        return (page) => bindings.list(actor, is, filter, page)
       },
-    },
-    {
-      method: 'GET',
-      pattern: `${SVC}/Bindings/:sid`,
-      handler: async (ctx) =>
-        ok(
-          serializeBinding(
-            await bindings.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid')),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'DELETE',
-      pattern: `${SVC}/Bindings/:sid`,
-      handler: async (ctx) => {
-        await bindings.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid'))
-        return noContent()
-      },
-    },
-
-    // --- Roles ---
-    {
-      method: 'GET',
-      pattern: `${SVC}/Roles`,
-      handler: (ctx) =>
-        v2List(
-          ctx,
-          'roles',
-          100,
-          (page) => roles.list(actorOf(ctx), p(ctx, 'serviceSid'), page),
-          (r) => serializeRole(r, urlsOf(ctx)),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: `${SVC}/Roles`,
-      handler: async (ctx) => {
+      fetch: ([actor, is], sid) => bindings.fetch(actor, is, sid),
+      delete: ([actor, is], sid) => bindings.delete(actor, is, sid),
+    }),
+    ...resourceRoutes({
+      path: `${SVC}/Roles`,
+      key: 'roles',
+      maxPageSize: 100,
+      scope: inService,
+      serialize: serializeRole,
+      list:
+        ([actor, is]) =>
+        (page) =>
+          roles.list(actor, is, page),
+      create: ([actor, is], ctx) => {
         const f = ctx.form
         const input: RoleCreate = {
           friendlyName: f.required('FriendlyName', { max: 256 }),
           type: f.required('Type', { max: 16 }),
           permissions: requiredList(f, 'Permission'),
         }
-        const r = await roles.create(actorOf(ctx), p(ctx, 'serviceSid'), input)
-        return created(serializeRole(r, urlsOf(ctx)))
+        return roles.create(actor, is, input)
       },
-    },
-    {
-      method: 'GET',
-      pattern: `${SVC}/Roles/:sid`,
-      handler: async (ctx) =>
-        ok(
-          serializeRole(
-            await roles.fetch(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid')),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: `${SVC}/Roles/:sid`,
-      handler: async (ctx) => {
-        const r = await roles.update(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid'), {
-          permissions: requiredList(ctx.form, 'Permission'),
-        })
-        return ok(serializeRole(r, urlsOf(ctx)))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: `${SVC}/Roles/:sid`,
-      handler: async (ctx) => {
-        await roles.delete(actorOf(ctx), p(ctx, 'serviceSid'), p(ctx, 'sid'))
-        return noContent()
-      },
-    },
-
-    // --- Credentials ---
-    {
-      method: 'GET',
-      pattern: '/v2/Credentials',
-      handler: (ctx) =>
-        v2List(
-          ctx,
-          'credentials',
-          1000,
-          (page) => credentials.list(actorOf(ctx), page),
-          (c) => serializeCredential(c, urlsOf(ctx)),
-        ),
-    },
-    {
-      method: 'POST',
-      pattern: '/v2/Credentials',
-      handler: async (ctx) =>
-        created(
-          serializeCredential(
-            await credentials.create(actorOf(ctx), readCredential(ctx.form, true)),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'GET',
-      pattern: '/v2/Credentials/:sid',
-      handler: async (ctx) =>
-        ok(serializeCredential(await credentials.fetch(actorOf(ctx), p(ctx, 'sid')), urlsOf(ctx))),
-    },
-    {
-      method: 'POST',
-      pattern: '/v2/Credentials/:sid',
-      handler: async (ctx) =>
-        ok(
-          serializeCredential(
-            await credentials.update(actorOf(ctx), p(ctx, 'sid'), readCredential(ctx.form, false)),
-            urlsOf(ctx),
-          ),
-        ),
-    },
-    {
-      method: 'DELETE',
-      pattern: '/v2/Credentials/:sid',
-      handler: async (ctx) => {
-        await credentials.delete(actorOf(ctx), p(ctx, 'sid'))
-        return noContent()
-      },
-    },
+      fetch: ([actor, is], sid) => roles.fetch(actor, is, sid),
+      update: ([actor, is], sid, ctx) =>
+        roles.update(actor, is, sid, { permissions: requiredList(ctx.form, 'Permission') }),
+      delete: ([actor, is], sid) => roles.delete(actor, is, sid),
+    }),
+    ...resourceRoutes({
+      path: '/v2/Credentials',
+      key: 'credentials',
+      maxPageSize: 1000,
+      scope: inAccount,
+      serialize: serializeCredential,
+      list:
+        ([actor]) =>
+        (page) =>
+          credentials.list(actor, page),
+      create: ([actor], ctx) => credentials.create(actor, readCredential(ctx.form, true)),
+      fetch: ([actor], sid) => credentials.fetch(actor, sid),
+      update: ([actor], sid, ctx) =>
+        credentials.update(actor, sid, readCredential(ctx.form, false)),
+      delete: ([actor], sid) => credentials.delete(actor, sid),
+    }),
   ]
 }
 
