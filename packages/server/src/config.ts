@@ -239,7 +239,7 @@ export function loadConfig(
 
   const host = String(pick(options.host, 'PARLEY_HOST') ?? '127.0.0.1')
   if (!/^[A-Za-z0-9.\-:[\]]+$/.test(host)) {
-    throw new ConfigError(`host: "${host}" is not a host name or IP address`)
+    throw new ConfigError(`host: "${shown(host)}" is not a host name or IP address`)
   }
   const port = toInt('port', pick(options.port, 'PARLEY_PORT') ?? 3210, 0, 65535)
   const dataDir = String(pick(options.dataDir, 'PARLEY_DATA_DIR') ?? './.parley')
@@ -257,7 +257,7 @@ export function loadConfig(
     try {
       u = new URL(String(rawPublic))
     } catch {
-      throw new ConfigError(`publicUrl: "${String(rawPublic)}" is not an absolute URL`)
+      throw new ConfigError(`publicUrl: "${shown(String(rawPublic))}" is not an absolute URL`)
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
       throw new ConfigError('publicUrl: must be an http:// or https:// URL')
@@ -338,6 +338,15 @@ export function loadConfig(
   })
 }
 
+/**
+ * A configuration value as it may appear in an error message: bounded, and without the userinfo of a URL, which may
+ * be a password (`https://user:secret@host`).
+ */
+function shown(v: string): string {
+  const clean = v.replace(/[^/@]*@/, '***@')
+  return clean.length > 100 ? clean.slice(0, 100) + '…' : clean
+}
+
 function pickString(v: string | undefined): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v
 }
@@ -368,7 +377,6 @@ function parseOrigins(raw: string | readonly string[]): readonly string[] {
     } catch {
       u = undefined
     }
-    const shown = item.length > 100 ? item.slice(0, 100) + '…' : item
     if (
       u === undefined ||
       (u.protocol !== 'http:' && u.protocol !== 'https:') ||
@@ -380,7 +388,7 @@ function parseOrigins(raw: string | readonly string[]): readonly string[] {
       u.pathname !== '/'
     ) {
       throw new ConfigError(
-        `allowedOrigins (PARLEY_ALLOWED_ORIGINS): "${shown}" is not an origin ` +
+        `allowedOrigins (PARLEY_ALLOWED_ORIGINS): "${shown(item)}" is not an origin ` +
           '(expected scheme://host[:port], e.g. https://chat.example.com, or *)',
       )
     }
