@@ -108,6 +108,8 @@ interface PhaseResult {
   sendReplyMs: { p50: number; p99: number }
   /** How late the client wrote sends against the fixed schedule. */
   sendLagMs: { p99: number; max: number }
+  /** The load client's own CPU per delivery (it shares the machine with the server). */
+  clientCpuMicrosPerDelivery: number
 }
 type FromClient =
   | { type: 'connected'; users: number; elapsedMs: number; failed: number }
@@ -320,7 +322,7 @@ function phaseLine(m: Measured, p99Limit: number): string {
     `  offered ${m.targetRate}/s → delivered ${m.deliveriesPerSecond}/s; latency p50 ${f(m.latencyMs.p50)} p99 ${f(m.latencyMs.p99)} ` +
     `p999 ${f(m.latencyMs.p999)} max ${f(m.latencyMs.max)} ms; sends ${m.accepted}/${m.sent} accepted (reply p99 ${f(m.sendReplyMs.p99)} ms, ` +
     `client send lag p99 ${f(m.sendLagMs.p99)} ms); lost ${m.lost} dup ${m.duplicated}; server ${m.serverCpuMicrosPerMessage} µs CPU/msg ` +
-    `(${m.serverCpuMicrosPerDelivery} µs/delivery), loop delay p99 ${f(m.serverEventLoopP99Ms)} max ${f(m.serverEventLoopMaxMs)} ms` +
+    `(${m.serverCpuMicrosPerDelivery} µs/delivery; client ${m.clientCpuMicrosPerDelivery} µs/delivery), loop delay p99 ${f(m.serverEventLoopP99Ms)} max ${f(m.serverEventLoopMaxMs)} ms` +
     (Number.isFinite(p99Limit) ? (m.pass ? '  PASS' : '  FAIL') : '')
   )
 }
@@ -645,6 +647,7 @@ async function runClient(): Promise<void> {
     }
     seqBase += total
     phase = ph
+    const cpu0 = cpuUsage()
     const nChannels = channels.length
     const paths = channels.map((ch) => `/Client/v1/Channels/${ch.sid}/Messages`)
     await new Promise<void>((resolve) => {
@@ -702,6 +705,7 @@ async function runClient(): Promise<void> {
     const rep = Float64Array.from(ph.replyLatencies).sort()
     const lag = Float64Array.from(ph.lags).sort()
     const elapsedMs = Math.max(1, (ph.lastDeliveryAt || performance.now()) - ph.startedAt)
+    const cpu = cpuUsage(cpu0)
     return {
       targetRate: input.deliveriesPerSecond,
       sent: total,
@@ -721,6 +725,7 @@ async function runClient(): Promise<void> {
       },
       sendReplyMs: { p50: quantile(rep, 0.5), p99: quantile(rep, 0.99) },
       sendLagMs: { p99: quantile(lag, 0.99), max: lag[lag.length - 1] ?? NaN },
+      clientCpuMicrosPerDelivery: +((cpu.user + cpu.system) / Math.max(1, ph.delivered)).toFixed(1),
     }
   }
 
