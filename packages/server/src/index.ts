@@ -15,10 +15,31 @@
  *
  * @module
  */
-export { createParleyServer } from './main.ts'
+export {
+  createParleyServer,
+  loadOrCreateContinuationSecret,
+  CONTINUATION_SECRET_FILE,
+  CREDENTIALS_FILE,
+} from './main.ts'
 export type { ParleyServer, ParleyServerOptions, ParleyPlugin, PluginContext } from './main.ts'
-export { loadConfig, ConfigError, DEFAULT_LIMITS, LOG_LEVELS } from './config.ts'
-export type { Config, ConfigOptions, Limits, LogLevel } from './config.ts'
+export {
+  loadConfig,
+  ConfigError,
+  DEFAULT_LIMITS,
+  DEFAULT_REALTIME_LIMITS,
+  LOG_LEVELS,
+  parseContinuationSecret,
+} from './config.ts'
+export type {
+  Config,
+  ConfigOptions,
+  Limits,
+  LogLevel,
+  RealtimeConfig,
+  RealtimeLimits,
+} from './config.ts'
+export { originCheck } from './http/upgrade-origin.ts'
+export type { OriginCheck } from './http/upgrade-origin.ts'
 export { createApp } from './http/app.ts'
 export type { App, AppOptions, Authenticate } from './http/app.ts'
 export { restRoutes } from './http/routes.ts'

@@ -117,6 +117,9 @@ export async function createParleyServer(
 ): Promise<ParleyServer> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, sink: stderr })
   const memory = options.storage === 'memory'
+  // The data directory holds the database and the key files: owner-only when we create it (an existing one keeps its
+  // mode; the key files inside are made 0600 below).
+  if (!memory) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
 
   // An in-memory store dies with the process, so its secrets need no key that outlives it: use a fresh random one
   // rather than writing a key file.

@@ -30,8 +30,10 @@ function wsUrl(httpUrl: string): string {
   return httpUrl.replace(/^http/, 'ws') + '/v3/wsconnect'
 }
 
-test('the continuation secret is persisted with mode 0600, so derived endpoint ids survive a restart', async () => {
-  const data = mkdtempSync(join(tmpdir(), 'parley-cont-'))
+test('the continuation secret is persisted with mode 0600 (data directory 0700), so derived endpoint ids survive a restart', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'parley-cont-'))
+  // A directory that does not exist yet: createParleyServer creates it owner-only.
+  const data = join(root, 'data')
   const start = (opts: ConfigOptions = {}) =>
     createParleyServer(
       loadConfig({ port: 0, host: '127.0.0.1', dataDir: data, logLevel: 'silent', ...opts }, {}),
@@ -59,6 +61,7 @@ test('the continuation secret is persisted with mode 0600, so derived endpoint i
     await c1.closed
     await p1.close()
 
+    assert.equal(statSync(data).mode & 0o777, 0o700)
     const secretPath = join(data, CONTINUATION_SECRET_FILE)
     assert.equal(statSync(secretPath).mode & 0o777, 0o600)
     assert.equal(statSync(join(data, 'master.key')).mode & 0o777, 0o600)
@@ -92,7 +95,7 @@ test('the continuation secret is persisted with mode 0600, so derived endpoint i
     await c3.closed
     await p3.close()
   } finally {
-    rmSync(data, { recursive: true, force: true })
+    rmSync(root, { recursive: true, force: true })
   }
 })
 

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { chmodSync, renameSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import process from 'node:process'
 import { StoreLockedError } from '../adapters/store/sqlite.ts'
@@ -183,8 +183,7 @@ export async function runServe(args: readonly string[]): Promise<number> {
 
   let parley: ParleyServer
   try {
-    // The data directory holds the database, the master key and credentials.json: owner-only when we create it.
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+    // createParleyServer creates the data directory owner-only (it holds the database, keys and credentials.json).
     parley = await createParleyServer(config, { bootstrap: true })
   } catch (err) {
     if (err instanceof StoreLockedError) {
