@@ -151,3 +151,59 @@ test('WebSocket Origin policy: by default loopback and same-origin pages only; P
     await p3.close()
   }
 })
+
+test('realtime limits from the environment reach the gateway: sessions per identity, frame size, failed inits per address', async () => {
+  const parley = await createParleyServer(
+    loadConfig(
+      { port: 0, host: '127.0.0.1', logLevel: 'silent' },
+      {
+        PARLEY_MAX_SESSIONS_PER_IDENTITY: '1',
+        PARLEY_TWILSOCK_MAX_FRAME_BYTES: '1024',
+        PARLEY_TWILSOCK_AUTH_FAILURE_LIMIT: '2',
+        // A day-long window: the budget does not refill while the test runs, however slow the machine.
+        PARLEY_AUTH_FAILURE_WINDOW_MS: '86400000',
+      },
+    ),
+    { storage: 'memory', bootstrap: true },
+  )
+  const open: RawClient[] = []
+  try {
+    const b = parley.bootstrapped!
+    const creds: Creds = {
+      accountSid: b.account.sid,
+      keySid: b.apiKey.sid,
+      secret: b.apiKey.secret,
+      serviceSid: b.service.sid,
+    }
+    const url = wsUrl(parley.url)
+    const connect = async (): Promise<RawClient> => {
+      const c = await RawClient.connect(url)
+      open.push(c)
+      return c
+    }
+    const code = (p: { header: Record<string, unknown> }): number =>
+      (p.header['status'] as { code: number }).code
+
+    // 1. One session per identity: the second init for alice is refused with 429.
+    assert.equal(code(await (await connect()).init(mint(creds, 'alice'))), 200)
+    assert.equal(code(await (await connect()).init(mint(creds, 'alice'))), 429)
+
+    // 2. A frame over 1 KiB closes the socket with 1009.
+    const big = await connect()
+    big.sendRaw(Buffer.alloc(2048, 0x20))
+    assert.equal((await big.closed).code, 1009)
+
+    // 3. Two rejected inits from this address use up its budget; the next upgrade gets HTTP 429.
+    const forged = mint(creds, 'bob').slice(0, -4) + 'AAAA'
+    assert.equal(code(await (await connect()).init(forged)), 401)
+    assert.equal(code(await (await connect()).init(forged)), 401)
+    await assert.rejects(
+      RawClient.connect(url),
+      (e: { statusCode?: number }) => e.statusCode === 429,
+    )
+  } finally {
+    for (const c of open) c.close()
+    await Promise.all(open.map((c) => c.closed))
+    await parley.close()
+  }
+})
