@@ -652,6 +652,88 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
     },
   )
 
+  void test(
+    'keyboard only, every control named, errors in plain words: sign up, create a channel, send, edit and cancel',
+    opts,
+    async () => {
+      const context = await env.browser!.newContext()
+      const page = await context.newPage()
+      const errors: string[] = []
+      page.on('pageerror', (e) => errors.push(e.message))
+      await page.goto(env.demo!.url)
+      await page.waitForSelector('#auth:not([hidden])')
+      /** Ids (or markup) of visible controls without an accessible name. */
+      const unnamed = () =>
+        page.evaluate(() =>
+          [...document.querySelectorAll('button, input, textarea, select, a[href]')]
+            .filter((e: any) => e.offsetParent !== null)
+            .filter((e: any) => {
+              const byLabelledby = (e.getAttribute('aria-labelledby') ?? '')
+                .split(/\s+/)
+                .some((id: string) => document.getElementById(id)?.textContent?.trim())
+              const byLabel = [...(e.labels ?? [])].some((l: any) => l.textContent.trim())
+              const own = e.tagName === 'BUTTON' || e.tagName === 'A' ? e.textContent.trim() : ''
+              return !(e.getAttribute('aria-label')?.trim() || byLabelledby || byLabel || own)
+            })
+            .map((e: any) => e.id || e.outerHTML.slice(0, 80)),
+        )
+      /** Press Tab until the element with this id has focus (it must be reachable by keyboard). */
+      const tabTo = async (id: string) => {
+        for (let i = 0; i < 40; i++) {
+          if (await page.evaluate((x: string) => document.activeElement?.id === x, id)) return
+          await page.keyboard.press('Tab')
+        }
+        assert.fail(`#${id} is not reachable with Tab`)
+      }
+      assert.deepEqual(await unnamed(), [])
+      // The page starts with focus in the sign-in form; the skip link leads to the content.
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'sign-in-username')
+      assert.equal(await page.getAttribute('.skip-link', 'href'), '#main')
+
+      // A too-short password: refused in plain words, the field marked, nothing thrown.
+      const username = name('kbd')
+      await tabTo('sign-up-username')
+      await page.keyboard.type(username)
+      await tabTo('sign-up-password')
+      await page.keyboard.type('short')
+      await page.keyboard.press('Enter')
+      await page.waitForSelector('#sign-up-error:text("8 characters")')
+      // Now a good one, still from the keyboard (focus went back to the password).
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'sign-up-password')
+      await page.keyboard.press('Control+A')
+      await page.keyboard.type(PASSWORD)
+      await page.keyboard.press('Enter')
+      await connected(page)
+      assert.deepEqual(await unnamed(), [])
+
+      // Create a channel (Enter submits), then write in it (Enter sends).
+      const channel = name('keyboard')
+      await tabTo('new-channel-name')
+      await page.keyboard.type(channel)
+      await page.keyboard.press('Enter')
+      await page.waitForSelector(`#channel-title:text-is("${channel}")`)
+      await tabTo('composer-input')
+      await page.keyboard.type('typed with keys')
+      await page.keyboard.press('Enter')
+      await page.waitForSelector('.message-body:text-is("typed with keys")')
+      assert.deepEqual(await unnamed(), [])
+
+      // Edit from the keyboard; Escape cancels and leaves the message as it was.
+      await page.focus('.message.mine button[aria-label="Edit your message"]')
+      await page.keyboard.press('Enter')
+      await page.waitForSelector('.message-edit textarea')
+      assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'TEXTAREA')
+      await page.keyboard.type(' and changed')
+      await page.keyboard.press('Escape')
+      await page.waitForSelector('.message-edit', { state: 'detached' })
+      await page.waitForSelector('.message-body:text-is("typed with keys")')
+      // Focus is not lost to <body> after the editor closes.
+      assert.notEqual(await page.evaluate(() => document.activeElement?.tagName), 'BODY')
+      assert.deepEqual(errors, [])
+      await context.close()
+    },
+  )
+
   // twilio-chat.min.js bundles twilio-sync 3.0.6 (event protocol v3: `subscription_established.event`, singular),
   // unlike Node, where twilio-sync 3.4 speaks v4 (`events: [...]`); this catches a server that answers one shape only.
   void test('the page raises no uncaught errors while chatting', opts, async () => {
