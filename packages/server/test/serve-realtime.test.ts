@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AccessToken, ChatGrant } from '@parley/token'
 import { loadConfig, type ConfigOptions } from '../src/config.ts'
+import type { BootstrapResult } from '../src/core/types.ts'
 import { CONTINUATION_SECRET_FILE, createParleyServer } from '../src/main.ts'
 import { RawClient } from './twilsock/support.ts'
 
@@ -18,6 +19,15 @@ interface Creds {
   keySid: string
   secret: string
   serviceSid: string
+}
+
+function credsOf(b: BootstrapResult): Creds {
+  return {
+    accountSid: b.account.sid,
+    keySid: b.apiKey.sid,
+    secret: b.apiKey.secret,
+    serviceSid: b.service.sid,
+  }
 }
 
 function mint(c: Creds, identity: string, ttl = 3600): string {
@@ -43,12 +53,7 @@ test('the continuation secret is persisted with mode 0600 (data directory 0700),
     // 1. First start: init without a continuation token gets a new one (and a derived endpoint id).
     const p1 = await start()
     const b = p1.bootstrapped!
-    const creds: Creds = {
-      accountSid: b.account.sid,
-      keySid: b.apiKey.sid,
-      secret: b.apiKey.secret,
-      serviceSid: b.service.sid,
-    }
+    const creds = credsOf(b)
     const c1 = await RawClient.connect(wsUrl(p1.url))
     const r1 = await c1.init(mint(creds, 'alice'))
     const token = r1.header['continuation_token'] as string
@@ -169,12 +174,7 @@ test('realtime limits from the environment reach the gateway: sessions per ident
   const open: RawClient[] = []
   try {
     const b = parley.bootstrapped!
-    const creds: Creds = {
-      accountSid: b.account.sid,
-      keySid: b.apiKey.sid,
-      secret: b.apiKey.secret,
-      serviceSid: b.service.sid,
-    }
+    const creds = credsOf(b)
     const url = wsUrl(parley.url)
     const connect = async (): Promise<RawClient> => {
       const c = await RawClient.connect(url)
