@@ -9,6 +9,7 @@
  */
 import { ChatError } from '@parley/token/errors'
 import type { Core } from '../../core/api.ts'
+import type { ApiKey } from '../../core/types.ts'
 import type { Ctx, RouteDef } from '../context.ts'
 import { badRequest } from '../errors.ts'
 import { fetchPage, readPaging, v2010ListBody, v2ListBody } from '../paging.ts'
@@ -23,10 +24,63 @@ function requireAccount(ctx: Ctx, accountSid: string | undefined): void {
     throw new ChatError(20003)
 }
 
+/** The optional `FriendlyName` of a key create or update. */
+function nameInput(ctx: Ctx): { friendlyName?: string } {
+  const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
+  return friendlyName === undefined ? {} : { friendlyName }
+}
+
+/**
+ * Fetch, update and delete of one key, the same in both APIs but for where the account SID comes from and the wire
+ * form.
+ */
+function keyInstanceRoutes(
+  keys: Core['keys'],
+  pattern: string,
+  accountOf: (ctx: Ctx) => string | undefined,
+  serialize: (k: ApiKey) => unknown,
+): RouteDef[] {
+  const sidOf = (ctx: Ctx): string => ctx.params['sid'] as string
+  return [
+    {
+      method: 'GET',
+      pattern,
+      handler: async (ctx) => {
+        requireAccount(ctx, accountOf(ctx))
+        return ok(serialize(await keys.fetch(actorOf(ctx), sidOf(ctx))))
+      },
+    },
+    {
+      method: 'POST',
+      pattern,
+      handler: async (ctx) => {
+        requireAccount(ctx, accountOf(ctx))
+        return ok(serialize(await keys.update(actorOf(ctx), sidOf(ctx), nameInput(ctx))))
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern,
+      handler: async (ctx) => {
+        requireAccount(ctx, accountOf(ctx))
+        await keys.delete(actorOf(ctx), sidOf(ctx))
+        return noContent()
+      },
+    },
+  ]
+}
+
 /** Routes of the 2010 and IAM key resources. */
 export function keyRoutes(core: Core): RouteDef[] {
   const { keys } = core
-  const sidOf = (ctx: Ctx): string => ctx.params['sid'] as string
+  /** One page of the account's keys, with the paging request it answers. */
+  const listPage = async (ctx: Ctx) => {
+    const req = readPaging(ctx.query, 1000, ctx.defaultPageSize)
+    const page = await fetchPage(req, (pageSize, pageToken) =>
+      keys.list(actorOf(ctx), pageToken === undefined ? { pageSize } : { pageSize, pageToken }),
+    )
+    return { req, page }
+  }
   return [
     // --- 2010 API ---
     {
@@ -34,10 +88,7 @@ export function keyRoutes(core: Core): RouteDef[] {
       pattern: `${ACCOUNT}/Keys.json`,
       handler: async (ctx) => {
         requireAccount(ctx, ctx.params['accountSid'])
-        const req = readPaging(ctx.query, 1000, ctx.defaultPageSize)
-        const page = await fetchPage(req, (pageSize, pageToken) =>
-          keys.list(actorOf(ctx), pageToken === undefined ? { pageSize } : { pageSize, pageToken }),
-        )
+        const { req, page } = await listPage(ctx)
         const items = page.items.map((k) => serializeKey2010(k))
         return ok(v2010ListBody('keys', items, req, page, ctx.req.path, ctx.query))
       },
@@ -47,45 +98,15 @@ export function keyRoutes(core: Core): RouteDef[] {
       pattern: `${ACCOUNT}/Keys.json`,
       handler: async (ctx) => {
         requireAccount(ctx, ctx.params['accountSid'])
-        const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
-        const k = await keys.create(
-          actorOf(ctx),
-          friendlyName === undefined ? {} : { friendlyName },
-        )
-        return created(serializeKey2010(k))
+        return created(serializeKey2010(await keys.create(actorOf(ctx), nameInput(ctx))))
       },
     },
-    {
-      method: 'GET',
-      pattern: `${ACCOUNT}/Keys/:sid.json`,
-      handler: async (ctx) => {
-        requireAccount(ctx, ctx.params['accountSid'])
-        return ok(serializeKey2010(await keys.fetch(actorOf(ctx), sidOf(ctx))))
-      },
-    },
-    {
-      method: 'POST',
-      pattern: `${ACCOUNT}/Keys/:sid.json`,
-      handler: async (ctx) => {
-        requireAccount(ctx, ctx.params['accountSid'])
-        const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
-        const k = await keys.update(
-          actorOf(ctx),
-          sidOf(ctx),
-          friendlyName === undefined ? {} : { friendlyName },
-        )
-        return ok(serializeKey2010(k))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: `${ACCOUNT}/Keys/:sid.json`,
-      handler: async (ctx) => {
-        requireAccount(ctx, ctx.params['accountSid'])
-        await keys.delete(actorOf(ctx), sidOf(ctx))
-        return noContent()
-      },
-    },
+    ...keyInstanceRoutes(
+      keys,
+      `${ACCOUNT}/Keys/:sid.json`,
+      (ctx) => ctx.params['accountSid'],
+      serializeKey2010,
+    ),
 
     // --- IAM v1 ---
     {
@@ -93,10 +114,7 @@ export function keyRoutes(core: Core): RouteDef[] {
       pattern: '/v1/Keys',
       handler: async (ctx) => {
         requireAccount(ctx, ctx.query.required('AccountSid'))
-        const req = readPaging(ctx.query, 1000, ctx.defaultPageSize)
-        const page = await fetchPage(req, (pageSize, pageToken) =>
-          keys.list(actorOf(ctx), pageToken === undefined ? { pageSize } : { pageSize, pageToken }),
-        )
+        const { req, page } = await listPage(ctx)
         const items = page.items.map((k) => serializeKeyIam(k, true))
         return ok(v2ListBody('keys', items, req, page, ctx.baseUrl + ctx.req.path, ctx.query))
       },
@@ -110,44 +128,9 @@ export function keyRoutes(core: Core): RouteDef[] {
         if (keyType !== undefined && keyType !== 'standard') {
           throw badRequest('Only standard keys are supported (KeyType must be omitted)')
         }
-        const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
-        const k = await keys.create(
-          actorOf(ctx),
-          friendlyName === undefined ? {} : { friendlyName },
-        )
-        return created(serializeKeyIam(k))
+        return created(serializeKeyIam(await keys.create(actorOf(ctx), nameInput(ctx))))
       },
     },
-    {
-      method: 'GET',
-      pattern: '/v1/Keys/:sid',
-      handler: async (ctx) => {
-        requireAccount(ctx, ctx.actor.accountSid)
-        return ok(serializeKeyIam(await keys.fetch(actorOf(ctx), sidOf(ctx))))
-      },
-    },
-    {
-      method: 'POST',
-      pattern: '/v1/Keys/:sid',
-      handler: async (ctx) => {
-        requireAccount(ctx, ctx.actor.accountSid)
-        const friendlyName = ctx.form.string('FriendlyName', { max: 64 })
-        const k = await keys.update(
-          actorOf(ctx),
-          sidOf(ctx),
-          friendlyName === undefined ? {} : { friendlyName },
-        )
-        return ok(serializeKeyIam(k))
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: '/v1/Keys/:sid',
-      handler: async (ctx) => {
-        requireAccount(ctx, ctx.actor.accountSid)
-        await keys.delete(actorOf(ctx), sidOf(ctx))
-        return noContent()
-      },
-    },
+    ...keyInstanceRoutes(keys, '/v1/Keys/:sid', (ctx) => ctx.actor.accountSid, serializeKeyIam),
   ]
 }
