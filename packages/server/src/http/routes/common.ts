@@ -164,22 +164,18 @@ export function resourceRoutes<T, S extends readonly unknown[]>(
         created(def.serialize(await create(def.scope(ctx), ctx), urlsOf(ctx))),
     })
   }
-  if (fetch !== undefined) {
-    routes.push({
-      method: 'GET',
-      pattern: item,
-      handler: async (ctx) =>
-        ok(def.serialize(await fetch(def.scope(ctx), idOf(ctx), ctx), urlsOf(ctx))),
-    })
-  }
-  if (update !== undefined) {
-    routes.push({
-      method: 'POST',
-      pattern: item,
-      handler: async (ctx) =>
-        ok(def.serialize(await update(def.scope(ctx), idOf(ctx), ctx), urlsOf(ctx))),
-    })
-  }
+  // Fetch and update answer the same way: 200 with the instance.
+  const instance = (
+    method: 'GET' | 'POST',
+    op: (scope: S, id: string, ctx: Ctx) => Promise<T>,
+  ): RouteDef => ({
+    method,
+    pattern: item,
+    handler: async (ctx) =>
+      ok(def.serialize(await op(def.scope(ctx), idOf(ctx), ctx), urlsOf(ctx))),
+  })
+  if (fetch !== undefined) routes.push(instance('GET', fetch))
+  if (update !== undefined) routes.push(instance('POST', update))
   if (remove !== undefined) {
     routes.push({
       method: 'DELETE',
