@@ -82,7 +82,16 @@ type ToServer =
   | { type: 'stop' }
 type FromServer =
   | { type: 'ready'; port: number; keys: BenchKeys; channels: ChannelSetup[]; setupMs: number }
-  | { type: 'cpu'; cpuMicros: number; eventLoopP99Ms: number; eventLoopMaxMs: number }
+  | {
+      type: 'cpu'
+      cpuMicros: number
+      eventLoopP99Ms: number
+      eventLoopMaxMs: number
+      /** Channel + member fetches on behalf of users so far (the Sync projection's authorization re-checks). */
+      authFetches: number
+      /** Server CPU of one such re-check (a channel fetch + a member fetch), measured after setup. */
+      authFetchMicros: number
+    }
 
 interface PhaseInput {
   type: 'run'
@@ -138,6 +147,10 @@ interface Measured extends PhaseResult {
   serverCpuMicrosPerDelivery: number
   serverEventLoopP99Ms: number
   serverEventLoopMaxMs: number
+  /** Sync authorization re-checks (channel + member fetch) per delivery. */
+  authRechecksPerDelivery: number
+  /** Their estimated share of the server CPU of the phase. */
+  authRecheckCpuShare: number
   pass: boolean
 }
 
@@ -208,6 +221,15 @@ async function orchestrate(): Promise<void> {
         serverCpuMicrosPerDelivery: +(cpu / Math.max(1, r.delivered)).toFixed(1),
         serverEventLoopP99Ms: c1.eventLoopP99Ms,
         serverEventLoopMaxMs: c1.eventLoopMaxMs,
+        authRechecksPerDelivery: +(
+          (c1.authFetches - c0.authFetches) /
+          2 /
+          Math.max(1, r.delivered)
+        ).toFixed(3),
+        authRecheckCpuShare: +(
+          (((c1.authFetches - c0.authFetches) / 2) * c1.authFetchMicros) /
+          Math.max(1, cpu)
+        ).toFixed(3),
         pass: r.latencyMs.p99 < p99Limit && r.lost === 0 && r.duplicated === 0 && r.rejected === 0,
       }
       if (!json) stdout.write(phaseLine(m, p99Limit) + '\n')
@@ -326,7 +348,8 @@ function phaseLine(m: Measured, p99Limit: number): string {
     `  offered ${m.targetRate}/s → delivered ${m.deliveriesPerSecond}/s; latency p50 ${f(m.latencyMs.p50)} p99 ${f(m.latencyMs.p99)} ` +
     `p999 ${f(m.latencyMs.p999)} max ${f(m.latencyMs.max)} ms; sends ${m.accepted}/${m.sent} accepted (reply p99 ${f(m.sendReplyMs.p99)} ms, ` +
     `client send lag p99 ${f(m.sendLagMs.p99)} ms); lost ${m.lost} dup ${m.duplicated}; server ${m.serverCpuMicrosPerMessage} µs CPU/msg ` +
-    `(${m.serverCpuMicrosPerDelivery} µs/delivery; client ${m.clientCpuMicrosPerDelivery} µs/delivery), loop delay p99 ${f(m.serverEventLoopP99Ms)} max ${f(m.serverEventLoopMaxMs)} ms` +
+    `(${m.serverCpuMicrosPerDelivery} µs/delivery; client ${m.clientCpuMicrosPerDelivery} µs/delivery), loop delay p99 ${f(m.serverEventLoopP99Ms)} max ${f(m.serverEventLoopMaxMs)} ms; ` +
+    `Sync auth re-checks ${m.authRechecksPerDelivery}/delivery ≈ ${Math.round(m.authRecheckCpuShare * 100)} % of server CPU` +
     (Number.isFinite(p99Limit) ? (m.pass ? '  PASS' : '  FAIL') : '')
   )
 }
@@ -367,6 +390,38 @@ async function runServer(): Promise<void> {
       return { sid: ch.sid, members }
     }),
   )
+  // Instrumentation: count the channel and member fetches made for users. The bench issues no aim GETs, so these are
+  // the Sync projection's authorization re-checks (`authorize` → `resolve`), and time one re-check in isolation.
+  let authFetches = 0
+  const core = parley.core
+  const fetchChannel = core.channels.fetch.bind(core.channels)
+  const fetchMember = core.members.fetch.bind(core.members)
+  core.channels.fetch = (a, ...rest) => {
+    if (a.kind === 'user') authFetches++
+    return fetchChannel(a, ...rest)
+  }
+  core.members.fetch = (a, ...rest) => {
+    if (a.kind === 'user') authFetches++
+    return fetchMember(a, ...rest)
+  }
+  const probe = channels[0]!
+  const user: Actor = {
+    kind: 'user',
+    accountSid: b.account.sid,
+    serviceSid: is,
+    identity: probe.members[0]!,
+  }
+  const recheck = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      await fetchChannel(user, is, probe.sid)
+      await fetchMember(user, is, probe.sid, user.identity)
+    }
+  }
+  await recheck(500) // JIT warm-up
+  const probeCpu0 = cpuUsage()
+  await recheck(2000)
+  const probeCpu = cpuUsage(probeCpu0)
+  const authFetchMicros = (probeCpu.user + probeCpu.system) / 2000
   const eld = monitorEventLoopDelay({ resolution: 1 })
   eld.enable()
   // FANOUT_BENCH_PROFILE=<file.cpuprofile>: a CPU profile of the server during phase (a) only (between the 5th and
@@ -402,6 +457,8 @@ async function runServer(): Promise<void> {
         cpuMicros: c.user + c.system,
         eventLoopP99Ms: eld.percentile(99) / 1e6,
         eventLoopMaxMs: eld.max / 1e6,
+        authFetches,
+        authFetchMicros,
       })
       eld.reset()
     } else if (m.type === 'stop') {
