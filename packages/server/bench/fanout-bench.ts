@@ -25,6 +25,10 @@
  * deliveries/s, p99 < 10 ms); (b) a step-up rate search for the highest rate with p99 < 50 ms, nothing lost or
  * duplicated and every send accepted (target ≥ 30,000 deliveries/s).
  *
+ * Per phase the server also reports its CPU per message and per delivery (net of its idle cost), its event-loop
+ * delay, and the Sync authorization re-checks per delivery (the core's channel and member fetches on behalf of users
+ * are counted, since the bench issues no aim GETs, and one re-check is timed in isolation after setup).
+ *
  * `--memory` (diagnostic) runs the server on in-memory SQLite: no fsync, nothing persisted, so the targets do not
  * apply; comparing it with the default run isolates the cost of the synchronous commit.
  * `FANOUT_BENCH_SERVER_FLAGS` / `FANOUT_BENCH_CLIENT_FLAGS` add node flags to the server / load client (e.g.
