@@ -320,7 +320,23 @@ async function createChannel(page: Page, channel: string): Promise<void> {
 async function send(page: Page, text: string): Promise<void> {
   await page.fill('#composer-input', text)
   await page.press('#composer-input', 'Enter')
-  await page.waitForSelector(`.message-body:text-is("${text}")`)
+  try {
+    await page.waitForSelector(`.message-body:text-is("${text}")`)
+  } catch (e) {
+    // Say what the page showed: was it sent (composer emptied) but never delivered back, or refused?
+    const seen = await page
+      .evaluate(() => ({
+        connection: document.querySelector('#connection')?.textContent,
+        banner: document.querySelector('#banner')?.hidden
+          ? null
+          : document.querySelector('#banner-text')?.textContent,
+        composer: document.querySelector('#composer-input')?.value,
+        channel: document.querySelector('#channel-title')?.textContent,
+        messages: document.querySelectorAll('.message-body').length,
+      }))
+      .catch(() => null)
+    throw new Error(`"${text}" did not appear in the page: ${JSON.stringify(seen)}`, { cause: e })
+  }
 }
 
 async function joinPublic(page: Page, channel: string): Promise<void> {
@@ -793,7 +809,11 @@ void describe('the token lifecycle in the browser', { concurrency: true }, () =>
       // Event-driven: each page is warned (token_about_to_expire from Parley) and sends Parley a new token (update).
       let lastExp = 0
       for (const p of [uma, vic]) {
-        await until(() => p.warnings.length >= 1 && p.updates.length >= 1, 60_000)
+        // (the second token's body is read from the /token response asynchronously, so wait for it too)
+        await until(
+          () => p.warnings.length >= 1 && p.updates.length >= 1 && p.tokenExps.length >= 2,
+          60_000,
+        )
         const exp = p.tokenExps[0]!
         lastExp = Math.max(lastExp, exp)
         if (lead !== undefined) {
