@@ -161,7 +161,10 @@ test('PARLEY_TOKEN_WARNING_LEAD_SECONDS given to parley serve makes the gateway 
   })
   let client: RawClient | undefined
   try {
-    const url = await waitFor(() => /running at (http:\/\/127\.0\.0\.1:\d+)/.exec(p.stdout())?.[1])
+    const url = await waitFor(
+      () => /running at (http:\/\/127\.0\.0\.1:\d+)/.exec(p.stdout())?.[1],
+      30_000,
+    )
     const creds = JSON.parse(readFileSync(join(data, 'credentials.json'), 'utf8')) as Record<
       string,
       string
