@@ -1,5 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { ChatError } from '@parley/token/errors'
+import { createChatProjection } from '../../src/compat/twilio/projection/chat-projection.ts'
 import { objectSid, parseObjectId } from '../../src/compat/twilio/projection/names.ts'
 import { projectEvent } from '../../src/compat/twilio/projection/data.ts'
 import type { ChatEvent, Message, UserChannel } from '../../src/core/types.ts'
@@ -130,4 +132,79 @@ test('a user channel becomes a {identity}.channels item naming the channel objec
     projectEvent('userChannels', ev('user_channel_removed', CH, uc)).map((m) => m.op),
     ['item_removed'],
   )
+})
+
+test('access decisions are cached briefly, forgotten on membership changes, and never cached across one', async () => {
+  const IS = 'IS' + 'c'.repeat(32)
+  const principal = {
+    accountSid: 'AC' + 'd'.repeat(32),
+    serviceSid: IS,
+    identity: 'bob',
+    keySid: 'SK',
+    endpointId: 'e',
+    expiresAt: 0,
+  }
+  let member = false
+  let lookups = 0
+  let gate: Promise<void> | undefined
+  const core = {
+    channels: { fetch: async () => ({ sid: CH, type: 'public' }) },
+    members: {
+      fetch: async () => {
+        lookups++
+        const answer = member
+        await gate
+        if (!answer) throw new ChatError(50200)
+        return { identity: 'bob' }
+      },
+    },
+    users: {},
+  }
+  const projection = createChatProjection({ core: core as never })
+  const ref = {
+    sid: objectSid('messages', CH),
+    uniqueName: `${CH}.messages`,
+    type: 'list' as const,
+    stream: `messages:${CH}`,
+  }
+  const at = (type: ChatEvent['type'], stream: string, key: string | null, data: unknown = {}) => ({
+    ...ev(type, key, data),
+    stream,
+  })
+
+  projection.observe?.([at('channel_created', `channel:${CH}`, null, { sid: CH, type: 'public' })])
+  // 1. A "no" is cached: the second check does not ask the core.
+  assert.equal(await projection.authorize(ref, principal), false)
+  assert.equal(await projection.authorize(ref, principal), false)
+  assert.equal(lookups, 1)
+
+  // 2. A join on this channel forgets it.
+  member = true
+  projection.observe?.([at('member_added', `members:${CH}`, 'MB1')])
+  assert.equal(await projection.authorize(ref, principal), true)
+  assert.equal(lookups, 2)
+
+  // 3. Counter updates (channel_updated without a type change) keep the cache; a type change does not.
+  projection.observe?.([at('channel_updated', `channel:${CH}`, null, { sid: CH, type: 'public' })])
+  assert.equal(await projection.authorize(ref, principal), true)
+  assert.equal(lookups, 2)
+  projection.observe?.([at('channel_updated', `channel:${CH}`, null, { sid: CH, type: 'private' })])
+  assert.equal(await projection.authorize(ref, principal), true)
+  assert.equal(lookups, 3)
+
+  // 4. A decision read before a membership change is returned but not cached.
+  member = false
+  projection.observe?.([at('member_removed', `members:${CH}`, 'MB1')])
+  let open!: () => void
+  gate = new Promise((r) => (open = r))
+  const before = lookups
+  const stale = projection.authorize(ref, principal) // reads "not a member"
+  while (lookups === before) await new Promise((r) => setImmediate(r))
+  member = true
+  projection.observe?.([at('user_channel_added', `userchannels:${US}`, CH)])
+  open()
+  assert.equal(await stale, false)
+  gate = undefined
+  assert.equal(await projection.authorize(ref, principal), true)
+  assert.equal(lookups, 5)
 })

@@ -71,7 +71,10 @@ test(
       await bob.user.updateFriendlyName('Bobby')
       await userUpdated
       assert.equal(bob.user.friendlyName, 'Bobby')
+      // alice may already hold bob's User (subscribed through the roster): then the update reaches it as an event.
       const bobSeenByAlice = await alice.getUser('bob')
+      if (bobSeenByAlice.friendlyName !== 'Bobby')
+        await nextEvent(bobSeenByAlice, 'updated', () => bobSeenByAlice.friendlyName === 'Bobby')
       assert.equal(bobSeenByAlice.friendlyName, 'Bobby')
 
       // 7. leave → channelLeft for bob, memberLeft for alice

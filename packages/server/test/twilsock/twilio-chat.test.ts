@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config.ts'
 import type { BootstrapResult } from '../../src/core/types.ts'
 import { silentLogger } from '../../src/http/log.ts'
 import { createParleyServer, type ParleyServer } from '../../src/main.ts'
+import { quiet } from '../compat/support/chat-harness.ts'
 import { claims, signClaims, sleep, until } from './support.ts'
 
 const require = createRequire(import.meta.url)
@@ -119,7 +120,11 @@ function watch(Ctor: Any, token: string, uri: string): Watched {
  */
 async function shutdown(w: Watched, s?: Server): Promise<void> {
   if (s) await s.quiet().catch(() => {})
-  await Promise.race([w.client.shutdown().catch(() => {}), sleep(3000)])
+  // The server's view misses requests the client has queued or not yet flushed: wait for the client's too.
+  await quiet(w.client)
+  // A client that never initialised may never finish shutdown(); an initialised one does, if slowly under load (a
+  // server closed under a client still shutting down leaves twilsock requests to its 30 s timer).
+  await Promise.race([w.client.shutdown().catch(() => {}), sleep(10_000)])
 }
 
 for (const [name, mint] of [

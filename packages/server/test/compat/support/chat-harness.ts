@@ -106,18 +106,21 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
 }
 
 /**
- * Waits (≤ 2 s) until the client has had no request in flight for 50 ms. twilsock rejects requests queued while it
- * disconnects without a handler (its own `@todo Error Unhandled promise rejection!`), so shutting down during the
- * SDK's post-init burst would surface as an unhandled rejection in the test.
+ * Waits (≤ 10 s) until the client has had no request in flight or queued for 250 ms. twilsock rejects requests queued
+ * while it disconnects without a handler (its own `@todo Error Unhandled promise rejection!`), and fails a request
+ * still unanswered when its socket goes away only by its 30 s timer, again without a handler: shutting down during
+ * one of the SDK's bursts would surface as an unhandled rejection after the test. Under CPU load the SDK's follow-up
+ * requests (subscriptions after a reply, retries) come more than 50 ms apart, hence the longer calm period.
  */
 export async function quiet(client: AnyClient): Promise<void> {
+  const upstream = client.services?.twilsockClient?.upstream
   const active = (): number =>
-    client.services?.twilsockClient?.upstream?.transport?.activeRequests?.size ?? 0
-  const deadline = Date.now() + 2000
+    (upstream?.transport?.activeRequests?.size ?? 0) + (upstream?.pendingMessages?.length ?? 0)
+  const deadline = Date.now() + 10_000
   let calmSince = Date.now()
   while (Date.now() < deadline) {
     if (active() > 0) calmSince = Date.now()
-    else if (Date.now() - calmSince >= 50) return
+    else if (Date.now() - calmSince >= 250) return
     await new Promise((r) => setTimeout(r, 10))
   }
 }

@@ -12,7 +12,7 @@
  */
 import { isChatError } from '@parley/token/errors'
 import type { Core } from '../../../core/api.ts'
-import type { ChatEvent, UserActor } from '../../../core/types.ts'
+import type { Channel, ChatEvent, UserActor } from '../../../core/types.ts'
 import {
   SyncHttpError,
   type SyncMutation,
@@ -58,11 +58,36 @@ export function toSyncError(err: unknown): SyncHttpError {
   throw err
 }
 
-const ACCESS_EVENTS = new Set<string>([
+/**
+ * The entity (CH… or US…) whose access decisions `ev` may change, in either direction (a join grants, a leave
+ * revokes); undefined when it changes none. A `channel_updated` matters only when the channel's type changes
+ * (`typeOf` remembers the last type seen), so that the counter updates of every message keep the cache warm.
+ */
+function accessScope(ev: ChatEvent, typeOf: Map<string, string>): string | undefined {
+  const entity = ev.stream.slice(ev.stream.indexOf(':') + 1)
+  if (MEMBERSHIP_EVENTS.has(ev.type)) return entity
+  if (USER_CHANNEL_EVENTS.has(ev.type)) return ev.key ?? undefined
+  if (ev.type !== 'channel_created' && ev.type !== 'channel_updated') return undefined
+  const type = (ev.data as Partial<Channel> | null)?.type
+  const before = typeOf.get(entity)
+  if (typeof type === 'string') {
+    if (typeOf.size >= 10_000) typeOf.clear()
+    typeOf.set(entity, type)
+  }
+  return ev.type === 'channel_updated' && before !== type ? entity : undefined
+}
+
+/** Events on the entity's own stream that change who may read it. */
+const MEMBERSHIP_EVENTS = new Set<string>([
+  'member_added',
   'member_removed',
   'channel_removed',
-  'channel_updated',
   'user_removed',
+])
+/** Events on `userchannels:{US}` that change the user's access to the channel in their key. */
+const USER_CHANNEL_EVENTS = new Set<string>([
+  'user_channel_added',
+  'user_channel_updated',
   'user_channel_removed',
 ])
 
@@ -89,7 +114,16 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
   const { core } = options
   const authCacheMs = options.authCacheMs ?? 500
   const now = options.now ?? Date.now
-  const decisions = new Map<string, { ok: boolean; at: number }>()
+  /** Access decisions by entity (the CH… or US… behind the stream), then by principal and stream. */
+  const decisions = new Map<string, Map<string, { ok: boolean; at: number }>>()
+  let cachedDecisions = 0
+  /**
+   * Bumped per entity whenever access to its objects may have changed. A decision whose lookup started before the
+   * bump is not cached: it may have read the state from before the change (a pre-join "no" cached after the join
+   * would fail or end a subscription that is now allowed).
+   */
+  const generations = new Map<string, number>()
+  const channelTypes = new Map<string, string>()
 
   function ref(
     kind: ObjectKind,
@@ -163,10 +197,12 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
   return {
     resolve,
     async authorize(r, p) {
+      const scope = r.stream.slice(r.stream.indexOf(':') + 1)
       const key = `${p.accountSid}|${p.serviceSid}|${p.identity}|${r.stream}`
       const t = now()
-      const hit = decisions.get(key)
+      const hit = decisions.get(scope)?.get(key)
       if (hit !== undefined && t - hit.at < authCacheMs) return hit.ok
+      const gen = generations.get(scope) ?? 0
       let ok: boolean
       try {
         ok = (await resolve(r.type, r.sid, p)).stream === r.stream
@@ -174,8 +210,15 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
         if (!(err instanceof SyncHttpError)) throw err
         ok = false
       }
-      decisions.set(key, { ok, at: t })
-      if (decisions.size > 10_000) decisions.clear()
+      if (gen !== (generations.get(scope) ?? 0)) return ok
+      if (cachedDecisions >= 10_000) {
+        decisions.clear()
+        cachedDecisions = 0
+      }
+      let forScope = decisions.get(scope)
+      if (forScope === undefined) decisions.set(scope, (forScope = new Map()))
+      if (!forScope.has(key)) cachedDecisions++
+      forScope.set(key, { ok, at: t })
       return ok
     },
     async documentData(r, folded, p) {
@@ -201,7 +244,14 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
     },
     observe(events) {
       // Membership or visibility changed: decide again on the next delivery instead of after the cache delay.
-      if (events.some((e) => ACCESS_EVENTS.has(e.type))) decisions.clear()
+      for (const ev of events) {
+        const scope = accessScope(ev, channelTypes)
+        if (scope === undefined) continue
+        if (generations.size >= 10_000) generations.clear()
+        generations.set(scope, (generations.get(scope) ?? 0) + 1)
+        cachedDecisions -= decisions.get(scope)?.size ?? 0
+        decisions.delete(scope)
+      }
     },
     project(r: SyncObjectRef, ev: ChatEvent): readonly SyncMutation[] {
       const kind = kindOfStream(r.stream)
