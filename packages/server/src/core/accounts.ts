@@ -10,8 +10,7 @@
 import { ChatError } from '@parley/token'
 import type { AccountRow, ApiKeyRow } from '../ports/store.ts'
 import type { AccountsApi, KeysApi } from './api.ts'
-import { requireAdmin, streams, type Ctx, type Wtx } from './context.ts'
-import { byCreated, keysetPage } from './pagination.ts'
+import { accountRows, requireAdmin, streams, type Ctx, type Wtx } from './context.ts'
 import { LIMITS, checkFriendlyName, isSid } from './rules.ts'
 import { createServiceTx } from './services.ts'
 import type { Account, ApiKey, BasicPrincipal, BootstrapResult, NewApiKey } from './types.ts'
@@ -82,35 +81,26 @@ export function accountsApi(ctx: Ctx): AccountsApi {
 /** The API keys API. */
 export function keysApi(ctx: Ctx): KeysApi {
   const name = (v: string | undefined): string => checkFriendlyName(v, LIMITS.keyFriendlyName) ?? ''
-  const load = async (tx: Parameters<Parameters<Ctx['read']>[0]>[0], accountSid: string, keySid: string) => {
-    const row = isSid('SK', keySid) ? await tx.apiKeys.get(keySid) : undefined
-    if (row === undefined || row.accountSid !== accountSid) throw new ChatError(20404, 'Key not found')
-    return row
-  }
+  const keys = accountRows(ctx, {
+    guard: requireKeyAdmin,
+    prefix: 'SK',
+    notFound: 'Key not found',
+    repo: (tx) => tx.apiKeys,
+    toPublic: toKey,
+  })
   return {
     async create(actor, input) {
       requireKeyAdmin(actor)
       const friendlyName = name(input.friendlyName)
       return ctx.write((w) => createKeyTx(ctx, w, actor.accountSid, friendlyName))
     },
-    async list(actor, page) {
-      requireKeyAdmin(actor)
-      return ctx.read(async (tx) => {
-        const p = await keysetPage(page, { max: 1000, keyOf: byCreated, keyLength: 2 }, (q) =>
-          tx.apiKeys.list(actor.accountSid, q),
-        )
-        return { ...p, items: p.items.map(toKey) }
-      })
-    },
-    async fetch(actor, keySid) {
-      requireKeyAdmin(actor)
-      return ctx.read(async (tx) => toKey(await load(tx, actor.accountSid, keySid)))
-    },
+    list: keys.list,
+    fetch: keys.fetch,
     async update(actor, keySid, input) {
       requireKeyAdmin(actor)
       const friendlyName = input.friendlyName === undefined ? undefined : name(input.friendlyName)
       return ctx.write(async (w) => {
-        const row = await load(w.tx, actor.accountSid, keySid)
+        const row = await keys.load(w.tx, actor.accountSid, keySid)
         const next: ApiKeyRow = { ...row, friendlyName: friendlyName ?? row.friendlyName, updatedAt: w.now }
         await w.tx.apiKeys.put(next)
         return toKey(next)
@@ -119,7 +109,7 @@ export function keysApi(ctx: Ctx): KeysApi {
     async delete(actor, keySid) {
       requireKeyAdmin(actor)
       await ctx.write(async (w) => {
-        const row = await load(w.tx, actor.accountSid, keySid)
+        const row = await keys.load(w.tx, actor.accountSid, keySid)
         await w.tx.apiKeys.delete(row.sid)
         await w.emit(streams.keys(row.accountSid), 'key_removed', row.sid, { accountSid: row.accountSid, serviceSid: null }, () =>
           toKey(row),

@@ -21,6 +21,8 @@ import type {
   Binding,
   BindingCreate,
   BootstrapResult,
+  ClientBindingInput,
+  ClientBindingRef,
   Channel,
   ChannelCreate,
   ChannelUpdate,
@@ -111,8 +113,12 @@ export interface UsersApi {
    * @throws {ChatError} 50203/50206/50207 invalid identity.
    */
   ensure(actor: Actor & { kind: 'user' }): Promise<User>
-  /** Records reachability (realtime layer); emits `reachability_updated` when reachability is enabled and it changed. */
-  setOnline(actor: Actor & { kind: 'user' }, online: boolean): Promise<User>
+  /**
+   * Records reachability (realtime layer); emits `reachability_updated` when reachability is enabled and it changed.
+   * Writes nothing when the service has reachability disabled or the state is already `online` (one read only);
+   * then resolves with the user, or undefined when the user does not exist yet.
+   */
+  setOnline(actor: Actor & { kind: 'user' }, online: boolean): Promise<User | undefined>
 }
 
 /** Channels of a service. */
@@ -130,20 +136,26 @@ export interface ChannelsApi {
   delete(actor: Actor, serviceSid: string, ref: string): Promise<void>
 }
 
-/** Members of a channel. */
-export interface MembersApi {
-  create(actor: Actor, serviceSid: string, channelRef: string, input: MemberCreate): Promise<Member>
+/**
+ * What members and invites have in common: one entry per identity in a channel. `ref` is an MB/IN SID, or (members)
+ * an identity. Users read them only as members of the channel.
+ */
+export interface ChannelRosterApi<T, Create> {
+  create(actor: Actor, serviceSid: string, channelRef: string, input: Create): Promise<T>
   list(
     actor: Actor,
     serviceSid: string,
     channelRef: string,
     filter?: { identities?: string[] },
     page?: PageRequest,
-  ): Promise<Page<Member>>
-  /** `ref` is an MB SID or an identity. */
-  fetch(actor: Actor, serviceSid: string, channelRef: string, ref: string): Promise<Member>
-  update(actor: Actor, serviceSid: string, channelRef: string, ref: string, input: MemberUpdate): Promise<Member>
+  ): Promise<Page<T>>
+  fetch(actor: Actor, serviceSid: string, channelRef: string, ref: string): Promise<T>
   delete(actor: Actor, serviceSid: string, channelRef: string, ref: string): Promise<void>
+}
+
+/** Members of a channel. */
+export interface MembersApi extends ChannelRosterApi<Member, MemberCreate> {
+  update(actor: Actor, serviceSid: string, channelRef: string, ref: string, input: MemberUpdate): Promise<Member>
 }
 
 /** Messages of a channel. */
@@ -171,18 +183,7 @@ export interface MessagesApi {
 }
 
 /** Invites of a channel. */
-export interface InvitesApi {
-  create(actor: Actor, serviceSid: string, channelRef: string, input: InviteCreate): Promise<Invite>
-  list(
-    actor: Actor,
-    serviceSid: string,
-    channelRef: string,
-    filter?: { identities?: string[] },
-    page?: PageRequest,
-  ): Promise<Page<Invite>>
-  fetch(actor: Actor, serviceSid: string, channelRef: string, inviteSid: string): Promise<Invite>
-  delete(actor: Actor, serviceSid: string, channelRef: string, inviteSid: string): Promise<void>
-}
+export type InvitesApi = ChannelRosterApi<Invite, InviteCreate>
 
 /** A user's channels (`/Users/{US}/Channels`). */
 export interface UserChannelsApi {
@@ -208,9 +209,28 @@ export interface CredentialsApi {
   delete(actor: Actor, credentialSid: string): Promise<void>
 }
 
-/** Push bindings. Created by the SDKs (user actor), listed/fetched/deleted by REST. */
+/**
+ * Push bindings. Created by the SDKs (user actor), listed/fetched/deleted by REST. One binding per
+ * `(identity, bindingType, endpoint)`; at most `LIMITS.bindingsPerType` (20) per identity and type (registering one
+ * more drops the least recently registered). A user is `isNotifiable` while it has an apn/gcm/fcm binding.
+ */
 export interface BindingsApi {
+  /**
+   * Registers (or re-registers) a binding with REST message type names.
+   * @throws {ChatError} 20001 unknown binding or message type, invalid endpoint or address; 20404 unknown credential.
+   */
   create(actor: Actor & { kind: 'user' }, input: BindingCreate): Promise<Binding>
+  /**
+   * Registers a binding from what an SDK sent (`put_notification_ctx`, `ers` registrations): message types may
+   * carry the SDK prefix (`twilio.channel.new_message`) and unknown ones are dropped.
+   * @throws {ChatError} 20001 unknown binding type, invalid endpoint or address; 20404 unknown credential.
+   */
+  upsertFromClient(actor: Actor & { kind: 'user' }, input: ClientBindingInput): Promise<Binding>
+  /**
+   * Removes the actor's bindings of `ref.bindingType` that match `ref.endpoint` and/or `ref.address`; false if none did.
+   * @throws {ChatError} 20001 unknown binding type, or neither endpoint nor address.
+   */
+  deleteFromClient(actor: Actor & { kind: 'user' }, ref: ClientBindingRef): Promise<boolean>
   list(
     actor: Actor,
     serviceSid: string,

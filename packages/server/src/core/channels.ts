@@ -4,12 +4,13 @@
  * @module
  */
 import { ChatError } from '@parley/token'
-import type { ChannelsApi, InvitesApi, MembersApi, WebhooksApi } from './api.ts'
+import type { ChannelRosterApi, ChannelsApi, InvitesApi, MembersApi, WebhooksApi } from './api.ts'
 import {
   channelAccess,
   ensureUser,
   loadChannel,
   loadMember,
+  loadMemberChannel,
   loadRole,
   loadService,
   memberAccess,
@@ -25,6 +26,7 @@ import {
   LIMITS,
   WEBHOOK_EVENTS,
   checkAttributes,
+  checkDates,
   checkFriendlyName,
   checkIdentity,
   checkInt,
@@ -45,21 +47,33 @@ import type {
   User,
   UserChannel,
 } from './types.ts'
-import { StoreConflictError, type ReadRepos } from '../ports/store.ts'
+import { StoreConflictError, type PageQuery, type ReadRepos } from '../ports/store.ts'
 
 const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({ accountSid: s.accountSid, serviceSid: s.serviceSid })
-
-function checkDate(v: number | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined
-  if (!Number.isSafeInteger(v) || v < 0) throw new ChatError(20001, `${name} is not a valid date`)
-  return v
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Internal operations shared with users.ts and services.ts
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Writes a channel and its events (`channel_*` plus the public directory entry). */
+/**
+ * Writes a channel row with its event on `channel:{CH}` (the snapshot carries the new revision), so the channel
+ * document folded from the log always equals the row: counters (`messagesCount`, `membersCount`) and the last message
+ * included. Returns the written channel.
+ */
+export async function saveChannelTx(
+  w: Wtx,
+  channel: Channel,
+  type: 'channel_created' | 'channel_updated' = 'channel_updated',
+): Promise<Channel> {
+  const next = await w.emit(streams.channel(channel.sid), type, null, scopeOf(channel), (revision) => ({ ...channel, revision }))
+  await w.tx.channels.put(next)
+  return next
+}
+
+/**
+ * Writes a channel, its event and its public directory entry (create, rename, attributes). Counter changes go
+ * through {@link saveChannelTx} alone: the directory does not follow counts.
+ */
 async function putChannelWithEvents(
   w: Wtx,
   channel: Channel,
@@ -67,8 +81,7 @@ async function putChannelWithEvents(
   wasPublic: boolean,
 ): Promise<Channel> {
   const scope = scopeOf(channel)
-  const next = await w.emit(streams.channel(channel.sid), type, null, scope, (revision) => ({ ...channel, revision }))
-  await w.tx.channels.put(next)
+  const next = await saveChannelTx(w, channel, type)
   if (next.type === 'public') {
     await w.emit(streams.directory(next.serviceSid), wasPublic ? 'directory_updated' : 'directory_added', next.sid, scope, () => next)
   } else if (wasPublic) {
@@ -131,8 +144,7 @@ export async function addMemberTx(
     if (err instanceof StoreConflictError) throw new ChatError(50404)
     throw err
   }
-  const nextChannel: Channel = { ...channel, membersCount: channel.membersCount + 1 }
-  await w.tx.channels.put(nextChannel)
+  const nextChannel = await saveChannelTx(w, { ...channel, membersCount: channel.membersCount + 1 })
   await w.tx.users.put({ ...user, joinedChannelsCount: user.joinedChannelsCount + 1 })
   const existing = await w.tx.userChannels.get(user.sid, channel.sid)
   const uc = await w.emit(
@@ -164,10 +176,7 @@ export async function removeMemberTx(w: Wtx, channel: Channel, member: Member, c
   await w.tx.members.delete(member.sid)
   await w.emit(streams.members(channel.sid), 'member_removed', member.sid, scopeOf(channel), () => member)
   let next = channel
-  if (!cascade) {
-    next = { ...channel, membersCount: Math.max(0, channel.membersCount - 1) }
-    await w.tx.channels.put(next)
-  }
+  if (!cascade) next = await saveChannelTx(w, { ...channel, membersCount: Math.max(0, channel.membersCount - 1) })
   const user = await w.tx.users.get(member.userSid)
   if (user !== undefined) {
     await w.tx.users.put({ ...user, joinedChannelsCount: Math.max(0, user.joinedChannelsCount - 1) })
@@ -227,8 +236,7 @@ export function channelsApi(ctx: Ctx): ChannelsApi {
       const attributes = checkAttributes(input.attributes, LIMITS.channelAttributesBytes, 50303)
       const type = input.type ?? 'public'
       if (type !== 'public' && type !== 'private') throw new ChatError(20001, 'Type must be public or private')
-      const createdAt = checkDate(input.dateCreated, 'DateCreated')
-      const updatedAt = checkDate(input.dateUpdated, 'DateUpdated')
+      const { createdAt, updatedAt } = checkDates(input)
       let createdBy = 'system'
       if (actor.kind === 'admin') {
         if (input.createdBy !== undefined && input.createdBy !== '') {
@@ -298,8 +306,7 @@ export function channelsApi(ctx: Ctx): ChannelsApi {
       const uniqueName = input.uniqueName === undefined ? undefined : checkUniqueName(input.uniqueName, LIMITS.uniqueNameUpdate)
       const attributes =
         input.attributes === undefined ? undefined : checkAttributes(input.attributes, LIMITS.channelAttributesBytes, 50303)
-      const createdAt = checkDate(input.dateCreated, 'DateCreated')
-      const updatedAt = checkDate(input.dateUpdated, 'DateUpdated')
+      const { createdAt, updatedAt } = checkDates(input)
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, serviceSid)
         const channel = await loadChannel(w.tx, service, ref)
@@ -360,6 +367,24 @@ async function memberOrServicePerms(
 // Members
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * The list of a channel's members or invites (member-only for users), filtered by identity, in creation order.
+ */
+function rosterList<T extends { createdAt: number; sid: string }>(
+  ctx: Ctx,
+  repo: (tx: ReadRepos) => {
+    list(channelSid: string, filter: { identities?: readonly string[] | undefined }, q: PageQuery): Promise<T[]>
+  },
+): ChannelRosterApi<T, unknown>['list'] {
+  return (actor, serviceSid, channelRef, filter, page) =>
+    ctx.read(async (tx) => {
+      const channel = await loadMemberChannel(tx, actor, serviceSid, channelRef)
+      return keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) =>
+        repo(tx).list(channel.sid, { identities: filter?.identities }, q),
+      )
+    })
+}
+
 function checkConsumption(input: MemberUpdate): { index?: number | null; ts?: number | null } {
   const out: { index?: number | null; ts?: number | null } = {}
   if (input.lastConsumedMessageIndex !== undefined) {
@@ -413,8 +438,7 @@ export function membersApi(ctx: Ctx): MembersApi {
       const identity = checkIdentity(input.identity)
       const attributes = checkAttributes(input.attributes, LIMITS.memberAttributesBytes)
       const horizon = checkConsumption(input)
-      const createdAt = checkDate(input.dateCreated, 'DateCreated')
-      const updatedAt = checkDate(input.dateUpdated, 'DateUpdated')
+      const { createdAt, updatedAt } = checkDates(input)
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, serviceSid)
         let channel = await loadChannel(w.tx, service, channelRef)
@@ -447,22 +471,11 @@ export function membersApi(ctx: Ctx): MembersApi {
       })
     },
 
-    async list(actor, serviceSid, channelRef, filter, page) {
-      return ctx.read(async (tx) => {
-        const service = await loadService(tx, actor, serviceSid)
-        const channel = await loadChannel(tx, service, channelRef)
-        if (actor.kind === 'user') await memberAccess(tx, actor, service, channel)
-        return keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) =>
-          tx.members.list(channel.sid, { identities: filter?.identities }, q),
-        )
-      })
-    },
+    list: rosterList(ctx, (tx) => tx.members),
 
     async fetch(actor, serviceSid, channelRef, ref) {
       return ctx.read(async (tx) => {
-        const service = await loadService(tx, actor, serviceSid)
-        const channel = await loadChannel(tx, service, channelRef)
-        if (actor.kind === 'user') await memberAccess(tx, actor, service, channel)
+        const channel = await loadMemberChannel(tx, actor, serviceSid, channelRef)
         return loadMember(tx, channel, ref)
       })
     },
@@ -471,8 +484,7 @@ export function membersApi(ctx: Ctx): MembersApi {
       const attributes =
         input.attributes === undefined ? undefined : checkAttributes(input.attributes, LIMITS.memberAttributesBytes)
       const horizon = checkConsumption(input)
-      const createdAt = checkDate(input.dateCreated, 'DateCreated')
-      const updatedAt = checkDate(input.dateUpdated, 'DateUpdated')
+      const { createdAt, updatedAt } = checkDates(input)
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, serviceSid)
         const channel = await loadChannel(w.tx, service, channelRef)
@@ -590,16 +602,7 @@ export function invitesApi(ctx: Ctx): InvitesApi {
       })
     },
 
-    async list(actor, serviceSid, channelRef, filter, page) {
-      return ctx.read(async (tx) => {
-        const service = await loadService(tx, actor, serviceSid)
-        const channel = await loadChannel(tx, service, channelRef)
-        if (actor.kind === 'user') await memberAccess(tx, actor, service, channel)
-        return keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) =>
-          tx.invites.list(channel.sid, { identities: filter?.identities }, q),
-        )
-      })
-    },
+    list: rosterList(ctx, (tx) => tx.invites),
 
     async fetch(actor, serviceSid, channelRef, inviteSid) {
       return ctx.read(async (tx) => {

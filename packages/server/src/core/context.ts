@@ -7,7 +7,8 @@
 import { ChatError } from '@parley/token'
 import type { BusMessage } from '../ports/bus.ts'
 import type { SidPrefix } from '../ports/ids.ts'
-import type { ReadRepos, WriteRepos } from '../ports/store.ts'
+import type { PageQuery, ReadRepos, WriteRepos } from '../ports/store.ts'
+import { byCreated, keysetPage } from './pagination.ts'
 import type { CoreDeps } from './create-core.ts'
 import { checkIdentity, isSid } from './rules.ts'
 import type {
@@ -16,6 +17,8 @@ import type {
   ChatEvent,
   EventType,
   Member,
+  Page,
+  PageRequest,
   Role,
   Service,
   User,
@@ -137,31 +140,67 @@ export async function loadService(tx: ReadRepos, actor: Actor, serviceSid: strin
   return service
 }
 
+/** A row by SID when `ref` is shaped like a `prefix` SID, else by name; `notFound` unless it is `inScope`. */
+async function loadByRef<T>(
+  ref: string,
+  prefix: SidPrefix,
+  find: { bySid(sid: string): Promise<T | undefined>; byName(name: string): Promise<T | undefined> },
+  inScope: (row: T) => boolean,
+  notFound: () => ChatError,
+): Promise<T> {
+  const row = isSid(prefix, ref) ? await find.bySid(ref) : await find.byName(ref)
+  if (row === undefined || !inScope(row)) throw notFound()
+  return row
+}
+
 /** Loads a channel by SID or unique name. @throws {ChatError} 50300 not found in this service. */
-export async function loadChannel(tx: ReadRepos, service: Service, ref: string): Promise<Channel> {
-  const channel = /^CH[0-9a-fA-F]{32}$/.test(ref)
-    ? await tx.channels.get(ref)
-    : await tx.channels.getByUniqueName(service.sid, ref)
-  if (channel === undefined || channel.serviceSid !== service.sid) throw new ChatError(50300)
+export function loadChannel(tx: ReadRepos, service: Service, ref: string): Promise<Channel> {
+  return loadByRef(
+    ref,
+    'CH',
+    { bySid: (sid) => tx.channels.get(sid), byName: (name) => tx.channels.getByUniqueName(service.sid, name) },
+    (c) => c.serviceSid === service.sid,
+    () => new ChatError(50300),
+  )
+}
+
+/**
+ * Loads the channel of a member-only read (messages, members, invites): user actors must be members.
+ *
+ * @throws {ChatError} 20404 service; 50300 channel unknown, or private and not visible; 50400 not a member.
+ */
+export async function loadMemberChannel(
+  tx: ReadRepos,
+  actor: Actor,
+  serviceSid: string,
+  channelRef: string,
+): Promise<Channel> {
+  const service = await loadService(tx, actor, serviceSid)
+  const channel = await loadChannel(tx, service, channelRef)
+  if (actor.kind === 'user') await memberAccess(tx, actor, service, channel)
   return channel
 }
 
 /** Loads a user by SID or identity. @throws {ChatError} 50200 not found in this service. */
-export async function loadUser(tx: ReadRepos, service: Service, ref: string): Promise<User> {
-  const user = /^US[0-9a-fA-F]{32}$/.test(ref)
-    ? await tx.users.get(ref)
-    : await tx.users.getByIdentity(service.sid, ref)
-  if (user === undefined || user.serviceSid !== service.sid) throw new ChatError(50200)
-  return user
+export function loadUser(tx: ReadRepos, service: Service, ref: string): Promise<User> {
+  return loadByRef(
+    ref,
+    'US',
+    { bySid: (sid) => tx.users.get(sid), byName: (identity) => tx.users.getByIdentity(service.sid, identity) },
+    (u) => u.serviceSid === service.sid,
+    () => new ChatError(50200),
+  )
 }
 
 /** Loads a member by SID or identity. @throws {ChatError} 20404 not found in this channel. */
-export async function loadMember(tx: ReadRepos, channel: Channel, ref: string): Promise<Member> {
-  const member = /^MB[0-9a-fA-F]{32}$/.test(ref)
-    ? await tx.members.get(ref)
-    : await tx.members.getByIdentity(channel.sid, ref)
-  if (member === undefined || member.channelSid !== channel.sid) throw new ChatError(20404, 'Member not found')
-  return member
+export function loadMember(tx: ReadRepos, channel: Channel, ref: string): Promise<Member> {
+  return loadByRef(
+    ref,
+    'MB',
+    { bySid: (sid) => tx.members.get(sid), byName: (identity) => tx.members.getByIdentity(channel.sid, identity) },
+    (m) => m.channelSid === channel.sid,
+    () => new ChatError(20404, 'Member not found'),
+  )
 }
 
 /**
@@ -176,6 +215,47 @@ export async function loadRole(tx: ReadRepos, service: Service, roleSid: string,
   return role
 }
 
+/**
+ * Reads of an account-level resource whose rows carry sealed secrets (API keys, credentials), for actors that pass
+ * `guard`: load one by SID within the actor's account (20404 `notFound` otherwise), list (keyset, ≤ 1000 a page) and
+ * fetch, always without the secret.
+ */
+export function accountRows<Row extends { sid: string; accountSid: string; createdAt: number }, Public>(
+  ctx: Ctx,
+  spec: {
+    guard: (actor: Actor) => void
+    prefix: SidPrefix
+    notFound: string
+    repo: (tx: ReadRepos) => {
+      get(sid: string): Promise<Row | undefined>
+      list(accountSid: string, q: PageQuery): Promise<Row[]>
+    }
+    toPublic: (row: Row) => Public
+  },
+) {
+  const load = async (tx: ReadRepos, accountSid: string, sid: string): Promise<Row> => {
+    const row = isSid(spec.prefix, sid) ? await spec.repo(tx).get(sid) : undefined
+    if (row === undefined || row.accountSid !== accountSid) throw new ChatError(20404, spec.notFound)
+    return row
+  }
+  return {
+    load,
+    async list(actor: Actor, page?: PageRequest): Promise<Page<Public>> {
+      spec.guard(actor)
+      return ctx.read(async (tx) => {
+        const p = await keysetPage(page, { max: 1000, keyOf: byCreated, keyLength: 2 }, (q) =>
+          spec.repo(tx).list(actor.accountSid, q),
+        )
+        return { ...p, items: p.items.map(spec.toPublic) }
+      })
+    },
+    async fetch(actor: Actor, sid: string): Promise<Public> {
+      spec.guard(actor)
+      return ctx.read(async (tx) => spec.toPublic(await load(tx, actor.accountSid, sid)))
+    },
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Users and permissions
 // ---------------------------------------------------------------------------------------------------------------
@@ -188,29 +268,31 @@ export async function loadRole(tx: ReadRepos, service: Service, roleSid: string,
 export async function ensureUser(w: Wtx, service: Service, identity: string): Promise<User> {
   const existing = await w.tx.users.getByIdentity(service.sid, identity)
   if (existing !== undefined) return existing
-  checkIdentity(identity)
+  return createUserTx(w, service, { identity: checkIdentity(identity) })
+}
+
+/** Creates a user (`user_created` event); the identity is already validated and free. */
+export async function createUserTx(
+  w: Wtx,
+  service: Service,
+  input: { identity: string; friendlyName?: string | null; attributes?: string; roleSid?: string },
+): Promise<User> {
   const sid = w.sid('US')
-  const user = await w.emit(
-    streams.user(sid),
-    'user_created',
-    null,
-    { accountSid: service.accountSid, serviceSid: service.sid },
-    (revision): User => ({
-      sid,
-      accountSid: service.accountSid,
-      serviceSid: service.sid,
-      identity,
-      friendlyName: null,
-      attributes: '{}',
-      roleSid: service.defaultServiceRoleSid,
-      isOnline: null,
-      isNotifiable: null,
-      joinedChannelsCount: 0,
-      createdAt: w.now,
-      updatedAt: w.now,
-      revision,
-    }),
-  )
+  const scope = { accountSid: service.accountSid, serviceSid: service.sid }
+  const user = await w.emit(streams.user(sid), 'user_created', null, scope, (revision): User => ({
+    sid,
+    ...scope,
+    identity: input.identity,
+    friendlyName: input.friendlyName ?? null,
+    attributes: input.attributes ?? '{}',
+    roleSid: input.roleSid ?? service.defaultServiceRoleSid,
+    isOnline: null,
+    isNotifiable: null,
+    joinedChannelsCount: 0,
+    createdAt: w.now,
+    updatedAt: w.now,
+    revision,
+  }))
   await w.tx.users.put(user)
   return user
 }

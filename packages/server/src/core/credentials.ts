@@ -4,11 +4,10 @@
  * @module
  */
 import { ChatError } from '@parley/token'
-import type { CredentialRow, ReadRepos } from '../ports/store.ts'
+import type { CredentialRow } from '../ports/store.ts'
 import type { CredentialsApi } from './api.ts'
-import { requireAdmin, type Ctx } from './context.ts'
-import { byCreated, keysetPage } from './pagination.ts'
-import { LIMITS, checkFriendlyName, isSid } from './rules.ts'
+import { accountRows, requireAdmin, type Ctx } from './context.ts'
+import { LIMITS, PUSH_TYPES, checkFriendlyName } from './rules.ts'
 import type { Credential, CredentialInput, PushType } from './types.ts'
 
 const toCredential = ({ secretsSealed: _s, ...c }: CredentialRow): Credential => c
@@ -24,11 +23,13 @@ function checkSecret(v: unknown, name: string): string | null {
 /** The Credentials API (admin only). */
 export function credentialsApi(ctx: Ctx): CredentialsApi {
   const { vault } = ctx.deps
-  const load = async (tx: ReadRepos, accountSid: string, sid: string) => {
-    const row = isSid('CR', sid) ? await tx.credentials.get(sid) : undefined
-    if (row === undefined || row.accountSid !== accountSid) throw new ChatError(20404, 'Credential not found')
-    return row
-  }
+  const creds = accountRows(ctx, {
+    guard: requireAdmin,
+    prefix: 'CR',
+    notFound: 'Credential not found',
+    repo: (tx) => tx.credentials,
+    toPublic: toCredential,
+  })
   const apply = (row: CredentialRow, input: CredentialInput): CredentialRow => {
     const next = { ...row }
     if (input.friendlyName !== undefined) next.friendlyName = checkFriendlyName(input.friendlyName, LIMITS.uniqueNameCreate)
@@ -49,7 +50,7 @@ export function credentialsApi(ctx: Ctx): CredentialsApi {
     async create(actor, input) {
       requireAdmin(actor)
       const type = input.type
-      if (type !== 'gcm' && type !== 'apn' && type !== 'fcm') throw new ChatError(20001, 'Type must be gcm, apn or fcm')
+      if (!(PUSH_TYPES as readonly unknown[]).includes(type)) throw new ChatError(20001, 'Type must be gcm, apn or fcm')
       return ctx.write(async (w) => {
         const base: CredentialRow = {
           sid: w.sid('CR'),
@@ -66,24 +67,13 @@ export function credentialsApi(ctx: Ctx): CredentialsApi {
         return toCredential(row)
       })
     },
-    async list(actor, page) {
-      requireAdmin(actor)
-      return ctx.read(async (tx) => {
-        const p = await keysetPage(page, { max: 1000, keyOf: byCreated, keyLength: 2 }, (q) =>
-          tx.credentials.list(actor.accountSid, q),
-        )
-        return { ...p, items: p.items.map(toCredential) }
-      })
-    },
-    async fetch(actor, sid) {
-      requireAdmin(actor)
-      return ctx.read(async (tx) => toCredential(await load(tx, actor.accountSid, sid)))
-    },
+    list: creds.list,
+    fetch: creds.fetch,
     async update(actor, sid, input) {
       requireAdmin(actor)
       if (input.type !== undefined) throw new ChatError(20001, 'Type cannot be changed')
       return ctx.write(async (w) => {
-        const row = apply(await load(w.tx, actor.accountSid, sid), input)
+        const row = apply(await creds.load(w.tx, actor.accountSid, sid), input)
         row.updatedAt = w.now
         await w.tx.credentials.put(row)
         return toCredential(row)
@@ -92,7 +82,7 @@ export function credentialsApi(ctx: Ctx): CredentialsApi {
     async delete(actor, sid) {
       requireAdmin(actor)
       await ctx.write(async (w) => {
-        const row = await load(w.tx, actor.accountSid, sid)
+        const row = await creds.load(w.tx, actor.accountSid, sid)
         await w.tx.credentials.delete(row.sid)
       })
     },

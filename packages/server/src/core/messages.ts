@@ -7,9 +7,11 @@
 import { ChatError } from '@parley/token'
 import type { ReadRepos } from '../ports/store.ts'
 import type { MessagesApi } from './api.ts'
+import { saveChannelTx } from './channels.ts'
 import {
   ensureUser,
   loadChannel,
+  loadMemberChannel,
   loadService,
   memberAccess,
   requirePermission,
@@ -17,7 +19,7 @@ import {
   type Ctx,
 } from './context.ts'
 import { keysetPage } from './pagination.ts'
-import { LIMITS, checkAttributes, checkBody, isCleanText, isSid } from './rules.ts'
+import { LIMITS, checkAttributes, checkBody, checkDates, isCleanText, isSid } from './rules.ts'
 import type { Channel, Message, MessageMedia } from './types.ts'
 
 const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({ accountSid: s.accountSid, serviceSid: s.serviceSid })
@@ -41,11 +43,8 @@ function checkClientId(id: string | null | undefined): string | null {
   return id
 }
 
-function checkDate(v: number | undefined): number | undefined {
-  if (v === undefined) return undefined
-  if (!Number.isSafeInteger(v) || v < 0) throw new ChatError(20001, 'Invalid date')
-  return v
-}
+/** Users cannot back-date messages: their dates are ignored. */
+const NO_DATES = { createdAt: undefined, updatedAt: undefined } as const
 
 /** The Messages API. */
 export function messagesApi(ctx: Ctx): MessagesApi {
@@ -55,8 +54,7 @@ export function messagesApi(ctx: Ctx): MessagesApi {
       const attributes = checkAttributes(input.attributes, LIMITS.messageAttributesBytes)
       const clientMessageId = checkClientId(input.clientMessageId)
       const adminFrom = actor.kind === 'admin' ? checkAuthor(input.from) : undefined
-      const createdAtIn = actor.kind === 'admin' ? checkDate(input.dateCreated) : undefined
-      const updatedAtIn = actor.kind === 'admin' ? checkDate(input.dateUpdated) : undefined
+      const { createdAt: createdAtIn, updatedAt: updatedAtIn } = actor.kind === 'admin' ? checkDates(input) : NO_DATES
       let media: MessageMedia | null = null
       if (input.mediaSid !== undefined && input.mediaSid !== null && input.mediaSid !== '') {
         if (!isSid('ME', input.mediaSid)) throw new ChatError(20001, 'Invalid MediaSid')
@@ -104,7 +102,8 @@ export function messagesApi(ctx: Ctx): MessagesApi {
           revision,
         }))
         await w.tx.messages.put(message)
-        await w.tx.channels.put({
+        // The channel document's lastMessage and messagesCount go live with the message (same transaction).
+        await saveChannelTx(w, {
           ...channel,
           nextMessageIndex: index + 1,
           messagesCount: channel.messagesCount + 1,
@@ -121,9 +120,7 @@ export function messagesApi(ctx: Ctx): MessagesApi {
         throw new ChatError(20001, 'Order must be asc or desc')
       }
       return ctx.read(async (tx) => {
-        const service = await loadService(tx, actor, serviceSid)
-        const channel = await loadChannel(tx, service, channelRef)
-        if (actor.kind === 'user') await memberAccess(tx, actor, service, channel)
+        const channel = await loadMemberChannel(tx, actor, serviceSid, channelRef)
         return keysetPage(page, { max: 100, keyOf: (m: Message) => [m.index], keyLength: 1, desc }, (q) =>
           tx.messages.list(channel.sid, q),
         )
@@ -132,18 +129,14 @@ export function messagesApi(ctx: Ctx): MessagesApi {
 
     async fetch(actor, serviceSid, channelRef, messageSid) {
       return ctx.read(async (tx) => {
-        const service = await loadService(tx, actor, serviceSid)
-        const channel = await loadChannel(tx, service, channelRef)
-        if (actor.kind === 'user') await memberAccess(tx, actor, service, channel)
+        const channel = await loadMemberChannel(tx, actor, serviceSid, channelRef)
         return loadMessage(tx, channel, messageSid)
       })
     },
 
     async fetchByIndex(actor, serviceSid, channelRef, index) {
       return ctx.read(async (tx) => {
-        const service = await loadService(tx, actor, serviceSid)
-        const channel = await loadChannel(tx, service, channelRef)
-        if (actor.kind === 'user') await memberAccess(tx, actor, service, channel)
+        const channel = await loadMemberChannel(tx, actor, serviceSid, channelRef)
         const m = Number.isSafeInteger(index) ? await tx.messages.getByIndex(channel.sid, index) : undefined
         if (m === undefined) throw new ChatError(20404, 'Message not found')
         return m
@@ -155,8 +148,7 @@ export function messagesApi(ctx: Ctx): MessagesApi {
       const attributes =
         input.attributes === undefined ? undefined : checkAttributes(input.attributes, LIMITS.messageAttributesBytes)
       const from = actor.kind === 'admin' && input.from !== undefined ? checkAuthor(input.from) : undefined
-      const createdAt = actor.kind === 'admin' ? checkDate(input.dateCreated) : undefined
-      const updatedAt = actor.kind === 'admin' ? checkDate(input.dateUpdated) : undefined
+      const { createdAt, updatedAt } = actor.kind === 'admin' ? checkDates(input) : NO_DATES
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, serviceSid)
         const channel = await loadChannel(w.tx, service, channelRef)
@@ -191,6 +183,10 @@ export function messagesApi(ctx: Ctx): MessagesApi {
           revision,
         }))
         await w.tx.messages.put(next)
+        // An admin may re-date the newest message: the channel's lastMessage timestamp follows.
+        if (next.index === channel.lastMessageIndex && next.createdAt !== channel.lastMessageAt) {
+          await saveChannelTx(w, { ...channel, lastMessageAt: next.createdAt })
+        }
         return next
       })
     },
@@ -214,7 +210,7 @@ export function messagesApi(ctx: Ctx): MessagesApi {
           lastMessageIndex = newest?.index ?? null
           lastMessageAt = newest?.createdAt ?? null
         }
-        await w.tx.channels.put({
+        await saveChannelTx(w, {
           ...channel,
           messagesCount: Math.max(0, channel.messagesCount - 1),
           lastMessageIndex,

@@ -6,7 +6,7 @@
  * @module
  */
 import { ChatError } from '@parley/token'
-import type { RoleType, Service } from './types.ts'
+import type { BindingType, PushType, RoleType, Service } from './types.ts'
 
 /** Limits (bytes are UTF-8 bytes). */
 export const LIMITS = {
@@ -26,6 +26,10 @@ export const LIMITS = {
   maxServiceLimit: 1000,
   webhooksPerChannel: 5,
   webhookTriggers: 5,
+  /** Bindings per identity and binding type; registering one more drops the least recently registered. */
+  bindingsPerType: 20,
+  /** Binding `endpoint` and `address` length. */
+  bindingField: 1024,
 } as const
 
 /** SID pattern of a prefix (case-insensitive hex, as the OAI spec allows). */
@@ -115,6 +119,25 @@ export function checkBody(body: string | null | undefined): string {
   return body
 }
 
+/** An optional date: integer milliseconds since the epoch. */
+function checkDate(v: number | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined
+  if (!Number.isSafeInteger(v) || v < 0) throw new ChatError(20001, `${name} is not a valid date`)
+  return v
+}
+
+/**
+ * Validates the `DateCreated` / `DateUpdated` pair of an input (admins importing history).
+ *
+ * @throws {ChatError} 20001 either is not a non-negative safe integer.
+ */
+export function checkDates(input: { dateCreated?: number; dateUpdated?: number }): {
+  createdAt: number | undefined
+  updatedAt: number | undefined
+} {
+  return { createdAt: checkDate(input.dateCreated, 'DateCreated'), updatedAt: checkDate(input.dateUpdated, 'DateUpdated') }
+}
+
 /**
  * Validates a friendly name: null/undefined/empty → null.
  *
@@ -141,48 +164,6 @@ export function checkUniqueName(value: string | null | undefined, max: number): 
   if (!isCleanText(value)) throw new ChatError(20001, 'UniqueName contains invalid characters')
   return value
 }
-
-/** Permissions valid on service (`deployment`) roles (chat-rest-v2.md §11). */
-export const DEPLOYMENT_PERMISSIONS: readonly string[] = [
-  'createChannel',
-  'joinChannel',
-  'destroyChannel',
-  'inviteMember',
-  'removeMember',
-  'editChannelName',
-  'editChannelAttributes',
-  'addMember',
-  'editAnyMessage',
-  'editAnyMessageAttributes',
-  'deleteAnyMessage',
-  'editAnyUserInfo',
-  'editOwnUserInfo',
-  'editAnyMemberAttributes',
-  'editOwnMessage',
-  'editOwnMessageAttributes',
-]
-
-/** Permissions valid on channel roles (chat-rest-v2.md §11). */
-export const CHANNEL_PERMISSIONS: readonly string[] = [
-  'sendMessage',
-  'sendMediaMessage',
-  'leaveChannel',
-  'editNotificationLevel',
-  'addMember',
-  'inviteMember',
-  'removeMember',
-  'destroyChannel',
-  'editChannelName',
-  'editChannelAttributes',
-  'editOwnMessage',
-  'editAnyMessage',
-  'editOwnMessageAttributes',
-  'editAnyMessageAttributes',
-  'deleteOwnMessage',
-  'deleteAnyMessage',
-  'editOwnMemberAttributes',
-  'editAnyMemberAttributes',
-]
 
 /**
  * Validates a role type.
@@ -212,28 +193,43 @@ export function checkPermissions(type: RoleType, permissions: readonly unknown[]
   return out
 }
 
+/** What every user may do in a service (the `service user` role). */
+const SERVICE_USER_PERMISSIONS = ['createChannel', 'joinChannel', 'editOwnUserInfo'] as const
+
+/** What every member may do in a channel (the `channel user` role). */
+const CHANNEL_USER_PERMISSIONS = [
+  'sendMessage',
+  'sendMediaMessage',
+  'leaveChannel',
+  'editNotificationLevel',
+  'editOwnMessage',
+  'editOwnMessageAttributes',
+  'deleteOwnMessage',
+  'editOwnMemberAttributes',
+] as const
+
+/** Moderation of other people's messages. */
+const MESSAGE_MODERATION = ['editAnyMessage', 'editAnyMessageAttributes', 'deleteAnyMessage'] as const
+
 /**
  * The four default roles created with every service. The channel user list is the extended one of §11 (the
  * twilio-node fixture plus `sendMediaMessage`, `editNotificationLevel`, `editOwnMemberAttributes`,
- * `editOwnMessageAttributes`), so SDK users can do what the Twilio SDKs expect of a plain member.
+ * `editOwnMessageAttributes`), so SDK users can do what the Twilio SDKs expect of a plain member. The admin roles add
+ * moderation to the user roles.
  */
 export const DEFAULT_ROLES = {
   serviceAdmin: {
     friendlyName: 'service admin',
     type: 'deployment',
     permissions: [
-      'createChannel',
-      'joinChannel',
-      'editOwnUserInfo',
+      ...SERVICE_USER_PERMISSIONS,
       'destroyChannel',
       'inviteMember',
       'removeMember',
       'editChannelName',
       'editChannelAttributes',
       'addMember',
-      'editAnyMessage',
-      'editAnyMessageAttributes',
-      'deleteAnyMessage',
+      ...MESSAGE_MODERATION,
       'editAnyUserInfo',
       'editAnyMemberAttributes',
     ],
@@ -241,47 +237,42 @@ export const DEFAULT_ROLES = {
   serviceUser: {
     friendlyName: 'service user',
     type: 'deployment',
-    permissions: ['createChannel', 'joinChannel', 'editOwnUserInfo'],
+    permissions: SERVICE_USER_PERMISSIONS,
   },
   channelAdmin: {
     friendlyName: 'channel admin',
     type: 'channel',
     permissions: [
-      'sendMessage',
-      'sendMediaMessage',
-      'leaveChannel',
-      'editNotificationLevel',
-      'editOwnMessage',
-      'editOwnMessageAttributes',
-      'deleteOwnMessage',
-      'editOwnMemberAttributes',
+      ...CHANNEL_USER_PERMISSIONS,
       'addMember',
       'inviteMember',
       'removeMember',
       'destroyChannel',
       'editChannelName',
       'editChannelAttributes',
-      'editAnyMessage',
-      'editAnyMessageAttributes',
-      'deleteAnyMessage',
+      ...MESSAGE_MODERATION,
       'editAnyMemberAttributes',
     ],
   },
   channelUser: {
     friendlyName: 'channel user',
     type: 'channel',
-    permissions: [
-      'sendMessage',
-      'sendMediaMessage',
-      'leaveChannel',
-      'editNotificationLevel',
-      'editOwnMessage',
-      'editOwnMessageAttributes',
-      'deleteOwnMessage',
-      'editOwnMemberAttributes',
-    ],
+    permissions: CHANNEL_USER_PERMISSIONS,
   },
 } as const satisfies Record<string, { friendlyName: string; type: RoleType; permissions: readonly string[] }>
+
+/** Permissions valid on channel roles (chat-rest-v2.md §11): exactly those of the `channel admin` role. */
+export const CHANNEL_PERMISSIONS: readonly string[] = DEFAULT_ROLES.channelAdmin.permissions
+
+/**
+ * Permissions valid on service (`deployment`) roles (chat-rest-v2.md §11): the `service admin` role's, plus editing
+ * one's own messages (valid in a service role, not granted by default).
+ */
+export const DEPLOYMENT_PERMISSIONS: readonly string[] = [
+  ...DEFAULT_ROLES.serviceAdmin.permissions,
+  'editOwnMessage',
+  'editOwnMessageAttributes',
+]
 
 /** Post-event and pre-event webhook names accepted in `WebhookFilters` (chat-rest-v2.md §12). */
 export const WEBHOOK_EVENTS: ReadonlySet<string> = new Set([
@@ -363,3 +354,23 @@ export function defaultServiceSettings(): Omit<
     media: { sizeLimitMb: 150, compatibilityMessage: null },
   }
 }
+
+/** Push channels: credential types, and the binding types that make a user `isNotifiable`. */
+export const PUSH_TYPES: readonly PushType[] = ['gcm', 'apn', 'fcm']
+
+/** Every binding type: the push channels plus `twilsock` (in-socket delivery, `put_notification_ctx`). */
+export const BINDING_TYPES: readonly BindingType[] = [...PUSH_TYPES, 'twilsock']
+
+/** The chat notification types a binding is registered for by default (chat-rest-v2.md §6.7). */
+export const DEFAULT_BINDING_MESSAGE_TYPES: readonly string[] = [
+  'removed_from_channel',
+  'new_message',
+  'added_to_channel',
+  'invited_to_channel',
+]
+
+/**
+ * Every chat notification type a binding may carry: the defaults plus `consumption_update`, which twilio-chat 6 also
+ * subscribes (as `twilio.channel.consumption_update`).
+ */
+export const BINDING_MESSAGE_TYPES: readonly string[] = [...DEFAULT_BINDING_MESSAGE_TYPES, 'consumption_update']

@@ -256,6 +256,12 @@ export interface UserChannelView extends UserChannel {
 /** Push credential type. */
 export type PushType = 'gcm' | 'apn' | 'fcm'
 
+/**
+ * Binding type: a push channel ({@link PushType}), or `twilsock` for delivery inside the client's Twilsock socket
+ * (what `@twilio/notifications` registers with `put_notification_ctx`).
+ */
+export type BindingType = PushType | 'twilsock'
+
 /** A push credential (`CR`, account level). Its secrets are stored sealed and never returned. */
 export interface Credential {
   sid: string
@@ -267,7 +273,10 @@ export interface Credential {
   updatedAt: number
 }
 
-/** A push binding (`BS`), created by the SDKs. */
+/**
+ * A push binding (`BS`), created by the SDKs. One per `(identity, bindingType, endpoint)`: registering again replaces
+ * it.
+ */
 export interface Binding {
   sid: string
   accountSid: string
@@ -276,8 +285,13 @@ export interface Binding {
   userSid: string
   identity: string
   endpoint: string
-  bindingType: PushType
+  bindingType: BindingType
   messageTypes: string[]
+  /**
+   * Where to deliver: the push token (apn/gcm/fcm registration id) or the Twilsock notification context id. Never
+   * shown through REST. Absent on bindings stored before it existed.
+   */
+  address?: string | null
   createdAt: number
   updatedAt: number
 }
@@ -532,7 +546,33 @@ export interface BindingCreate {
   endpoint: string
   bindingType: string
   credentialSid?: string | null
+  /** REST names (`new_message`, …); default: the four chat notification types. */
   messageTypes?: string[]
+  address?: string | null
+}
+
+/**
+ * A registration as an SDK sends it (Twilsock `put_notification_ctx`, or an `ers` registration).
+ * `messageTypes` may carry the SDK's prefixed names (`twilio.channel.new_message`); types that are not chat
+ * notification types are dropped.
+ */
+export interface ClientBindingInput {
+  endpoint: string
+  bindingType: string
+  messageTypes: readonly string[]
+  credentialSid?: string | null
+  address?: string | null
+}
+
+/**
+ * Which of the actor's client registrations of `bindingType` to remove: those matching every field given (at least
+ * one of `endpoint` and `address`).
+ */
+export interface ClientBindingRef {
+  bindingType: string
+  endpoint?: string
+  /** With `endpoint`: a stale address (one a newer registration on the endpoint replaced) removes nothing. */
+  address?: string | null
 }
 
 /** Channel webhook create/update input. */

@@ -8,6 +8,7 @@ import type { ReadRepos } from '../ports/store.ts'
 import type { BindingsApi, UserChannelsApi, UsersApi } from './api.ts'
 import { removeInviteTx, removeMemberTx, updateMemberTx } from './channels.ts'
 import {
+  createUserTx,
   ensureUser,
   loadChannel,
   loadMember,
@@ -22,8 +23,29 @@ import {
   type Wtx,
 } from './context.ts'
 import { byCreated, keysetPage } from './pagination.ts'
-import { LIMITS, checkAttributes, checkFriendlyName, checkIdentity, isSid } from './rules.ts'
-import type { Actor, Binding, Channel, PushType, Service, User, UserChannel, UserChannelView } from './types.ts'
+import {
+  BINDING_MESSAGE_TYPES,
+  BINDING_TYPES,
+  DEFAULT_BINDING_MESSAGE_TYPES,
+  LIMITS,
+  PUSH_TYPES,
+  checkAttributes,
+  checkFriendlyName,
+  checkIdentity,
+  isCleanText,
+  isSid,
+} from './rules.ts'
+import type {
+  Actor,
+  Binding,
+  BindingType,
+  Channel,
+  Service,
+  User,
+  UserActor,
+  UserChannel,
+  UserChannelView,
+} from './types.ts'
 
 const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({ accountSid: s.accountSid, serviceSid: s.serviceSid })
 
@@ -76,23 +98,7 @@ export function usersApi(ctx: Ctx): UsersApi {
           input.roleSid !== undefined
             ? (await loadRole(w.tx, service, input.roleSid, 'deployment')).sid
             : service.defaultServiceRoleSid
-        const sid = w.sid('US')
-        const user = await w.emit(streams.user(sid), 'user_created', null, scopeOf({ accountSid: service.accountSid, serviceSid: service.sid }), (revision): User => ({
-          sid,
-          accountSid: service.accountSid,
-          serviceSid: service.sid,
-          identity,
-          friendlyName,
-          attributes,
-          roleSid,
-          isOnline: null,
-          isNotifiable: null,
-          joinedChannelsCount: 0,
-          createdAt: w.now,
-          updatedAt: w.now,
-          revision,
-        }))
-        await w.tx.users.put(user)
+        const user = await createUserTx(w, service, { identity, friendlyName, attributes, roleSid })
         return forFetch(service, user)
       })
     },
@@ -154,12 +160,8 @@ export function usersApi(ctx: Ctx): UsersApi {
 
     async ensure(actor) {
       // Read first: connecting users almost always exist already, and a read does not queue behind writes.
-      const existing = await ctx.read(async (tx) => {
-        const service = await loadService(tx, actor, actor.serviceSid)
-        const user = await tx.users.getByIdentity(service.sid, actor.identity)
-        return user === undefined ? undefined : forFetch(service, user)
-      })
-      if (existing !== undefined) return existing
+      const seen = await readOwnUser(ctx, actor)
+      if (seen.user !== undefined) return forFetch(seen.service, seen.user)
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, actor.serviceSid)
         return forFetch(service, await ensureUser(w, service, actor.identity))
@@ -167,6 +169,11 @@ export function usersApi(ctx: Ctx): UsersApi {
     },
 
     async setOnline(actor, online) {
+      // Read first: with reachability off (the default) or an unchanged state there is nothing to write, and a
+      // connect must not cost a write transaction.
+      const seen = await readOwnUser(ctx, actor)
+      if (!seen.service.reachabilityEnabled) return seen.user && forFetch(seen.service, seen.user)
+      if (seen.user?.isOnline === online) return seen.user
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, actor.serviceSid)
         const user = await ensureUser(w, service, actor.identity)
@@ -183,17 +190,34 @@ export function usersApi(ctx: Ctx): UsersApi {
   }
 }
 
+/** The actor's service and (if it exists) user, from one read. @throws {ChatError} 20404 unknown service. */
+async function readOwnUser(ctx: Ctx, actor: UserActor): Promise<{ service: Service; user: User | undefined }> {
+  return ctx.read(async (tx) => {
+    const service = await loadService(tx, actor, actor.serviceSid)
+    return { service, user: await tx.users.getByIdentity(service.sid, actor.identity) }
+  })
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // User channels
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * Unread messages: those with an index above the horizon that still exist. While no message of the channel was ever
+ * deleted (`messagesCount === nextMessageIndex`), indexes `0..next-1` all exist and the count is a subtraction;
+ * otherwise the store counts them.
+ */
+async function unreadCount(tx: ReadRepos, ch: Channel, lastConsumed: number): Promise<number> {
+  const newest = ch.lastMessageIndex
+  if (newest === null || lastConsumed >= newest) return 0
+  if (ch.messagesCount === ch.nextMessageIndex) return newest - lastConsumed
+  return tx.messages.countAfter(ch.sid, lastConsumed)
+}
+
 async function view(tx: ReadRepos, uc: UserChannel, channel?: Channel): Promise<UserChannelView> {
   const ch = channel ?? (await tx.channels.get(uc.channelSid))
-  let unread: number | null = null
-  if (uc.lastConsumedMessageIndex !== null && ch !== undefined) {
-    const newest = ch.lastMessageIndex ?? -1
-    unread = Math.min(ch.messagesCount, Math.max(0, newest - uc.lastConsumedMessageIndex))
-  }
+  const unread =
+    uc.lastConsumedMessageIndex === null || ch === undefined ? null : await unreadCount(tx, ch, uc.lastConsumedMessageIndex)
   return { ...uc, unreadMessagesCount: unread }
 }
 
@@ -296,8 +320,103 @@ export function userChannelsApi(ctx: Ctx): UserChannelsApi {
 // Bindings
 // ---------------------------------------------------------------------------------------------------------------
 
-const PUSH_TYPES: readonly string[] = ['gcm', 'apn', 'fcm']
-const MESSAGE_TYPES: readonly string[] = ['removed_from_channel', 'new_message', 'added_to_channel', 'invited_to_channel']
+function checkBindingType(t: unknown): BindingType {
+  if (!(BINDING_TYPES as readonly unknown[]).includes(t)) {
+    throw new ChatError(20001, `BindingType must be one of ${BINDING_TYPES.join(', ')}`)
+  }
+  return t as BindingType
+}
+
+function checkEndpoint(v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > LIMITS.bindingField) throw new ChatError(20001, 'Invalid Endpoint')
+  return v
+}
+
+function checkAddress(v: unknown): string | null {
+  if (v === null || v === undefined) return null
+  if (typeof v !== 'string' || v.length === 0 || v.length > LIMITS.bindingField || !isCleanText(v)) {
+    throw new ChatError(20001, 'Invalid binding address')
+  }
+  return v
+}
+
+/** SDK message type names (`twilio.channel.new_message`) → the chat names; anything else is dropped. */
+function clientMessageTypes(types: unknown): string[] {
+  if (!Array.isArray(types)) throw new ChatError(20001, 'Message types must be a list')
+  const out = new Set<string>()
+  for (const t of types) {
+    if (typeof t !== 'string') continue
+    const name = t.startsWith(SDK_TYPE_PREFIX) ? t.slice(SDK_TYPE_PREFIX.length) : t
+    if (BINDING_MESSAGE_TYPES.includes(name)) out.add(name)
+  }
+  return [...out]
+}
+const SDK_TYPE_PREFIX = 'twilio.channel.'
+
+/** A validated registration. */
+interface Registration {
+  endpoint: string
+  bindingType: BindingType
+  messageTypes: string[]
+  credentialSid: string | null | undefined
+  address: string | null
+}
+
+/** The actor's bindings of one type (at most `LIMITS.bindingsPerType`, plus at worst one being replaced). */
+function bindingsOfType(w: Wtx, serviceSid: string, identity: string, type: BindingType): Promise<Binding[]> {
+  return w.tx.bindings.list(serviceSid, { identities: [identity], bindingTypes: [type] }, { limit: 1000 })
+}
+
+/**
+ * Stores a registration: replaces the binding of the same `(identity, type, endpoint)`, drops the least recently
+ * registered ones beyond `LIMITS.bindingsPerType`, and marks the user notifiable for a push type.
+ */
+async function saveBindingTx(w: Wtx, actor: UserActor, r: Registration): Promise<Binding> {
+  const service = await loadService(w.tx, actor, actor.serviceSid)
+  const user = await ensureUser(w, service, actor.identity)
+  let credentialSid: string | null = null
+  if (r.credentialSid !== undefined && r.credentialSid !== null) {
+    const cred = isSid('CR', r.credentialSid) ? await w.tx.credentials.get(r.credentialSid) : undefined
+    if (cred === undefined || cred.accountSid !== service.accountSid) throw new ChatError(20404, 'Credential not found')
+    credentialSid = cred.sid
+  }
+  const same = await bindingsOfType(w, service.sid, user.identity, r.bindingType)
+  const existing = same.find((b) => b.endpoint === r.endpoint)
+  const others = same.filter((b) => b !== existing).sort((a, b) => a.updatedAt - b.updatedAt || a.createdAt - b.createdAt)
+  for (const old of others.slice(0, Math.max(0, others.length - (LIMITS.bindingsPerType - 1)))) {
+    await w.tx.bindings.delete(old.sid)
+  }
+  const binding: Binding = {
+    sid: existing?.sid ?? w.sid('BS'),
+    accountSid: service.accountSid,
+    serviceSid: service.sid,
+    credentialSid,
+    userSid: user.sid,
+    identity: user.identity,
+    endpoint: r.endpoint,
+    bindingType: r.bindingType,
+    messageTypes: r.messageTypes,
+    address: r.address,
+    createdAt: existing?.createdAt ?? w.now,
+    updatedAt: w.now,
+  }
+  await w.tx.bindings.put(binding)
+  if (isPush(binding) && user.isNotifiable !== true) await w.tx.users.put({ ...user, isNotifiable: true })
+  return binding
+}
+
+const isPush = (b: Binding): boolean => (PUSH_TYPES as readonly string[]).includes(b.bindingType)
+
+/** Deletes a binding; the user stops being notifiable with its last push binding. */
+async function removeBindingTx(w: Wtx, b: Binding): Promise<void> {
+  await w.tx.bindings.delete(b.sid)
+  if (!isPush(b)) return
+  const rest = await w.tx.bindings.list(b.serviceSid, { identities: [b.identity], bindingTypes: PUSH_TYPES }, { limit: 1 })
+  if (rest.length === 0) {
+    const user = await w.tx.users.get(b.userSid)
+    if (user !== undefined && user.isNotifiable === true) await w.tx.users.put({ ...user, isNotifiable: false })
+  }
+}
 
 /** The Bindings API. */
 export function bindingsApi(ctx: Ctx): BindingsApi {
@@ -314,44 +433,38 @@ export function bindingsApi(ctx: Ctx): BindingsApi {
   }
   return {
     async create(actor, input) {
-      if (!PUSH_TYPES.includes(input.bindingType)) throw new ChatError(20001, 'BindingType must be gcm, apn or fcm')
-      if (typeof input.endpoint !== 'string' || input.endpoint.length === 0 || input.endpoint.length > 1024) {
-        throw new ChatError(20001, 'Invalid Endpoint')
+      const bindingType = checkBindingType(input.bindingType)
+      const endpoint = checkEndpoint(input.endpoint)
+      const messageTypes = input.messageTypes ?? [...DEFAULT_BINDING_MESSAGE_TYPES]
+      for (const t of messageTypes) if (!BINDING_MESSAGE_TYPES.includes(t)) throw new ChatError(20001, 'Invalid message type')
+      const address = checkAddress(input.address)
+      const r: Registration = { endpoint, bindingType, messageTypes: [...new Set(messageTypes)], credentialSid: input.credentialSid, address }
+      return ctx.write((w) => saveBindingTx(w, actor, r))
+    },
+
+    async upsertFromClient(actor, input) {
+      const r: Registration = {
+        endpoint: checkEndpoint(input.endpoint),
+        bindingType: checkBindingType(input.bindingType),
+        messageTypes: clientMessageTypes(input.messageTypes),
+        credentialSid: input.credentialSid,
+        address: checkAddress(input.address),
       }
-      const messageTypes = input.messageTypes ?? [...MESSAGE_TYPES]
-      for (const t of messageTypes) if (!MESSAGE_TYPES.includes(t)) throw new ChatError(20001, 'Invalid message type')
+      return ctx.write((w) => saveBindingTx(w, actor, r))
+    },
+
+    async deleteFromClient(actor, ref) {
+      const bindingType = checkBindingType(ref.bindingType)
+      const endpoint = ref.endpoint === undefined ? undefined : checkEndpoint(ref.endpoint)
+      const address = ref.address === undefined ? undefined : checkAddress(ref.address)
+      if (endpoint === undefined && address === undefined) throw new ChatError(20001, 'Endpoint or address is required')
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, actor.serviceSid)
-        const user = await ensureUser(w, service, actor.identity)
-        let credentialSid: string | null = null
-        if (input.credentialSid !== undefined && input.credentialSid !== null) {
-          const cred = isSid('CR', input.credentialSid) ? await w.tx.credentials.get(input.credentialSid) : undefined
-          if (cred === undefined || cred.accountSid !== service.accountSid) throw new ChatError(20404, 'Credential not found')
-          credentialSid = cred.sid
-        }
-        // One binding per (identity, type, endpoint): re-registering replaces it.
-        const same = await w.tx.bindings.list(
-          service.sid,
-          { identities: [actor.identity], bindingTypes: [input.bindingType] },
-          { limit: 1000 },
+        const gone = (await bindingsOfType(w, service.sid, actor.identity, bindingType)).filter(
+          (b) => (endpoint === undefined || b.endpoint === endpoint) && (address === undefined || (b.address ?? null) === address),
         )
-        const existing = same.find((b) => b.endpoint === input.endpoint)
-        const binding: Binding = {
-          sid: existing?.sid ?? w.sid('BS'),
-          accountSid: service.accountSid,
-          serviceSid: service.sid,
-          credentialSid,
-          userSid: user.sid,
-          identity: user.identity,
-          endpoint: input.endpoint,
-          bindingType: input.bindingType as PushType,
-          messageTypes: [...new Set(messageTypes)],
-          createdAt: existing?.createdAt ?? w.now,
-          updatedAt: w.now,
-        }
-        await w.tx.bindings.put(binding)
-        if (user.isNotifiable !== true) await w.tx.users.put({ ...user, isNotifiable: true })
-        return binding
+        for (const b of gone) await removeBindingTx(w, b)
+        return gone.length > 0
       })
     },
 
@@ -375,15 +488,7 @@ export function bindingsApi(ctx: Ctx): BindingsApi {
     },
 
     async delete(actor, serviceSid, bindingSid, userRef) {
-      await ctx.write(async (w) => {
-        const b = await loadBinding(w.tx, actor, serviceSid, bindingSid, userRef)
-        await w.tx.bindings.delete(b.sid)
-        const rest = await w.tx.bindings.list(b.serviceSid, { identities: [b.identity] }, { limit: 1 })
-        if (rest.length === 0) {
-          const user = await w.tx.users.get(b.userSid)
-          if (user !== undefined && user.isNotifiable === true) await w.tx.users.put({ ...user, isNotifiable: false })
-        }
-      })
+      await ctx.write(async (w) => removeBindingTx(w, await loadBinding(w.tx, actor, serviceSid, bindingSid, userRef)))
     },
   }
 }

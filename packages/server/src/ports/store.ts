@@ -114,6 +114,8 @@ export interface ReadRepos {
     getByClientId(channelSid: string, from: string, clientMessageId: string): Promise<Message | undefined>
     /** Keyset on `[index]`. */
     list(channelSid: string, q: PageQuery): Promise<Message[]>
+    /** How many messages of the channel exist with `index > afterIndex` (unread counts). */
+    countAfter(channelSid: string, afterIndex: number): Promise<number>
   }
   invites: Getter<Invite> & {
     getByIdentity(channelSid: string, identity: string): Promise<Invite | undefined>

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { sqliteStore, StoreLockedError } from '../../src/adapters/store/sqlite.ts'
+import { sqliteStore, StoreLockedError, type SqliteStore } from '../../src/adapters/store/sqlite.ts'
 import { storeContract } from './store-contract.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'parley-sqlite-'))
@@ -70,4 +70,96 @@ test('close() drains every queued write, across several group-commit batches', a
   const again = sqliteStore({ dataDir: join(root, 'drain') })
   assert.equal(await again.read((tx) => tx.events.lastSeq('drain')), 20)
   await again.close()
+})
+
+/** Appends `n` events of about 1 KiB each to `stream` in one write. */
+function appendBulk(s: SqliteStore, stream: string, n: number): Promise<void> {
+  return s.write(async (tx) => {
+    for (let i = 0; i < n; i++) {
+      await tx.events.append({
+        stream,
+        streamSeq: (await tx.events.lastSeq(stream)) + 1,
+        type: 'channel_updated',
+        key: null,
+        data: { pad: 'x'.repeat(1024) },
+        accountSid: 'AC' + '0'.repeat(32),
+        serviceSid: null,
+        createdAt: 1,
+      })
+    }
+  })
+}
+
+async function until(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+test('a new database file and its WAL and shared-memory files are created with mode 0600', async () => {
+  const dir = join(root, 'modes')
+  const s = sqliteStore({ dataDir: dir, walCheckpointBytes: 0 })
+  await appendBulk(s, 'm', 1)
+  for (const f of ['parley.db', 'parley.db-wal', 'parley.db-shm', 'parley.db.lock']) {
+    assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f)
+  }
+  await s.close()
+})
+
+test('the WAL is checkpointed and truncated by itself once it passes walCheckpointBytes', async () => {
+  const s = sqliteStore({ dataDir: join(root, 'wal'), walCheckpointBytes: 256 * 1024, walCheckIntervalMs: 10 })
+  // Below the threshold: left alone.
+  await appendBulk(s, 'w', 20)
+  const small = s.walBytes()
+  assert.ok(small > 0 && small < 256 * 1024, String(small))
+  await new Promise((r) => setTimeout(r, 60))
+  assert.equal(s.walBytes(), small)
+  // Past it: truncated to zero at the next check, and the data is intact.
+  await appendBulk(s, 'w', 600)
+  await until(() => s.walBytes() === 0)
+  assert.equal(await s.read((tx) => tx.events.lastSeq('w')), 620)
+  assert.equal(s.integrityCheck(), 'ok')
+  await s.close()
+})
+
+test('a size-triggered checkpoint held up by a reader gives up (writes go on), then completes after it', async () => {
+  const dir = join(root, 'walbusy')
+  const s = sqliteStore({ dataDir: dir, walCheckpointBytes: 64 * 1024, walCheckIntervalMs: 40 })
+  await appendBulk(s, 'b', 10)
+  // 1. Another process's reader holds a snapshot: no checkpoint can reset the WAL behind it.
+  const Database = (await import('better-sqlite3')).default
+  const reader = new Database(join(dir, 'parley.db'), { readonly: true })
+  reader.prepare('BEGIN').run()
+  reader.prepare('SELECT COUNT(*) FROM events').get()
+  try {
+    // 2. The WAL passes the threshold; every check now finds the reader in the way, gives up (after at most
+    //    CHECKPOINT_BUSY_MS) and leaves the WAL alone, while writes go on committing.
+    for (let i = 0; i < 15; i++) {
+      await appendBulk(s, 'b', 40)
+      await new Promise((r) => setTimeout(r, 30))
+    }
+    assert.ok(s.walBytes() > 64 * 1024)
+  } finally {
+    // 3. The reader goes away: the next check truncates the WAL.
+    reader.prepare('COMMIT').run()
+    reader.close()
+  }
+  await until(() => s.walBytes() === 0)
+  assert.equal(await s.read((tx) => tx.events.lastSeq('b')), 610)
+  await s.close()
+})
+
+test('checkpoint() reports the result; close() still checkpoints with the size trigger off', async () => {
+  const dir = join(root, 'walclose')
+  const s = sqliteStore({ dataDir: dir, walCheckpointBytes: 0 })
+  await appendBulk(s, 'c', 50)
+  assert.ok(s.walBytes() > 0)
+  assert.deepEqual(s.checkpoint(), { busy: 0, log: 0, checkpointed: 0 })
+  assert.equal(s.walBytes(), 0)
+  await appendBulk(s, 'c', 50)
+  await s.close()
+  assert.equal(existsSync(join(dir, 'parley.db-wal')) ? statSync(join(dir, 'parley.db-wal')).size : 0, 0)
+  assert.equal(sqliteStore({ filename: ':memory:' }).checkpoint(), undefined)
 })

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { Channel, Message, User } from '../../src/core/types.ts'
-import { StoreConflictError, type Store, type WriteRepos } from '../../src/ports/store.ts'
+import { StoreConflictError, type NewEvent, type Store, type WriteRepos } from '../../src/ports/store.ts'
 
 let n = 0
 const hex = (): string => (++n).toString(16).padStart(32, '0')
@@ -154,8 +154,8 @@ export function storeContract(
         (e: unknown) => e instanceof StoreConflictError && e.constraint === 'messages.client_id',
       )
       await assert.rejects(
-        store.write(async (tx) =>
-          tx.events.append({
+        store.write(async (tx) => {
+          const first: NewEvent = {
             stream: 's',
             streamSeq: 1,
             type: 'channel_created',
@@ -164,19 +164,10 @@ export function storeContract(
             accountSid: 'AC' + '0'.repeat(32),
             serviceSid: null,
             createdAt: 1,
-          }).then(() =>
-            tx.events.append({
-              stream: 's',
-              streamSeq: 1,
-              type: 'channel_created',
-              key: null,
-              data: {},
-              accountSid: 'AC' + '0'.repeat(32),
-              serviceSid: null,
-              createdAt: 1,
-            }),
-          ),
-        ),
+          }
+          await tx.events.append(first)
+          return tx.events.append({ ...first })
+        }),
         (e: unknown) => e instanceof StoreConflictError && e.constraint === 'events.stream_seq',
       )
       assert.equal(await store.read((tx) => tx.events.lastSeq('s')), 0)
@@ -223,6 +214,26 @@ export function storeContract(
         rest.map((u) => u.sid),
         sorted.slice(1).map((u) => u.sid),
       )
+      await store.close()
+    })
+
+    test('messages.countAfter counts the existing messages above an index, in one channel', async () => {
+      const store = await makeStore()
+      const ch = 'CH' + hex()
+      const other = 'CH' + hex()
+      const ms = Array.from({ length: 8 }, (_, i) => message(ch, i))
+      await store.write(async (tx) => {
+        for (const m of ms) await tx.messages.put(m)
+        await tx.messages.put(message(other, 7))
+        await tx.messages.delete(ms[5]!.sid)
+        await tx.messages.delete(ms[2]!.sid)
+      })
+      const count = (after: number) => store.read((tx) => tx.messages.countAfter(ch, after))
+      assert.equal(await count(-1), 6)
+      assert.equal(await count(1), 4) // 3, 4, 6, 7
+      assert.equal(await count(5), 2)
+      assert.equal(await count(7), 0)
+      assert.equal(await store.read((tx) => tx.messages.countAfter('CH' + hex(), -1)), 0)
       await store.close()
     })
 

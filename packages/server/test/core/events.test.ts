@@ -9,6 +9,7 @@ type Op =
   | { k: 'join'; ch: number; who: number }
   | { k: 'leave'; ch: number; who: number }
   | { k: 'edit'; ch: number }
+  | { k: 'del'; ch: number }
   | { k: 'rename'; ch: number; name: string }
   | { k: 'user'; who: number }
 
@@ -17,6 +18,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('join' as const), ch: fc.nat(2), who: fc.nat(3) }),
   fc.record({ k: fc.constant('leave' as const), ch: fc.nat(2), who: fc.nat(3) }),
   fc.record({ k: fc.constant('edit' as const), ch: fc.nat(2) }),
+  fc.record({ k: fc.constant('del' as const), ch: fc.nat(2) }),
   fc.record({ k: fc.constant('rename' as const), ch: fc.nat(2), name: fc.string({ minLength: 1, maxLength: 10 }) }),
   fc.record({ k: fc.constant('user' as const), who: fc.nat(3) }),
 )
@@ -42,6 +44,10 @@ test('event log: streamSeq is 1..n per stream, replay after N is exactly the suf
             case 'edit': {
               const [m] = (await core.messages.list(admin, serviceSid, chs[op.ch]!, { order: 'desc' }, { pageSize: 1 })).items
               return m ? core.messages.update(admin, serviceSid, chs[op.ch]!, m.sid, { body: 'edited' }) : undefined
+            }
+            case 'del': {
+              const [m] = (await core.messages.list(admin, serviceSid, chs[op.ch]!, { order: 'desc' }, { pageSize: 1 })).items
+              return m ? core.messages.delete(admin, serviceSid, chs[op.ch]!, m.sid) : undefined
             }
             case 'rename':
               return core.channels.update(admin, serviceSid, chs[op.ch]!, { friendlyName: op.name })
@@ -80,6 +86,8 @@ test('event log: streamSeq is 1..n per stream, replay after N is exactly the suf
       for (const ch of chs) {
         const c = await core.channels.fetch(admin, serviceSid, ch)
         assert.equal(c.revision, await core.events.lastSeq(`channel:${ch}`))
+        // The channel document folded from the log is the row: counters and lastMessage included.
+        assert.deepEqual(perStream.get(`channel:${ch}`)!.at(-1)?.data, c)
         for (const m of (await core.members.list(admin, serviceSid, ch)).items) {
           const last = perStream.get(`members:${ch}`)!.filter((e) => e.key === m.sid).at(-1)
           assert.equal(m.revision, last?.streamSeq)

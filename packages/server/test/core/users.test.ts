@@ -23,7 +23,7 @@ test('users: update attributes, name and role; list hides reachability', async (
   await h.core.services.update(h.admin, h.serviceSid, { reachabilityEnabled: true })
   await h.core.users.create(h.admin, h.serviceSid, { identity: 'alice' })
   const online = await h.core.users.setOnline(h.user('alice'), true)
-  assert.equal(online.isOnline, true)
+  assert.equal(online?.isOnline, true)
   assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isOnline, true)
   assert.equal((await h.core.users.list(h.admin, h.serviceSid)).items[0]?.isOnline, null)
   const roles = (await h.core.roles.list(h.admin, h.serviceSid)).items
@@ -66,6 +66,133 @@ test('bindings: SDK registration is idempotent per endpoint, REST lists, filters
   await rejectsCode(h.core.bindings.fetch(h.admin, h.serviceSid, b1.sid, 'bob'), 20404)
   await h.core.bindings.delete(h.admin, h.serviceSid, b1.sid, 'alice')
   await rejectsCode(h.core.bindings.fetch(h.admin, h.serviceSid, b1.sid), 20404)
+  await h.close()
+})
+
+/** Counts the store's write transactions (the core calls `store.write` through the same object). */
+function countWrites(h: { store: { write: (...a: any[]) => Promise<unknown> } }): { readonly n: number } {
+  const counter = { n: 0 }
+  const write = h.store.write.bind(h.store)
+  h.store.write = (...a: any[]) => {
+    counter.n++
+    return write(...a)
+  }
+  return counter
+}
+
+test('setOnline writes nothing while reachability is disabled (the default)', async () => {
+  const h = await harness()
+  await h.core.users.create(h.admin, h.serviceSid, { identity: 'alice' })
+  const writes = countWrites(h)
+  const mark = h.published.length
+  const u = await h.core.users.setOnline(h.user('alice'), true)
+  assert.equal(u?.identity, 'alice')
+  assert.equal(u?.isOnline, null)
+  await h.core.users.setOnline(h.user('alice'), false)
+  // A user who never did anything is not created by connecting.
+  assert.equal(await h.core.users.setOnline(h.user('ghost'), true), undefined)
+  assert.equal(writes.n, 0)
+  assert.equal(h.published.length, mark)
+  await rejectsCode(h.core.users.fetch(h.admin, h.serviceSid, 'ghost'), 50200)
+  await h.close()
+})
+
+test('setOnline with reachability enabled writes only on a change, creating the user if needed', async () => {
+  const h = await harness()
+  await h.core.services.update(h.admin, h.serviceSid, { reachabilityEnabled: true })
+  const writes = countWrites(h)
+  const u = await h.core.users.setOnline(h.user('bob'), true)
+  assert.equal(u?.isOnline, true)
+  assert.equal(writes.n, 1)
+  assert.equal((await h.core.users.setOnline(h.user('bob'), true))?.isOnline, true)
+  assert.equal(writes.n, 1)
+  assert.equal((await h.core.users.setOnline(h.user('bob'), false))?.isOnline, false)
+  assert.equal(writes.n, 2)
+  const types = (await h.core.events.readStream(`user:${u!.sid}`, 0)).map((e) => e.type)
+  assert.deepEqual(types, ['user_created', 'reachability_updated', 'reachability_updated'])
+  await h.close()
+})
+
+test('bindings from SDK registrations: twilsock and push types, SDK message type names, REST list/filter/delete', async () => {
+  const h = await harness()
+  const alice = h.user('alice')
+  // 1. A Twilsock notification context (what @twilio/notifications sends in put_notification_ctx).
+  const ts = await h.core.bindings.upsertFromClient(alice, {
+    bindingType: 'twilsock',
+    endpoint: 'parley:ep1',
+    address: 'ctx-1',
+    messageTypes: ['twilio.channel.new_message', 'twilio.channel.consumption_update', 'twilio.sync.event', 'new_message'],
+  })
+  assert.match(ts.sid, /^BS[0-9a-f]{32}$/)
+  assert.equal(ts.bindingType, 'twilsock')
+  assert.equal(ts.identity, 'alice')
+  assert.deepEqual(ts.messageTypes, ['new_message', 'consumption_update'])
+  // In-socket delivery is not a push registration.
+  assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, null)
+  // 2. Re-registering the endpoint (new context id) replaces the binding.
+  const again = await h.core.bindings.upsertFromClient(alice, {
+    bindingType: 'twilsock',
+    endpoint: 'parley:ep1',
+    address: 'ctx-2',
+    messageTypes: ['twilio.channel.added_to_channel'],
+  })
+  assert.equal(again.sid, ts.sid)
+  assert.deepEqual(again.messageTypes, ['added_to_channel'])
+  // 3. A push registration (ers) makes the user notifiable.
+  const fcm = await h.core.bindings.upsertFromClient(alice, {
+    bindingType: 'fcm',
+    endpoint: 'parley:ep1',
+    address: 'fcm-token',
+    messageTypes: ['twilio.channel.new_message'],
+  })
+  assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, true)
+  await rejectsCode(h.core.bindings.upsertFromClient(alice, { bindingType: 'sms', endpoint: 'e', messageTypes: [] }), 20001)
+  await rejectsCode(h.core.bindings.upsertFromClient(alice, { bindingType: 'fcm', endpoint: '', messageTypes: [] }), 20001)
+  await rejectsCode(
+    h.core.bindings.upsertFromClient(alice, { bindingType: 'fcm', endpoint: 'e', messageTypes: [], address: 'a\u0000' }),
+    20001,
+  )
+  // 4. REST sees both, filters by type, never shows the address.
+  const all = (await h.core.bindings.list(h.admin, h.serviceSid)).items
+  assert.deepEqual(all.map((b) => b.bindingType).sort(), ['fcm', 'twilsock'])
+  assert.deepEqual(
+    (await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['twilsock'] })).items.map((b) => b.sid),
+    [ts.sid],
+  )
+  // 5. Removing the context: a stale id does not remove the newer registration; the current one does.
+  assert.equal(await h.core.bindings.deleteFromClient(alice, { bindingType: 'twilsock', endpoint: 'parley:ep1', address: 'ctx-1' }), false)
+  assert.equal(await h.core.bindings.deleteFromClient(alice, { bindingType: 'twilsock', endpoint: 'parley:ep1', address: 'ctx-2' }), true)
+  assert.equal(await h.core.bindings.deleteFromClient(alice, { bindingType: 'twilsock', endpoint: 'parley:ep1' }), false)
+  assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, true)
+  // 6. REST delete of the last push binding clears isNotifiable.
+  await h.core.bindings.delete(h.admin, h.serviceSid, fcm.sid)
+  assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, false)
+  assert.equal((await h.core.bindings.list(h.admin, h.serviceSid)).items.length, 0)
+  // 7. Another user cannot remove alice's registration.
+  await h.core.bindings.upsertFromClient(alice, { bindingType: 'twilsock', endpoint: 'e', messageTypes: [] })
+  assert.equal(await h.core.bindings.deleteFromClient(h.user('mallory'), { bindingType: 'twilsock', endpoint: 'e' }), false)
+  assert.equal((await h.core.bindings.list(h.admin, h.serviceSid)).items.length, 1)
+  await h.close()
+})
+
+test('bindings: at most 20 per identity and type; one more drops the least recently registered', async () => {
+  const h = await harness()
+  const alice = h.user('alice')
+  const sids: string[] = []
+  for (let i = 0; i < 20; i++) {
+    sids.push((await h.core.bindings.create(alice, { bindingType: 'apn', endpoint: `ep${i}` })).sid)
+    h.clock.advance(1)
+  }
+  // Re-registering ep0 makes it the most recent, so ep1 is the one to go.
+  await h.core.bindings.create(alice, { bindingType: 'apn', endpoint: 'ep0' })
+  h.clock.advance(1)
+  await h.core.bindings.create(alice, { bindingType: 'apn', endpoint: 'ep20' })
+  await h.core.bindings.create(alice, { bindingType: 'fcm', endpoint: 'other' })
+  const apn = (await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['apn'] })).items
+  assert.equal(apn.length, 20)
+  assert.equal(apn.some((b) => b.endpoint === 'ep1'), false)
+  assert.equal(apn.some((b) => b.sid === sids[0]), true)
+  assert.equal((await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['fcm'] })).items.length, 1)
   await h.close()
 })
 

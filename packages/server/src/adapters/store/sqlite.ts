@@ -12,11 +12,18 @@
  * - **Exclusive lock.** A file database is owned by one process: `<filename>.lock` is created with `O_EXCL` and holds
  *   the owner's pid. A second process gets {@link StoreLockedError}; a lock left by a dead process (kill -9) is taken
  *   over. The lock file is removed by `close()`.
+ * - **Private files.** A new database file is created with mode 0600 (SQLite gives its `-wal` and `-shm` files the
+ *   database file's mode); the lock file is 0600 too.
+ * - **WAL size.** SQLite's automatic checkpoints keep the WAL small while nothing holds an old snapshot; when one does
+ *   (a long read, an external `sqlite3` shell), the WAL grows. Every `walCheckIntervalMs` the store looks at the WAL
+ *   and, past `walCheckpointBytes`, runs `wal_checkpoint(TRUNCATE)` between two batches with a busy timeout of
+ *   {@link CHECKPOINT_BUSY_MS}, so writers wait at most that long; a checkpoint that finds readers in the way gives up
+ *   and is tried again at the next check. `close()` always checkpoints.
  *
  * @module
  */
 import Database from 'better-sqlite3'
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { ChatError, isChatError } from '@parley/token'
 import type {
@@ -59,6 +66,25 @@ export interface SqliteStoreOptions {
   maxBatch?: number
   /** `synchronous` pragma. Default `FULL`; `NORMAL` only for benchmarks that accept losing acks on power loss. */
   synchronous?: 'FULL' | 'NORMAL'
+  /** Checkpoint and truncate the WAL once it is larger than this (reliability.md §2.8). Default 64 MiB; 0 = never. */
+  walCheckpointBytes?: number
+  /** How often the WAL size is looked at. Default 5 s. */
+  walCheckIntervalMs?: number
+}
+
+/** Default {@link SqliteStoreOptions.walCheckpointBytes}: 64 MiB. */
+export const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+/** The busy timeout of a size-triggered checkpoint: the longest it waits for readers (and so blocks writers). */
+export const CHECKPOINT_BUSY_MS = 50
+
+const BUSY_TIMEOUT_MS = 5000
+
+/** Result of `PRAGMA wal_checkpoint`: `busy` 1 when readers or a writer kept it from completing; sizes in frames. */
+export interface CheckpointResult {
+  busy: number
+  log: number
+  checkpointed: number
 }
 
 /** Thrown by {@link sqliteStore} when another live process holds the database. */
@@ -82,8 +108,13 @@ export interface SqliteStore extends Store {
   readonly filename: string
   /** `PRAGMA integrity_check` result (`'ok'` when healthy). */
   integrityCheck(): string
-  /** Checkpoints and truncates the WAL (call periodically when it grows; `close()` does it too). */
-  checkpoint(): void
+  /**
+   * Checkpoints and truncates the WAL now, waiting up to 5 s for readers (`close()` does it too; the store also does
+   * it by itself when the WAL outgrows `walCheckpointBytes`). Undefined for `:memory:`.
+   */
+  checkpoint(): CheckpointResult | undefined
+  /** The WAL file's size in bytes (0 when there is none, and for `:memory:`). */
+  walBytes(): number
 }
 
 /**
@@ -114,8 +145,9 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   let db: DB
   let reader: DB
   try {
+    if (!memory) createPrivateFile(filename)
     db = new Database(filename)
-    db.pragma('busy_timeout = 5000')
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     if (!memory) {
       db.pragma('journal_mode = WAL')
       // After each checkpoint, truncate the WAL back to at most 64 MiB (reliability.md §2.8).
@@ -128,7 +160,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       reader = db
     } else {
       reader = new Database(filename, { readonly: true })
-      reader.pragma('busy_timeout = 5000')
+      reader.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     }
   } catch (err) {
     if (lockPath !== null) releaseLock(lockPath)
@@ -229,6 +261,40 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (queue.length > 0) schedule()
   }
 
+  const walPath = `${filename}-wal`
+  const walLimit = options.walCheckpointBytes ?? DEFAULT_WAL_CHECKPOINT_BYTES
+  const walBytes = (): number => {
+    if (memory) return 0
+    try {
+      return statSync(walPath).size
+    } catch {
+      return 0
+    }
+  }
+  const checkpoint = (busyMs: number): CheckpointResult | undefined => {
+    if (memory) return undefined
+    if (busyMs !== BUSY_TIMEOUT_MS) db.pragma(`busy_timeout = ${busyMs}`)
+    try {
+      return (db.pragma('wal_checkpoint(TRUNCATE)') as CheckpointResult[])[0]
+    } finally {
+      if (busyMs !== BUSY_TIMEOUT_MS) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+    }
+  }
+  // Size-triggered checkpoints run between batches only (never inside an open transaction); a busy or failed one
+  // leaves the WAL as it is until the next check.
+  const walTimer =
+    memory || !(walLimit > 0)
+      ? undefined
+      : setInterval(() => {
+          if (closed || running || db.inTransaction || walBytes() <= walLimit) return
+          try {
+            checkpoint(CHECKPOINT_BUSY_MS)
+          } catch {
+            /* I/O trouble shows up on the next write; retried at the next check */
+          }
+        }, Math.max(1, options.walCheckIntervalMs ?? 5000))
+  walTimer?.unref()
+
   function whenIdle(): Promise<void> {
     if (!running && !scheduled && queue.length === 0) return Promise.resolve()
     return new Promise((resolve) => idleWaiters.push(resolve))
@@ -258,10 +324,11 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       // Drain every queued write (possibly several batches) before closing.
       while (running || scheduled || queue.length > 0) await whenIdle()
       closed = true
+      if (walTimer !== undefined) clearInterval(walTimer)
       try {
         if (!memory) {
           reader.close()
-          db.pragma('wal_checkpoint(TRUNCATE)')
+          checkpoint(BUSY_TIMEOUT_MS)
         }
         db.close()
       } finally {
@@ -271,9 +338,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     integrityCheck() {
       return String(db.pragma('integrity_check', { simple: true }))
     },
-    checkpoint() {
-      if (!memory) db.pragma('wal_checkpoint(TRUNCATE)')
-    },
+    checkpoint: () => checkpoint(BUSY_TIMEOUT_MS),
+    walBytes,
   }
   return store
 }
@@ -309,6 +375,15 @@ function acquireLock(lockPath: string): void {
     }
   }
   throw new StoreLockedError(lockPath, null)
+}
+
+/** Creates `path` with mode 0600 if it does not exist (an empty file is an empty SQLite database). */
+function createPrivateFile(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
 }
 
 function isAlive(pid: number): boolean {
@@ -398,6 +473,16 @@ function makeRepos(db: DB): WriteRepos {
     }
     return s
   }
+  /** Runs a write; a unique-constraint violation becomes a {@link StoreConflictError} naming the constraint. */
+  const runUnique = (sql: string, params: Param[]): Database.RunResult => {
+    try {
+      return prep(sql).run(...params)
+    } catch (err) {
+      const c = conflictName(err)
+      if (c !== undefined) throw new StoreConflictError(c, { cause: err })
+      throw err
+    }
+  }
   const parse = <T>(r: unknown): T | undefined =>
     r === undefined ? undefined : (JSON.parse((r as { data: string }).data) as T)
   const parseAll = <T>(rows: unknown[]): T[] => rows.map((r) => JSON.parse((r as { data: string }).data) as T)
@@ -417,13 +502,7 @@ function makeRepos(db: DB): WriteRepos {
       async put(row: T): Promise<void> {
         const params: Param[] = getters.map((g) => g(row))
         params.push(JSON.stringify(row))
-        try {
-          prep(upsertSql).run(...params)
-        } catch (err) {
-          const c = conflictName(err)
-          if (c !== undefined) throw new StoreConflictError(c, { cause: err })
-          throw err
-        }
+        runUnique(upsertSql, params)
       },
       async delete(...key: Param[]): Promise<void> {
         prep(`DELETE FROM ${spec.table} WHERE ${pkWhere}`).run(...key)
@@ -434,8 +513,11 @@ function makeRepos(db: DB): WriteRepos {
       async all(where: string, ...params: Param[]): Promise<T[]> {
         return parseAll<T>(prep(`SELECT data FROM ${spec.table} WHERE ${where}`).all(...params))
       },
-      async exec(sql: string, ...params: Param[]): Promise<void> {
-        prep(sql).run(...params)
+      async count(where: string, ...params: Param[]): Promise<number> {
+        return (prep(`SELECT COUNT(*) AS n FROM ${spec.table} WHERE ${where}`).get(...params) as { n: number }).n
+      },
+      async deleteWhere(where: string, ...params: Param[]): Promise<void> {
+        prep(`DELETE FROM ${spec.table} WHERE ${where}`).run(...params)
       },
       /** Keyset page: `scope` equalities and `IN` filters, ordered by `spec.sort`. */
       async list(
@@ -476,65 +558,29 @@ function makeRepos(db: DB): WriteRepos {
     }
   }
 
-  const byCreated = ['created_at', 'sid'] as const
-  const accounts = table<AccountRow>({
-    table: 'accounts',
-    pk: ['sid'],
-    cols: { sid: (r) => r.sid, created_at: (r) => r.createdAt },
-    sort: byCreated,
+  /** The usual table: primary key `sid`, keyset by `[created_at, sid]`, plus the given lookup columns. */
+  function entity<T extends { sid: string; createdAt: number }>(
+    name: string,
+    lookup: Readonly<Record<string, (row: T) => Param>> = {},
+  ) {
+    return table<T>({
+      table: name,
+      pk: ['sid'],
+      cols: { sid: (r) => r.sid, ...lookup, created_at: (r) => r.createdAt },
+      sort: ['created_at', 'sid'],
+    })
+  }
+  const accounts = entity<AccountRow>('accounts')
+  const apiKeys = entity<ApiKeyRow>('api_keys', { account_sid: (r) => r.accountSid })
+  const services = entity<Service>('services', { account_sid: (r) => r.accountSid })
+  const roles = entity<Role>('roles', { service_sid: (r) => r.serviceSid })
+  const users = entity<User>('users', { service_sid: (r) => r.serviceSid, identity: (r) => r.identity })
+  const channels = entity<Channel>('channels', {
+    service_sid: (r) => r.serviceSid,
+    unique_name: (r) => r.uniqueName,
+    type: (r) => r.type,
   })
-  const apiKeys = table<ApiKeyRow>({
-    table: 'api_keys',
-    pk: ['sid'],
-    cols: { sid: (r) => r.sid, account_sid: (r) => r.accountSid, created_at: (r) => r.createdAt },
-    sort: byCreated,
-  })
-  const services = table<Service>({
-    table: 'services',
-    pk: ['sid'],
-    cols: { sid: (r) => r.sid, account_sid: (r) => r.accountSid, created_at: (r) => r.createdAt },
-    sort: byCreated,
-  })
-  const roles = table<Role>({
-    table: 'roles',
-    pk: ['sid'],
-    cols: { sid: (r) => r.sid, service_sid: (r) => r.serviceSid, created_at: (r) => r.createdAt },
-    sort: byCreated,
-  })
-  const users = table<User>({
-    table: 'users',
-    pk: ['sid'],
-    cols: {
-      sid: (r) => r.sid,
-      service_sid: (r) => r.serviceSid,
-      identity: (r) => r.identity,
-      created_at: (r) => r.createdAt,
-    },
-    sort: byCreated,
-  })
-  const channels = table<Channel>({
-    table: 'channels',
-    pk: ['sid'],
-    cols: {
-      sid: (r) => r.sid,
-      service_sid: (r) => r.serviceSid,
-      unique_name: (r) => r.uniqueName,
-      type: (r) => r.type,
-      created_at: (r) => r.createdAt,
-    },
-    sort: byCreated,
-  })
-  const members = table<Member>({
-    table: 'members',
-    pk: ['sid'],
-    cols: {
-      sid: (r) => r.sid,
-      channel_sid: (r) => r.channelSid,
-      identity: (r) => r.identity,
-      created_at: (r) => r.createdAt,
-    },
-    sort: byCreated,
-  })
+  const members = entity<Member>('members', { channel_sid: (r) => r.channelSid, identity: (r) => r.identity })
   const messages = table<Message>({
     table: 'messages',
     pk: ['sid'],
@@ -547,47 +593,20 @@ function makeRepos(db: DB): WriteRepos {
     },
     sort: ['idx'],
   })
-  const invites = table<Invite>({
-    table: 'invites',
-    pk: ['sid'],
-    cols: {
-      sid: (r) => r.sid,
-      channel_sid: (r) => r.channelSid,
-      identity: (r) => r.identity,
-      created_at: (r) => r.createdAt,
-    },
-    sort: byCreated,
-  })
+  const invites = entity<Invite>('invites', { channel_sid: (r) => r.channelSid, identity: (r) => r.identity })
   const userChannels = table<UserChannel>({
     table: 'user_channels',
     pk: ['user_sid', 'channel_sid'],
     cols: { user_sid: (r) => r.userSid, channel_sid: (r) => r.channelSid, created_at: (r) => r.createdAt },
     sort: ['created_at', 'channel_sid'],
   })
-  const credentials = table<CredentialRow>({
-    table: 'credentials',
-    pk: ['sid'],
-    cols: { sid: (r) => r.sid, account_sid: (r) => r.accountSid, created_at: (r) => r.createdAt },
-    sort: byCreated,
+  const credentials = entity<CredentialRow>('credentials', { account_sid: (r) => r.accountSid })
+  const bindings = entity<Binding>('bindings', {
+    service_sid: (r) => r.serviceSid,
+    binding_type: (r) => r.bindingType,
+    identity: (r) => r.identity,
   })
-  const bindings = table<Binding>({
-    table: 'bindings',
-    pk: ['sid'],
-    cols: {
-      sid: (r) => r.sid,
-      service_sid: (r) => r.serviceSid,
-      binding_type: (r) => r.bindingType,
-      identity: (r) => r.identity,
-      created_at: (r) => r.createdAt,
-    },
-    sort: byCreated,
-  })
-  const webhooks = table<ChannelWebhook>({
-    table: 'webhooks',
-    pk: ['sid'],
-    cols: { sid: (r) => r.sid, channel_sid: (r) => r.channelSid, created_at: (r) => r.createdAt },
-    sort: byCreated,
-  })
+  const webhooks = entity<ChannelWebhook>('webhooks', { channel_sid: (r) => r.channelSid })
 
   const none = {}
   interface EventRow {
@@ -620,64 +639,51 @@ function makeRepos(db: DB): WriteRepos {
     'INSERT INTO events (stream, stream_seq, type, key, account_sid, service_sid, created_at, data) ' +
     'VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
 
+  type Table<T> = ReturnType<typeof table<T>>
+  /** get, put and delete by SID. */
+  const bySid = <T>(t: Table<T>) => ({ get: (s: string) => t.get(s), put: t.put, delete: (s: string) => t.delete(s) })
+  /** {@link bySid} plus the keyset list of the rows whose `col` equals a value. */
+  const scoped = <T>(t: Table<T>, col: string) => ({
+    ...bySid(t),
+    list: (v: string, q: PageQuery) => t.list({ [col]: v }, none, q),
+  })
+  const deleteByChannel =
+    <T>(t: Table<T>) =>
+    (ch: string) =>
+      t.deleteWhere('channel_sid = ?', ch)
+
   const repos: WriteRepos = {
-    accounts: { get: (s) => accounts.get(s), list: (q) => accounts.list(none, none, q), put: accounts.put, delete: (s) => accounts.delete(s) },
-    apiKeys: {
-      get: (s) => apiKeys.get(s),
-      list: (a, q) => apiKeys.list({ account_sid: a }, none, q),
-      put: apiKeys.put,
-      delete: (s) => apiKeys.delete(s),
-    },
-    services: {
-      get: (s) => services.get(s),
-      list: (a, q) => services.list({ account_sid: a }, none, q),
-      put: services.put,
-      delete: (s) => services.delete(s),
-    },
-    roles: {
-      get: (s) => roles.get(s),
-      list: (sv, q) => roles.list({ service_sid: sv }, none, q),
-      put: roles.put,
-      delete: (s) => roles.delete(s),
-    },
+    accounts: { ...bySid(accounts), list: (q) => accounts.list(none, none, q) },
+    apiKeys: scoped(apiKeys, 'account_sid'),
+    services: scoped(services, 'account_sid'),
+    roles: scoped(roles, 'service_sid'),
     users: {
-      get: (s) => users.get(s),
+      ...scoped(users, 'service_sid'),
       getByIdentity: (sv, id) => users.one('service_sid = ? AND identity = ?', sv, id),
-      list: (sv, q) => users.list({ service_sid: sv }, none, q),
-      put: users.put,
-      delete: (s) => users.delete(s),
     },
     channels: {
-      get: (s) => channels.get(s),
+      ...bySid(channels),
       getByUniqueName: (sv, n) => channels.one('service_sid = ? AND unique_name = ?', sv, n),
       list: (sv, f, q) => channels.list({ service_sid: sv }, { type: f.types }, q),
-      put: channels.put,
-      delete: (s) => channels.delete(s),
     },
     members: {
-      get: (s) => members.get(s),
+      ...bySid(members),
       getByIdentity: (ch, id) => members.one('channel_sid = ? AND identity = ?', ch, id),
       list: (ch, f, q) => members.list({ channel_sid: ch }, { identity: f.identities }, q),
-      put: members.put,
-      delete: (s) => members.delete(s),
     },
     messages: {
-      get: (s) => messages.get(s),
+      ...scoped(messages, 'channel_sid'),
       getByIndex: (ch, i) => messages.one('channel_sid = ? AND idx = ?', ch, i),
       getByClientId: (ch, from, id) =>
         messages.one('channel_sid = ? AND from_identity = ? AND client_id = ?', ch, from, id),
-      list: (ch, q) => messages.list({ channel_sid: ch }, none, q),
-      put: messages.put,
-      delete: (s) => messages.delete(s),
-      deleteByChannel: (ch) => messages.exec('DELETE FROM messages WHERE channel_sid = ?', ch),
+      countAfter: (ch, i) => messages.count('channel_sid = ? AND idx > ?', ch, i),
+      deleteByChannel: deleteByChannel(messages),
     },
     invites: {
-      get: (s) => invites.get(s),
+      ...bySid(invites),
       getByIdentity: (ch, id) => invites.one('channel_sid = ? AND identity = ?', ch, id),
       list: (ch, f, q) => invites.list({ channel_sid: ch }, { identity: f.identities }, q),
-      put: invites.put,
-      delete: (s) => invites.delete(s),
-      deleteByChannel: (ch) => invites.exec('DELETE FROM invites WHERE channel_sid = ?', ch),
+      deleteByChannel: deleteByChannel(invites),
     },
     userChannels: {
       get: (u, ch) => userChannels.get(u, ch),
@@ -686,26 +692,13 @@ function makeRepos(db: DB): WriteRepos {
       put: userChannels.put,
       delete: (u, ch) => userChannels.delete(u, ch),
     },
-    credentials: {
-      get: (s) => credentials.get(s),
-      list: (a, q) => credentials.list({ account_sid: a }, none, q),
-      put: credentials.put,
-      delete: (s) => credentials.delete(s),
-    },
+    credentials: scoped(credentials, 'account_sid'),
     bindings: {
-      get: (s) => bindings.get(s),
+      ...bySid(bindings),
       list: (sv, f, q) =>
         bindings.list({ service_sid: sv }, { binding_type: f.bindingTypes, identity: f.identities }, q),
-      put: bindings.put,
-      delete: (s) => bindings.delete(s),
     },
-    webhooks: {
-      get: (s) => webhooks.get(s),
-      list: (ch, q) => webhooks.list({ channel_sid: ch }, none, q),
-      put: webhooks.put,
-      delete: (s) => webhooks.delete(s),
-      deleteByChannel: (ch) => webhooks.exec('DELETE FROM webhooks WHERE channel_sid = ?', ch),
-    },
+    webhooks: { ...scoped(webhooks, 'channel_sid'), deleteByChannel: deleteByChannel(webhooks) },
     events: {
       async lastSeq(stream) {
         return (prep(lastSeqSql).get(stream) as { s: number | null }).s ?? 0
@@ -721,14 +714,7 @@ function makeRepos(db: DB): WriteRepos {
       },
       async append(ev: NewEvent): Promise<ChatEvent> {
         const data = JSON.stringify(ev.data)
-        let info: Database.RunResult
-        try {
-          info = prep(appendSql).run(ev.stream, ev.streamSeq, ev.type, ev.key, ev.accountSid, ev.serviceSid, ev.createdAt, data)
-        } catch (err) {
-          const c = conflictName(err)
-          if (c !== undefined) throw new StoreConflictError(c, { cause: err })
-          throw err
-        }
+        const info = runUnique(appendSql, [ev.stream, ev.streamSeq, ev.type, ev.key, ev.accountSid, ev.serviceSid, ev.createdAt, data])
         return { ...ev, seq: Number(info.lastInsertRowid) }
       },
     },

@@ -2,7 +2,8 @@
  * The Twilio compatibility layer: what the Twilsock gateway hands tunnelled requests to.
  *
  * `aim.` → the chat client API (`aim/`), `cds.` → the Sync subset (`sync/`) over the projection of the event log
- * (`projection/`). Live Sync events come from the bus (`events` notices) and are re-read from the log when missed.
+ * (`projection/`), `ers.` → push registrations as core Bindings (`ers/`). Live Sync events come from the bus
+ * (`events` notices) and are re-read from the log when missed.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import type { Duplex } from 'node:stream'
 import type { Core } from '../../core/api.ts'
 import type { Bus } from '../../ports/bus.ts'
 import { createAimHandler } from './aim/handler.ts'
+import { createErsHandler } from './ers/handler.ts'
 import { SessionRegistry } from './aim/sessions.ts'
 import { actorOf, createChatProjection } from './projection/chat-projection.ts'
 import { createSyncEngine, type SyncEngine } from './sync/engine.ts'
@@ -21,6 +23,7 @@ import {
 } from './twilsock/gateway.ts'
 import type { ReachabilityHooks, ReachabilityKey } from './twilsock/registry.ts'
 import { coreTwilsockVerifier } from './twilsock/core-verifier.ts'
+import { coreNotificationContexts } from './twilsock/notification-contexts.ts'
 import type { UpstreamHandler } from './upstream.ts'
 
 /** Options of {@link createTwilioCompat}. */
@@ -70,6 +73,7 @@ export function createTwilioCompat(options: TwilioCompatOptions): TwilioCompat {
     onError,
     ...(options.mediaServiceUrl !== undefined ? { mediaServiceUrl: options.mediaServiceUrl } : {}),
   })
+  const ers = createErsHandler({ core, onError })
   const off = bus.subscribe((m) => {
     if (m.type === 'events') sync.publish(m.events)
   })
@@ -84,6 +88,7 @@ export function createTwilioCompat(options: TwilioCompatOptions): TwilioCompat {
       sessions.track(session)
       return sync.handle(req, session)
     }
+    if (service === 'ers') return ers(req, session)
     return {
       status: 404,
       headers: { 'Content-Type': 'application/json' },
@@ -146,6 +151,8 @@ export function twilioPlugin(
       ...(onError !== undefined ? { onError } : {}),
     })
     const gateway = createTwilsockGateway({
+      // Push registrations (put_notification_ctx) are Bindings, listed by the REST API.
+      notificationContexts: coreNotificationContexts(ctx.core),
       ...gatewayOptions,
       verify: coreTwilsockVerifier(ctx.core),
       upstream: compat.upstream,

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Core } from '../../core/api.ts'
+import { BINDING_TYPES } from '../../core/rules.ts'
 import type {
   CredentialInput,
   RoleCreate,
@@ -36,7 +37,6 @@ import {
 
 const SVC = '/v2/Services/:serviceSid'
 const USER = `${SVC}/Users/:userSid`
-const PUSH_TYPES = ['gcm', 'apn', 'fcm'] as const
 
 function readUser(f: Params): UserUpdate {
   const o: Input = {}
@@ -117,7 +117,7 @@ export function userRoutes(core: Core): RouteDef[] {
       scope: inUser,
       serialize: serializeUserBinding,
       list: ([actor, is, us], ctx) => {
-        const bindingTypes = ctx.query.allOf('BindingType', PUSH_TYPES)
+        const bindingTypes = ctx.query.allOf('BindingType', BINDING_TYPES)
         const filter: { bindingTypes?: string[]; userRef: string } = { userRef: us }
         if (bindingTypes.length > 0) filter.bindingTypes = bindingTypes
         return (page) => bindings.list(actor, is, filter, page)
@@ -132,7 +132,7 @@ export function userRoutes(core: Core): RouteDef[] {
       scope: inService,
       serialize: serializeBinding,
       list: ([actor, is], ctx) => {
-        const bindingTypes = ctx.query.allOf('BindingType', PUSH_TYPES)
+        const bindingTypes = ctx.query.allOf('BindingType', BINDING_TYPES)
         const identities = ctx.query.all('Identity')
         const filter: { bindingTypes?: string[]; identities?: string[] } = {}
         if (bindingTypes.length > 0) filter.bindingTypes = bindingTypes

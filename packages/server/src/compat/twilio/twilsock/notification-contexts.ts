@@ -1,11 +1,19 @@
 /**
  * Storage for Twilsock push registrations (`put_notification_ctx` / `delete_notification_ctx`).
  *
- * Push delivery is out of scope (twilio-client-protocol.md §12), so the gateway only has to accept and remember
- * the contexts. The default store is in memory and bounded; a core-backed store (Bindings) can replace it.
+ * What the SDKs send (read from `@twilio/notifications` 1.0.5 `TwilsockConnector` and twilsock 0.12.2
+ * `services/registrations.js`): header `notification_ctx_id` (a uuid v4 per Notifications client), payload
+ * `{product_id, notification_protocol_version: 4, endpoint_platform, message_types}`; twilsock re-sends every context
+ * after each reconnect. Only the `twilsock` channel uses these packets; apn/fcm registrations are `ers.` HTTP requests.
+ *
+ * Push delivery is out of scope (twilio-client-protocol.md §12). {@link coreNotificationContexts} (what the server
+ * uses) keeps each context as a Binding of type `twilsock`, visible through the REST Bindings resources;
+ * {@link MemoryNotificationContexts} is a bounded in-memory stand-in for gateway tests.
  *
  * @module
  */
+import type { Core } from '../../../core/api.ts'
+import type { UserActor } from '../../../core/types.ts'
 import type { TwilsockPrincipal } from '../upstream.ts'
 
 /**
@@ -54,4 +62,44 @@ export class MemoryNotificationContexts implements NotificationContextStore {
 
 function keyOf(p: TwilsockPrincipal, contextId: string): string {
   return JSON.stringify([p.serviceSid, p.identity, p.endpointId, contextId])
+}
+
+/**
+ * A {@link NotificationContextStore} over the core: a context becomes the principal's Binding of type `twilsock` for
+ * its endpoint (`endpoint` = the session's endpoint id, `address` = the context id, `message_types` from the
+ * context, SDK prefixes removed). Putting again replaces it; deleting a context id that a newer one replaced is a
+ * no-op.
+ *
+ * @example
+ * ```ts
+ * createTwilsockGateway({ verify, upstream, notificationContexts: coreNotificationContexts(core) })
+ * ```
+ */
+export function coreNotificationContexts(core: Pick<Core, 'bindings'>): NotificationContextStore {
+  const actorOf = (p: TwilsockPrincipal): UserActor => ({
+    kind: 'user',
+    accountSid: p.accountSid,
+    serviceSid: p.serviceSid,
+    identity: p.identity,
+  })
+  return {
+    async put(principal, contextId, context) {
+      const types = (context as { message_types?: unknown } | null)?.message_types
+      await core.bindings.upsertFromClient(actorOf(principal), {
+        bindingType: 'twilsock',
+        endpoint: principal.endpointId,
+        address: contextId,
+        messageTypes: Array.isArray(types)
+          ? (types as unknown[]).filter((t) => typeof t === 'string')
+          : [],
+      })
+    },
+    async delete(principal, contextId) {
+      await core.bindings.deleteFromClient(actorOf(principal), {
+        bindingType: 'twilsock',
+        endpoint: principal.endpointId,
+        address: contextId,
+      })
+    },
+  }
 }
