@@ -18,8 +18,11 @@ export interface ChatHarness {
   creds: BootstrapResult
   wsUri: string
   token(identity: string): string
-  /** A twilio-chat 6 client that reached `stateChanged: 'initialized'` (rejects on `failed` or after 10 s). */
-  chat(identity: string): Promise<AnyClient>
+  /**
+   * A twilio-chat 6 client that reached `stateChanged: 'initialized'` (rejects on `failed` or after 10 s); `options`
+   * are added to the client options (e.g. `httpCacheIntervalOverride`).
+   */
+  chat(identity: string, options?: Record<string, unknown>): Promise<AnyClient>
   /** A @twilio/conversations 3 client that reached `initialized`. */
   conversations(identity: string): Promise<AnyClient>
   /** Lets {@link ChatHarness.close} shut down a client created outside the harness. */
@@ -62,8 +65,16 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
     t.addGrant(new ChatGrant({ serviceSid: creds.service.sid }))
     return t.toJwt()
   }
-  const start = (Ctor: AnyClient, identity: string): Promise<AnyClient> => {
-    const client = new Ctor(token(identity), { twilsock: { uri: wsUri }, logLevel: 'silent' })
+  const start = (
+    Ctor: AnyClient,
+    identity: string,
+    options: Record<string, unknown> = {},
+  ): Promise<AnyClient> => {
+    const client = new Ctor(token(identity), {
+      ...options,
+      twilsock: { uri: wsUri },
+      logLevel: 'silent',
+    })
     clients.push(client)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
@@ -84,7 +95,7 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
     creds,
     wsUri,
     token,
-    chat: (identity) => start(require('twilio-chat').Client, identity),
+    chat: (identity, options) => start(require('twilio-chat').Client, identity, options),
     conversations: (identity) => start(require('@twilio/conversations').Client, identity),
     adopt(client) {
       clients.push(client)
