@@ -315,7 +315,39 @@ function connected(page: Page, timeout = 15_000): Promise<unknown> {
 async function createChannel(page: Page, channel: string): Promise<void> {
   await page.fill('#new-channel-name', channel)
   await page.click('#new-channel-form button[type=submit]')
-  await page.waitForSelector(`#channel-title:text-is("${channel}")`)
+  try {
+    await page.waitForSelector(`#channel-title:text-is("${channel}")`)
+  } catch (e) {
+    // Say where it stuck: still creating (button disabled), refused (error text), or created in Parley but not shown.
+    const seen = await page
+      .evaluate(() => ({
+        connection: document.querySelector('#connection')?.textContent,
+        creating: document.querySelector('#new-channel-form button')?.disabled,
+        error: document.querySelector('#new-channel-error')?.textContent,
+        title: document.querySelector('#channel-title')?.textContent,
+      }))
+      .catch(() => null)
+    let inParley: unknown = 'unknown'
+    try {
+      const channels = (await rest('/Channels?PageSize=1000'))['channels'] as {
+        sid: string
+        friendly_name: string
+      }[]
+      const ch = channels.find((c) => c.friendly_name === channel)
+      inParley = ch
+        ? {
+            members: (
+              (await rest(`/Channels/${ch.sid}/Members`))['members'] as { identity: string }[]
+            ).map((m) => m.identity),
+          }
+        : false
+    } catch {
+      /* diagnostics only */
+    }
+    throw new Error(`channel ${channel} did not open: ${JSON.stringify({ ...seen, inParley })}`, {
+      cause: e,
+    })
+  }
   await page.waitForSelector('#composer:not([hidden])')
 }
 
@@ -337,7 +369,27 @@ async function send(page: Page, text: string): Promise<void> {
         messages: document.querySelectorAll('.message-body').length,
       }))
       .catch(() => null)
-    throw new Error(`"${text}" did not appear in the page: ${JSON.stringify(seen)}`, { cause: e })
+    // And whether Parley has it (so a lost event can be told from a message that was never stored).
+    let stored: boolean | string = 'unknown'
+    try {
+      const channels = (await rest('/Channels?PageSize=1000'))['channels'] as {
+        sid: string
+        friendly_name: string
+      }[]
+      const ch = channels.find((c) => c.friendly_name === seen?.channel)
+      if (ch) {
+        const msgs = (await rest(`/Channels/${ch.sid}/Messages?PageSize=100`))['messages'] as {
+          body: string
+        }[]
+        stored = msgs.some((m) => m.body === text)
+      }
+    } catch {
+      /* diagnostics only */
+    }
+    throw new Error(
+      `"${text}" did not appear in the page: ${JSON.stringify({ ...seen, storedInParley: stored })}`,
+      { cause: e },
+    )
   }
 }
 
