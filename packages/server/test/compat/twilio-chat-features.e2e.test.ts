@@ -19,6 +19,10 @@ test(
       })
       assert.equal(chA.isPrivate, true)
       await chA.join()
+      // alice's roster must be open before bob is added: twilio-chat fills it with getItems() and emits memberJoined
+      // only for later itemAdded events, so a bob already in the first read never raises memberJoined (the flake:
+      // under load the roster opened after the invite/decline round trips and the add).
+      await chA.getMessages()
 
       // 1. invite → channelInvited; decline → channelLeft
       const invited = nextEvent(bob, 'channelInvited', (c: AnyClient) => c.sid === chA.sid)

@@ -54,6 +54,8 @@ test(
       assert.match(chA.sid, /^CH[0-9a-f]{32}$/)
       await chA.join()
       await joinedA
+      // alice's roster is open, so bob's join is a live memberJoined (not part of its first read)
+      await chA.getMessages()
 
       // 3. bob finds it in the public directory and by unique name, then joins
       const dir = await bob.getPublicChannelDescriptors()

@@ -187,10 +187,12 @@ export function createAimHandler(options: AimOptions): AimHandler {
     const members = await allPages((p) =>
       core.members.list(actor, actor.serviceSid, channel.sid, {}, p),
     )
+    // Like Twilio, the notification carries the service's timeout + 1 s (latency allowance): the receivers end typing
+    // after it, while the sender's SDK uses the reply's own value to throttle its next typing call.
     const payload = {
       channel_sid: channel.sid,
       identity: actor.identity,
-      typing_timeout: s.typingTimeout,
+      typing_timeout: s.typingTimeout + 1,
     }
     for (const m of members) {
       if (m.identity === actor.identity) continue
