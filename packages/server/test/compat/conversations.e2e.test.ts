@@ -32,6 +32,29 @@ test(
       assert.ok(mine.items.some((c: AnyClient) => c.sid === conv.sid))
       const read = await convB.setAllMessagesRead()
       assert.equal(read, 0)
+
+      // read horizon: bob's index and unread count, and alice sees bob's participant updated
+      await conv.getMessages() // alice's participants map is open: bob's updates arrive as events
+      const texts = ['two', 'three', 'four']
+      const last = nextEvent(bob, 'messageAdded', (x: AnyClient) => x.body === 'four')
+      for (const t of texts) await conv.sendMessage(t)
+      assert.equal((await last).index, 3)
+      const horizon = nextEvent(
+        conv,
+        'participantUpdated',
+        (e: AnyClient) =>
+          e.participant.identity === 'bob' && e.updateReasons.includes('lastReadMessageIndex'),
+      )
+      assert.equal(await convB.updateLastReadMessageIndex(1), 2)
+      assert.equal((await horizon).participant.lastReadMessageIndex, 1)
+      assert.equal(await convB.advanceLastReadMessageIndex(0), 2) // never moves backwards
+      assert.equal(await convB.setAllMessagesRead(), 0)
+      assert.equal(await conv.getParticipantsCount(), 2)
+      const page = await convB.getMessages(2)
+      assert.deepEqual(
+        page.items.map((x: AnyClient) => x.body),
+        ['three', 'four'],
+      )
     } finally {
       await h.close()
     }
