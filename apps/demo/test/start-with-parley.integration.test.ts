@@ -118,8 +118,15 @@ async function refused(url: string): Promise<boolean> {
   }
 }
 
-function kill(l: Launch): void {
-  if (l.child.exitCode === null && l.child.pid !== undefined) {
+/** Cleanup after a failure: SIGTERM first (the launcher then stops its children, which run in their own process
+ * groups), SIGKILL if it is still there after 20 s. */
+async function kill(l: Launch): Promise<void> {
+  if (l.child.exitCode !== null || l.child.signalCode !== null || l.child.pid === undefined) return
+  l.child.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([l.exited, new Promise((r) => (timer = setTimeout(r, 20_000)))])
+  clearTimeout(timer)
+  if (l.child.exitCode === null && l.child.signalCode === null) {
     try {
       process.kill(-l.child.pid, 'SIGKILL')
     } catch {
@@ -183,7 +190,7 @@ void test(
       assert.ok(await refused(demoUrl2), 'the demo stopped')
       assert.ok(await refused(`${parleyUrl2}/healthz`), 'Parley stopped')
     } finally {
-      if (current) kill(current)
+      if (current) await kill(current)
       rmSync(dir, { recursive: true, force: true })
     }
   },
@@ -208,7 +215,7 @@ void test(
       assert.ok(parleyUrl, redact(out))
       assert.ok(await refused(`${parleyUrl}/healthz`), 'Parley stopped')
     } finally {
-      kill(l)
+      await kill(l)
       await new Promise((r) => blocker.close(r))
       rmSync(dir, { recursive: true, force: true })
     }
