@@ -94,39 +94,60 @@ test(
 )
 
 test(
-  'twilio-chat 6: messages sent while a client is disconnected are replayed once after it reconnects',
-  { timeout: 30_000 },
+  'twilio-chat 6: everything that happened while a client was disconnected is replayed once after it reconnects',
+  { timeout: 45_000 },
   async () => {
     const h = await startChatHarness()
     try {
       const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
-      const chA = await alice.createChannel({ uniqueName: 'replay' })
+      const chA = await alice.createChannel({ uniqueName: 'replay', friendlyName: 'Replay' })
       await chA.join()
       const chB = await bob.getChannelByUniqueName('replay')
       const joined = nextEvent(bob, 'channelJoined', (c: AnyClient) => c.sid === chA.sid)
       await chB.join()
       await joined
-      await chB.getMessages() // the messages list is open: later messages arrive as messageAdded
+      await chB.getMessages() // messages list and roster are open: later changes arrive as events
       const first = nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'before')
       await chA.sendMessage('before')
       await first
 
-      // 1. bob drops the socket; alice keeps talking
+      // 1. bob drops the socket; alice keeps talking, edits, renames, and carol joins
       const seen: string[] = []
+      const edits: string[] = []
+      const joins: string[] = []
+      const renames: string[] = []
       bob.on('messageAdded', (m: AnyClient) => seen.push(m.body))
+      bob.on('messageUpdated', (e: AnyClient) => edits.push(e.message.body))
+      chB.on('memberJoined', (m: AnyClient) => joins.push(m.identity))
+      bob.on('channelUpdated', (e: AnyClient) => {
+        if (e.updateReasons.includes('friendlyName')) renames.push(e.channel.friendlyName)
+      })
       const down = nextEvent(bob, 'connectionStateChanged', (s: string) => s === 'disconnected')
       await bob.services.twilsockClient.disconnect()
       await down
       await chA.sendMessage('while away 1')
       await chA.sendMessage('while away 2')
+      const [away1] = (await chA.getMessages(1, 1, 'forward')).items
+      await away1.updateBody('while away 1 (edited)')
+      await chA.updateFriendlyName('Replayed')
+      const carol = await h.chat('carol')
+      await (await carol.getChannelBySid(chA.sid)).join()
 
       // 2. bob reconnects: the Sync subscriptions resume after their last_event_id
       const both = nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'while away 2')
+      const carolSeen = nextEvent(chB, 'memberJoined', (m: AnyClient) => m.identity === 'carol')
+      const renamed = nextEvent(chB, 'updated', () => chB.friendlyName === 'Replayed')
       bob.services.twilsockClient.connect()
-      await both
+      await Promise.all([both, carolSeen, renamed])
+      // the replay is every missed event in order: the message as sent, then its edit
+      const edited = (await chB.getMessages(1, 1, 'forward')).items[0]
+      assert.equal(edited.body, 'while away 1 (edited)')
       await chA.sendMessage('after')
       await nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'after')
       assert.deepEqual(seen, ['while away 1', 'while away 2', 'after'])
+      assert.deepEqual(edits, ['while away 1 (edited)'])
+      assert.deepEqual(joins, ['carol'])
+      assert.deepEqual(renames, ['Replayed'])
     } finally {
       await h.close()
     }
@@ -135,7 +156,7 @@ test(
 
 test(
   'twilio-chat 6: after a server restart the client resumes its subscriptions by SID without gap or duplicate',
-  { timeout: 30_000 },
+  { timeout: 45_000 },
   async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'parley-compat-'))
     const h = await startChatHarness({ dataDir })
@@ -160,7 +181,8 @@ test(
         await h.parley.core.messages.create(admin, h.creds.service.sid, chA.sid, { body })
       }
       // 2. bob reconnects on its own (Twilsock 308 backoff) and replays from its last_event_id
-      await nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'after restart 2', 15_000)
+      // Reconnecting takes the jittered 308 backoff (1–5 s), then init and re-subscription: generous under CPU load.
+      await nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'after restart 2', 25_000)
       assert.deepEqual(seen, ['before', 'after restart 1', 'after restart 2'])
     } finally {
       await h.close()

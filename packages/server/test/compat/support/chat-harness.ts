@@ -129,7 +129,9 @@ export async function quiet(client: AnyClient): Promise<void> {
     (upstream?.transport?.activeRequests?.size ?? 0) + (upstream?.pendingMessages?.length ?? 0)
   const deadline = Date.now() + 10_000
   let calmSince = Date.now()
-  while (Date.now() < deadline) {
+  // A client already shut down (or never connected) has no socket left to flush its queue into.
+  const gone = (): boolean => ['disconnected', 'denied', 'error'].includes(client.connectionState)
+  while (Date.now() < deadline && !gone()) {
     if (active() > 0) calmSince = Date.now()
     else if (Date.now() - calmSince >= 250) return
     await new Promise((r) => setTimeout(r, 10))
