@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file with node:test. Node 20's `--test <dir>` does not find these reliably and
 // treats helpers under test/ as tests, so the list is explicit: files named *.test.js under */dist/test.
-import { readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 
@@ -42,7 +42,10 @@ for (const [name, env] of [
   ['PostgreSQL', 'PARLEY_TEST_PG_URL'],
   ['Redis', 'PARLEY_TEST_REDIS_URL'],
 ]) {
-  if (!process.env[env]) console.log(`run-tests: ${env} is not set, so the ${name} suites are skipped`)
+  if (process.env[env]) continue
+  const users = selected.filter((f) => readFileSync(f, 'utf8').includes(env))
+  if (users.length > 0)
+    console.log(`run-tests: ${env} is not set, so the ${name} suites are skipped (${users.length} files)`)
 }
 const r = spawnSync(
   process.execPath,
