@@ -243,6 +243,16 @@ test(
       await chA.sendMessage('admin speaks')
       await got
 
+      // ... and what the channel user role never had: editing or deleting others' messages, removing members
+      const [adminMessage] = (await chB.getMessages(1)).items
+      assert.equal(adminMessage.author, 'alice')
+      assert.deepEqual(await rejection(adminMessage.updateBody('hijacked')), {
+        status: 403,
+        code: 50107,
+      })
+      assert.deepEqual(await rejection(adminMessage.remove()), { status: 403, code: 50107 })
+      assert.deepEqual(await rejection(chB.removeMember('alice')), { status: 403, code: 50107 })
+
       // 4. the permission restored: bob may send again
       await rest(
         h,
