@@ -13,6 +13,15 @@ let dirs = 0
 storeContract('sqlite :memory:', () => sqliteStore({ filename: ':memory:' }))
 storeContract('sqlite file (WAL)', () => sqliteStore({ dataDir: join(root, `c${++dirs}`) }))
 storeContract('sqlite file, batches of 1', () => sqliteStore({ dataDir: join(root, `b${++dirs}`), maxBatch: 1 }))
+storeContract('sqlite file, durability full', () => sqliteStore({ dataDir: join(root, `f${++dirs}`), durability: 'full' }))
+// fsync-async with a slow sync, so batches pipeline behind it.
+storeContract('sqlite file, slow async fsync, batches of 2', () =>
+  sqliteStore({
+    dataDir: join(root, `s${++dirs}`),
+    maxBatch: 2,
+    fsync: () => new Promise<void>((r) => setTimeout(r, 2)),
+  }),
+)
 
 test('a second open of the same data directory is refused with StoreLockedError', async () => {
   const dir = join(root, 'lock')
@@ -35,9 +44,11 @@ test('a lock left by a dead process is taken over', async () => {
   await b.close()
 })
 
-test('the file database uses WAL and synchronous=FULL and passes integrity_check', async () => {
+test('the file database uses WAL, durability fsync-async by default, and passes integrity_check', async () => {
   const dir = join(root, 'pragmas')
   const s = sqliteStore({ dataDir: dir })
+  assert.equal(s.durability, 'fsync-async')
+  assert.equal(sqliteStore({ filename: ':memory:' }).durability, 'normal')
   assert.equal(s.integrityCheck(), 'ok')
   await s.close()
   const Database = (await import('better-sqlite3')).default

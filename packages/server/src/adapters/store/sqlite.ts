@@ -2,13 +2,62 @@
  * The default {@link Store}: SQLite through better-sqlite3 12, with group commit.
  *
  * Durability and concurrency (reliability.md §2.8):
- * - `journal_mode=WAL`, `synchronous=FULL` (an acknowledged write survives `kill -9` and power loss),
- *   `busy_timeout=5000`, write transactions start with `BEGIN IMMEDIATE`.
+ * - `journal_mode=WAL`, `busy_timeout=5000`, write transactions start with `BEGIN IMMEDIATE`.
  * - **Group commit.** `write(fn)` calls queued during one event-loop turn (at most `maxBatch`, default 256) run in one
- *   SQLite transaction, each inside its own `SAVEPOINT`, so an op that throws rolls back only itself. Every promise
- *   settles after the single `COMMIT`, so one fsync covers the whole batch.
+ *   SQLite transaction, each inside its own `SAVEPOINT`, so an op that throws rolls back only itself. Every promise of
+ *   the batch settles after the single `COMMIT` has been made durable (see below), so one fsync covers the batch.
+ * - **Durability modes** (`durability` option):
+ *   - `'fsync-async'` (default): `synchronous=NORMAL`, so `COMMIT` only `write()`s the WAL frames (no fsync on the
+ *     event loop); the store then `fdatasync`s the `-wal` file on libuv's threadpool and settles the batch's promises
+ *     only when that completes. An acknowledged write therefore survives `kill -9` *and* power loss, as with `FULL`.
+ *   - `'full'`: `synchronous=FULL`: SQLite fsyncs the WAL inside `COMMIT`, on the event loop (the previous default).
+ *   - `'normal'`: `synchronous=NORMAL` and no fsync: acks survive `kill -9` but not power loss. Benchmarks only.
+ * - **Pipelining (fsync-async).** At most one fsync is in flight. Writes that arrive meanwhile queue up (the event
+ *   loop stays free) and run as one batch as soon as it ends; only a full batch (`maxBatch` writes) runs and commits
+ *   at once, pipelined behind the fsync. Batches committed during an fsync wait for the next one, which starts as soon
+ *   as it ends and covers all of them. (Committing every turn's writes right away measured more CPU per write: many
+ *   small transactions rewrite the same pages into the WAL, for no latency gain, since they wait for the next fsync
+ *   anyway.) Batches settle strictly in commit order (an fsync covers a prefix of the committed batches), so batch N's
+ *   promises never settle before batch N−1's — including rejections of ops that threw, and batches whose `COMMIT`
+ *   failed. An op may read (inside its write transaction) data of an earlier batch that is committed but not yet
+ *   synced; that is safe, because it cannot be acknowledged before that earlier batch is.
+ * - **Why the async fsync is as durable as `FULL`** (SQLite's os_unix/wal.c, Linux):
+ *   - fsync/fdatasync act on the inode, not on the descriptor: syncing our own fd on `<db>-wal` flushes the frames
+ *     SQLite `write()`s through its fd. `fdatasync` also flushes the file size (an append's metadata).
+ *   - *WAL file identity.* SQLite never unlinks or recreates `-wal` while a connection has the database open: it is
+ *     deleted only by the last connection's close (after `close()` has waited for every fsync), or on opening a
+ *     database of zero pages (never ours after migrations), or when leaving WAL mode (we never do).
+ *     `wal_checkpoint(TRUNCATE)` and `journal_size_limit` (64 MiB) shrink the same inode with `ftruncate`. A WAL
+ *     restart after a full checkpoint overwrites the same file from offset 0. As a belt-and-braces check, before each
+ *     fsync the store compares the path's inode with its fd's; a mismatch fails the batch (below) instead of syncing a
+ *     stale file.
+ *   - *Checkpoints.* With `synchronous=NORMAL` SQLite still syncs the WAL before copying frames into the database
+ *     file and syncs the database file after a completed checkpoint, before the WAL can be reset, truncated or
+ *     restarted; so a checkpoint (the automatic one inside `COMMIT`, or ours) never loses a frame, acknowledged or
+ *     not. An fsync of ours that races a truncation is harmless: those frames are already synced into the database.
+ *     After a WAL restart, a power loss before our fsync can only lose frames written after the restart (not yet
+ *     acknowledged); the new header's salts make recovery ignore any stale frames.
+ *   - *First write / new WAL file.* A new `-wal` file's directory entry must be durable too (SQLite's own first sync
+ *     of a new WAL also syncs the directory; under NORMAL that first sync would only come at a checkpoint). The store
+ *     opens its fd on `-wal` right after opening and migrating (the WAL exists by then: reading page 1 of a WAL-mode
+ *     database creates it), and syncs that file and its directory once, synchronously, at startup. If it somehow does
+ *     not exist yet, the fd is opened (and the directory synced) before the first fsync, after the first `COMMIT`.
+ *   - *Readers* (the read-only connection, and ops of later batches) can see committed data whose fsync has not
+ *     completed yet, i.e. before it is acknowledged. Such a write can be lost only by a power loss or kernel crash in
+ *     that window (never by `kill -9`: the page cache survives the process), and its writer was never acknowledged,
+ *     so it retries (`clientMessageId` makes sends idempotent). The guarantee of reliability.md §2.8 is about
+ *     acknowledged writes, so this is accepted; holding reads back would cost every read a wait on the disk.
+ *     Publication to the bus happens after `write()` resolves, i.e. after the fsync.
+ *   - *fsync errors are fatal* ("fsyncgate": after a failed fsync the kernel may have dropped the dirty pages, so a
+ *     retry that succeeds proves nothing). The batches covered by the failed fsync — and every batch committed after
+ *     it, which may depend on it — reject with ChatError 52001; the store then refuses every further write with
+ *     52001 (fail-stop; restart the process, which recovers from the WAL on disk). Reads go on (they may show data
+ *     that did not reach the disk, as in the window above).
+ *   - Checked with strace on Linux: in this mode no fsync/fdatasync runs on the main thread during writes (one
+ *     fdatasync per batch group on threadpool threads); a checkpoint fsyncs the WAL, then the database file.
+ *   - `close()` drains queued writes and waits for every in-flight fsync before checkpointing and closing.
  * - Reads use a second, read-only connection (file databases), so they never see a batch's uncommitted savepoints.
- *   With `:memory:` there is only one connection; reads wait until no batch is open.
+ *   With `:memory:` there is only one connection; reads wait until no batch is open. `:memory:` never fsyncs.
  * - **Exclusive lock.** A file database is owned by one process: `<filename>.lock` is created with `O_EXCL` and holds
  *   the owner's pid. A second process gets {@link StoreLockedError}; a lock left by a dead process (kill -9) is taken
  *   over. The lock file is removed by `close()`.
@@ -23,7 +72,18 @@
  * @module
  */
 import Database from 'better-sqlite3'
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  fdatasync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
 import { dirname, join } from 'node:path'
 import { ChatError, isChatError } from '@parley/token'
 import type {
@@ -64,13 +124,27 @@ export interface SqliteStoreOptions {
   dataDir?: string
   /** Maximum writes per group-commit transaction. Default 256. */
   maxBatch?: number
-  /** `synchronous` pragma. Default `FULL`; `NORMAL` only for benchmarks that accept losing acks on power loss. */
+  /**
+   * How an acknowledged write is made durable (see the module doc). Default `'fsync-async'`: `synchronous=NORMAL`
+   * plus an fdatasync of the WAL on the threadpool before the batch settles. `'full'`: `synchronous=FULL` (fsync on
+   * the event loop). `'normal'`: no fsync at all (acks may be lost on power loss; benchmarks only).
+   */
+  durability?: SqliteDurability
+  /** @deprecated Use `durability`. `'FULL'` = `durability: 'full'`, `'NORMAL'` = `durability: 'normal'`. */
   synchronous?: 'FULL' | 'NORMAL'
+  /**
+   * The asynchronous sync of `fsync-async` mode (tests inject one to delay or fail it). Default: `fs.fdatasync` on the
+   * threadpool. It receives the fd of the `-wal` file and must resolve only once that file's data is on stable storage.
+   */
+  fsync?: (fd: number) => Promise<void>
   /** Checkpoint and truncate the WAL once it is larger than this (reliability.md §2.8). Default 64 MiB; 0 = never. */
   walCheckpointBytes?: number
   /** How often the WAL size is looked at. Default 5 s. */
   walCheckIntervalMs?: number
 }
+
+/** {@link SqliteStoreOptions.durability}. */
+export type SqliteDurability = 'fsync-async' | 'full' | 'normal'
 
 /** Default {@link SqliteStoreOptions.walCheckpointBytes}: 64 MiB. */
 export const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
@@ -115,6 +189,8 @@ export interface SqliteStore extends Store {
   checkpoint(): CheckpointResult | undefined
   /** The WAL file's size in bytes (0 when there is none, and for `:memory:`). */
   walBytes(): number
+  /** The durability mode in effect (`:memory:` reports `'normal'`: nothing is ever synced). */
+  readonly durability: SqliteDurability
 }
 
 /**
@@ -142,6 +218,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const lockPath = memory ? null : `${filename}.lock`
   if (lockPath !== null) acquireLock(lockPath)
 
+  const legacy = options.synchronous === 'FULL' ? 'full' : options.synchronous === 'NORMAL' ? 'normal' : undefined
+  const durability: SqliteDurability = memory ? 'normal' : (options.durability ?? legacy ?? 'fsync-async')
+  const asyncSync = durability === 'fsync-async'
+  const walPath = `${filename}-wal`
+  /** Our fd on `-wal` (fsync-async mode), and its inode. */
+  let walFd: number | undefined
+  let walIno = 0
+
   let db: DB
   let reader: DB
   try {
@@ -153,7 +237,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       // After each checkpoint, truncate the WAL back to at most 64 MiB (reliability.md §2.8).
       db.pragma('journal_size_limit = 67108864')
     }
-    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
+    db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`)
     db.pragma('foreign_keys = OFF')
     migrate(db)
     if (memory) {
@@ -162,9 +246,41 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       reader = new Database(filename, { readonly: true })
       reader.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     }
+    // The WAL exists by now (reading page 1 of a WAL-mode database opens it); if not, the first fsync opens it.
+    if (asyncSync) openWal()
   } catch (err) {
+    if (walFd !== undefined) closeSync(walFd)
     if (lockPath !== null) releaseLock(lockPath)
     throw err
+  }
+
+  /**
+   * Opens our fd on `-wal` and makes the file and its directory entry durable (synchronously: once per process).
+   * Returns false when the file does not exist.
+   */
+  function openWal(): boolean {
+    let fd: number
+    try {
+      fd = openSync(walPath, 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+      throw err
+    }
+    try {
+      fsyncSync(fd)
+      const dirFd = openSync(dirname(walPath), 'r')
+      try {
+        fsyncSync(dirFd)
+      } finally {
+        closeSync(dirFd)
+      }
+      walIno = fstatSync(fd).ino
+    } catch (err) {
+      closeSync(fd)
+      throw err
+    }
+    walFd = fd
+    return true
   }
 
   const writeRepos = makeRepos(db) as WriteRepos
@@ -181,12 +297,29 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   let running = false
   let closed = false
   let idleWaiters: (() => void)[] = []
+  /** Committed (or failed) batches waiting for an fsync before they settle, in commit order (fsync-async). */
+  let unsynced: (() => void)[] = []
+  /** Their rejections, used instead when the fsync fails. */
+  let unsyncedFail: ((err: unknown) => void)[] = []
+  let syncing = false
+  /** Set once an fsync failed: every later write rejects with it (fail-stop). */
+  let failed: ChatError | undefined
+  const doFsync =
+    options.fsync ??
+    ((fd: number) =>
+      new Promise<void>((resolve, reject) => {
+        fdatasync(fd, (err) => (err ? reject(err) : resolve()))
+      }))
   const begin = db.prepare('BEGIN IMMEDIATE')
   const commit = db.prepare('COMMIT')
   const rollback = db.prepare('ROLLBACK')
 
   function schedule(): void {
     if (scheduled || running) return
+    // fsync-async: while an fsync is in flight, let writes pile up into one batch that runs when it ends (same latency
+    // as committing them now, since they would wait for the next fsync anyway, but fewer, larger transactions). Only a
+    // full batch runs at once (pipelined behind the fsync), so the queue stays bounded.
+    if (syncing && queue.length < maxBatch) return
     scheduled = true
     // setImmediate: every write queued during this turn of the event loop joins the batch.
     setImmediate(() => {
@@ -200,11 +333,13 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch)
     queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
     const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
-    let fatal: unknown
-    try {
-      begin.run()
-    } catch (err) {
-      fatal = err
+    let fatal: unknown = failed
+    if (fatal === undefined) {
+      try {
+        begin.run()
+      } catch (err) {
+        fatal = err
+      }
     }
     if (fatal === undefined) {
       for (const op of batch) {
@@ -248,20 +383,93 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       }
     }
     running = false
-    for (let i = 0; i < batch.length; i++) {
-      const op = batch[i]!
-      const r = results[i]
-      if (fatal !== undefined) op.reject(unavailable(fatal))
-      else if (r?.ok) op.resolve(r.value)
-      else op.reject(mapError(r?.error))
+    const settle = (): void => {
+      for (let i = 0; i < batch.length; i++) {
+        const op = batch[i]!
+        const r = results[i]
+        if (fatal !== undefined) op.reject(unavailable(fatal))
+        else if (r?.ok) op.resolve(r.value)
+        else op.reject(mapError(r?.error))
+      }
     }
-    const waiters = idleWaiters
-    idleWaiters = []
-    for (const w of waiters) w()
+    if (asyncSync) {
+      // Settle after the next fsync that starts after this COMMIT, in order with the batches before (even when this
+      // one failed: its ops may have read what those wrote).
+      unsynced.push(settle)
+      unsyncedFail.push((err) => {
+        for (const op of batch) op.reject(err)
+      })
+      kickSync()
+    } else {
+      settle()
+    }
+    notifyIdle()
     if (queue.length > 0) schedule()
   }
 
-  const walPath = `${filename}-wal`
+  function notifyIdle(): void {
+    if (running || syncing || unsynced.length > 0) return
+    const waiters = idleWaiters
+    idleWaiters = []
+    for (const w of waiters) w()
+  }
+
+  /** Starts an fsync covering every batch committed so far, unless one is in flight (its end starts the next). */
+  function kickSync(): void {
+    if (syncing || unsynced.length === 0) return
+    const settles = unsynced
+    const fails = unsyncedFail
+    unsynced = []
+    unsyncedFail = []
+    if (failed !== undefined) {
+      for (const f of fails) f(failed)
+      notifyIdle()
+      return
+    }
+    let fd: number
+    try {
+      if (walFd === undefined && !openWal()) throw new Error(`${walPath} does not exist after a commit`)
+      // The path must still name the file we sync (SQLite never replaces it while open: see the module doc).
+      if (statSync(walPath).ino !== walIno) throw new Error(`${walPath} was replaced while the database was open`)
+      fd = walFd!
+    } catch (err) {
+      syncFailed(err, fails)
+      return
+    }
+    syncing = true
+    doFsync(fd).then(
+      () => {
+        syncing = false
+        for (const s of settles) s()
+        // Writes that piled up during the fsync: run them now; the end of that batch starts the next fsync (covering
+        // it and any pipelined batch). Otherwise sync the pipelined batches, if any.
+        if (queue.length > 0) schedule()
+        else kickSync()
+        notifyIdle()
+      },
+      (err: unknown) => {
+        syncing = false
+        syncFailed(err, fails)
+      },
+    )
+  }
+
+  /** Fail-stop: the batches of a failed fsync and every one committed after it reject; so does every later write. */
+  function syncFailed(err: unknown, fails: ((err: unknown) => void)[]): void {
+    failed ??= new ChatError(
+      52001,
+      'Store unavailable: syncing the write-ahead log to disk failed; writes are stopped until restart',
+      { cause: err },
+    )
+    const all = [...fails, ...unsyncedFail]
+    unsynced = []
+    unsyncedFail = []
+    for (const f of all) f(failed)
+    // Writes queued behind the fsync: their batch now rejects them with `failed`.
+    if (queue.length > 0) schedule()
+    notifyIdle()
+  }
+
   const walLimit = options.walCheckpointBytes ?? DEFAULT_WAL_CHECKPOINT_BYTES
   const walBytes = (): number => {
     if (memory) return 0
@@ -295,15 +503,18 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         }, Math.max(1, options.walCheckIntervalMs ?? 5000))
   walTimer?.unref()
 
+  /** Resolves when no batch is open or waiting for its fsync (and, if nothing is queued either, the store is idle). */
   function whenIdle(): Promise<void> {
-    if (!running && !scheduled && queue.length === 0) return Promise.resolve()
+    if (!running && !scheduled && queue.length === 0 && !syncing && unsynced.length === 0) return Promise.resolve()
     return new Promise((resolve) => idleWaiters.push(resolve))
   }
 
   const store: SqliteStore = {
     filename,
+    durability,
     write<T>(fn: (tx: WriteRepos) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new ChatError(52001, 'Store closed'))
+      if (failed !== undefined) return Promise.reject(failed)
       return new Promise<T>((resolve, reject) => {
         queue.push({ fn, resolve: resolve as (v: unknown) => void, reject })
         schedule()
@@ -321,11 +532,15 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
     async close() {
       if (closed) return
-      // Drain every queued write (possibly several batches) before closing.
-      while (running || scheduled || queue.length > 0) await whenIdle()
+      // Drain every queued write (possibly several batches) and wait for their fsyncs before closing.
+      while (running || scheduled || queue.length > 0 || syncing || unsynced.length > 0) await whenIdle()
       closed = true
       if (walTimer !== undefined) clearInterval(walTimer)
       try {
+        if (walFd !== undefined) {
+          closeSync(walFd)
+          walFd = undefined
+        }
         if (!memory) {
           reader.close()
           checkpoint(BUSY_TIMEOUT_MS)
