@@ -192,7 +192,8 @@ export class StoreConflictError extends Error {
  *
  * Contract:
  * - `write(fn)` runs `fn` in a serialisable write transaction. The returned promise MUST settle only after the
- *   transaction is durably committed (it survives `kill -9`; with SQLite `synchronous=FULL` also power loss) or rolled
+ *   transaction is durably committed (it survives `kill -9`, and power loss: the SQLite adapter's default
+ *   `fsync-async` mode fsyncs the WAL on the threadpool before settling; `full` fsyncs inside COMMIT) or rolled
  *   back. If `fn` throws, nothing it wrote is visible and the promise rejects with that error.
  * - Adapters MAY group several `write` calls into one physical transaction (group commit); each MUST still be atomic
  *   on its own: one that throws MUST NOT affect the others.
