@@ -115,7 +115,7 @@ function watch(Ctor: Any, token: string, uri: string): Watched {
 
 /**
  * Shuts a client down once the server has seen it go quiet: twilsock rejects upstream requests queued while it
- * disconnects without a handler (its own `@todo Error Unhandled promise rejection!` in `rejectPendingMessages`), so
+ * disconnects without attaching a handler (a known gap its source marks in `rejectPendingMessages`), so
  * a shutdown during the SDK's post-init burst would surface as an unhandled rejection in the test.
  */
 async function shutdown(w: Watched, s?: Server): Promise<void> {

@@ -118,7 +118,7 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
 
 /**
  * Waits (≤ 10 s) until the client has had no request in flight or queued for 250 ms. twilsock rejects requests queued
- * while it disconnects without a handler (its own `@todo Error Unhandled promise rejection!`), and fails a request
+ * while it disconnects without attaching a handler (a known gap its own source marks), and fails a request
  * still unanswered when its socket goes away only by its 30 s timer, again without a handler: shutting down during
  * one of the SDK's bursts would surface as an unhandled rejection after the test. Under CPU load the SDK's follow-up
  * requests (subscriptions after a reply, retries) come more than 50 ms apart, hence the longer calm period.
