@@ -50,27 +50,25 @@ export function mintToken(keys: BenchKeys, identity: string, ttl = 3600): string
   return t.toJwt()
 }
 
+/** The header fields of the `init` packet twilio-chat 6 (twilsock 0.12) sends first, besides `id` and `token`. */
+export const CHAT6_INIT_FIELDS = {
+  continuation_token: null,
+  metadata: { ver: '0.12.2', env: 'Node.js', type: 'chat', sdk: 'JS', sdkv: '6.0.0' },
+  registrations: [
+    {
+      product: 'ip_messaging',
+      type: 'ers',
+      notification_protocol_version: 0,
+      message_types: ['twilio.sync.event'],
+    },
+  ],
+  tweaks: null,
+  capabilities: ['client_update', 'offline_storage', 'telemetry.v1'],
+} as const
+
 /** The `init` packet twilio-chat 6 sends first, as a client frame. */
 export function initFrame(id: string, token: string): Buffer {
-  return clientFrame(
-    encodePacket({
-      method: 'init',
-      id,
-      token,
-      continuation_token: null,
-      metadata: { ver: '0.12.2', env: 'Node.js', type: 'chat', sdk: 'JS', sdkv: '6.0.0' },
-      registrations: [
-        {
-          product: 'ip_messaging',
-          type: 'ers',
-          notification_protocol_version: 0,
-          message_types: ['twilio.sync.event'],
-        },
-      ],
-      tweaks: null,
-      capabilities: ['client_update', 'offline_storage', 'telemetry.v1'],
-    }),
-  )
+  return clientFrame(encodePacket({ method: 'init', id, token, ...CHAT6_INIT_FIELDS }))
 }
 
 /** A tunnelled HTTP request (`message` packet) with a JSON body, as a client frame. */

@@ -18,6 +18,7 @@ import {
   encodePacket,
   type PacketHeader,
 } from '../../src/compat/twilio/twilsock/framing.ts'
+import { CHAT6_INIT_FIELDS } from '../../bench/support/twilsock-client.ts'
 import { createTwilsockVerifier } from '../../src/compat/twilio/twilsock/verify.ts'
 import type { TimerHandle, Timers } from '../../src/realtime/timers.ts'
 import type { UpstreamHandler } from '../../src/compat/twilio/upstream.ts'
@@ -285,23 +286,7 @@ export class RawClient {
 
   /** Sends init like twilsock 0.12 and returns the reply. */
   async init(token: string, extra: PacketHeader = {}): Promise<RawPacket> {
-    const id = this.send({
-      method: 'init',
-      token,
-      continuation_token: null,
-      metadata: { ver: '0.12.2', env: 'Node.js', type: 'chat', sdk: 'JS', sdkv: '6.0.0' },
-      registrations: [
-        {
-          product: 'ip_messaging',
-          type: 'ers',
-          notification_protocol_version: 0,
-          message_types: ['twilio.sync.event'],
-        },
-      ],
-      tweaks: null,
-      capabilities: ['client_update', 'offline_storage', 'telemetry.v1'],
-      ...extra,
-    })
+    const id = this.send({ method: 'init', token, ...CHAT6_INIT_FIELDS, ...extra })
     return this.reply(id)
   }
 

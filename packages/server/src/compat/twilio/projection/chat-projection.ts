@@ -21,7 +21,7 @@ import {
   type SyncPrincipal,
   type SyncProjection,
 } from '../sync/types.ts'
-import { USER_INFO_BASELINE, channelDocument, projectEvent } from './data.ts'
+import { USER_INFO_BASELINE, projectEvent } from './data.ts'
 import {
   channelDocName,
   messagesListName,
@@ -220,27 +220,6 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
       if (!forScope.has(key)) cachedDecisions++
       forScope.set(key, { ok, at: t })
       return ok
-    },
-    async documentData(r, folded, p) {
-      // Posting a message changes the channel row (lastMessage, counts) without a channel event; a fresh read shows it.
-      if (kindOfStream(r.stream) !== 'channel' || folded === null || typeof folded !== 'object')
-        return folded
-      try {
-        const channel = await core.channels.fetch(
-          actorOf(p),
-          p.serviceSid,
-          r.stream.slice('channel:'.length),
-        )
-        const fresh = channelDocument(channel)
-        return {
-          ...folded,
-          lastMessage: fresh['lastMessage'],
-          membersCount: fresh['membersCount'],
-          messagesCount: fresh['messagesCount'],
-        }
-      } catch {
-        return folded
-      }
     },
     observe(events) {
       // Membership or visibility changed: decide again on the next delivery instead of after the cache delay.

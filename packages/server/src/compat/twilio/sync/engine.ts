@@ -403,11 +403,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       const items = include
         ? queryItems(st.items.values(), ref.type === 'list', { pageSize: '100' }).items
         : undefined
-      const data =
-        ref.type === 'document' && projection.documentData !== undefined
-          ? await projection.documentData(ref, st.document, session.principal)
-          : st.document
-      return json(200, descriptorJson(base, st, items, data))
+      return json(200, descriptorJson(base, st, items))
     }
     if (parts[3] !== 'Items' || ref.type === 'document') {
       throw new SyncHttpError(404, 20404, 'The requested resource was not found')

@@ -47,11 +47,6 @@ export interface SyncProjection {
   resolve(type: SyncObjectType, sidOrName: string, principal: SyncPrincipal): Promise<SyncObjectRef>
   authorize(ref: SyncObjectRef, principal: SyncPrincipal): Promise<boolean>
   project(ref: SyncObjectRef, event: ChatEvent): readonly SyncMutation[]
-  /**
-   * Document data for a descriptor read, given the folded data: lets the projection add fields that change without
-   * an event on the object's stream (a channel's `lastMessage`). Live events still carry the folded data.
-   */
-  documentData?(ref: SyncObjectRef, folded: unknown, principal: SyncPrincipal): Promise<unknown>
   /** Sees every committed event before live fan-out (e.g. to forget cached access decisions). MUST NOT throw. */
   observe?(events: readonly ChatEvent[]): void
   /** Items that exist before the first event (id 0), e.g. a user's `friendlyName` and `attributes`. */

@@ -46,7 +46,6 @@ export function descriptorJson(
   base: string,
   st: ObjectState,
   items?: readonly ItemState[],
-  data: unknown = st.document,
 ): Record<string, unknown> {
   const ref = st.ref
   const url = objectUrl(base, ref)
@@ -61,7 +60,7 @@ export function descriptorJson(
     date_expires: null,
     created_by: 'system',
   }
-  if (ref.type === 'document') out['data'] = data
+  if (ref.type === 'document') out['data'] = st.document
   else out['links'] = { items: `${url}/Items` }
   if (items !== undefined) out['items'] = items.map((i) => itemJson(base, ref, i))
   return out
