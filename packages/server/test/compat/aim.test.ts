@@ -4,7 +4,7 @@ import { createTwilioCompat } from '../../src/compat/twilio/index.ts'
 import { loadConfig } from '../../src/config.ts'
 import { silentLogger } from '../../src/http/log.ts'
 import { createParleyServer } from '../../src/main.ts'
-import { FakeSession, request, waitFor } from './support/fakes.ts'
+import { compatCaller, request, waitFor } from './support/fakes.ts'
 
 async function setup() {
   const parley = await createParleyServer(loadConfig({ port: 0, host: '127.0.0.1' }, {}), {
@@ -19,23 +19,7 @@ async function setup() {
     bus: parley.bus,
     onError: (e) => assert.fail(String(e)),
   })
-  const session = (identity: string) => {
-    const s = new FakeSession(identity, creds.service.sid)
-    ;(s.principal as { accountSid: string }).accountSid = creds.account.sid
-    return s
-  }
-  const call = async (
-    s: FakeSession,
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ) => {
-    const host = path.startsWith('/v') ? 'cds.us1.twilio.com' : 'aim.us1.twilio.com'
-    const req = { ...request(method, path, {}, body, host), headers }
-    const res = await compat.upstream(req, s)
-    return { status: res.status, body: res.body as any }
-  }
+  const { session, call } = compatCaller(compat.upstream, creds.account.sid, creds.service.sid)
   return {
     parley,
     compat,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { createTwilioCompat } from '../../src/compat/twilio/index.ts'
 import { harness } from '../core/harness.ts'
 import { nextEvent, startChatHarness, type AnyClient } from './support/chat-harness.ts'
-import { FakeSession, request, waitFor } from './support/fakes.ts'
+import { compatCaller, waitFor } from './support/fakes.ts'
 
 /** The compat layer over a bare core (no HTTP, no sockets); sessions are fakes that record notifications. */
 async function setup() {
@@ -18,22 +18,7 @@ async function setup() {
     onError: (e) => assert.fail(String(e)),
   })
   return {
-    session(identity: string): FakeSession {
-      const s = new FakeSession(identity, h.serviceSid)
-      Object.assign(s.principal, { accountSid: h.boot.account.sid })
-      return s
-    },
-    /** aim for `/Client/…` paths, Sync (cds) for `/v3`, `/v4`. */
-    async call(
-      s: FakeSession,
-      method: string,
-      path: string,
-      body?: unknown,
-    ): Promise<{ status: number; body: any }> {
-      const host = path.startsWith('/Client/') ? 'aim.us1.twilio.com' : 'cds.us1.twilio.com'
-      const { status, body: out } = await compat.upstream(request(method, path, {}, body, host), s)
-      return { status, body: out }
-    },
+    ...compatCaller(compat.upstream, h.boot.account.sid, h.serviceSid),
     async close() {
       compat.close()
       await h.close()

@@ -5,6 +5,7 @@ import type { ChatEvent, EventType } from '../../../src/core/types.ts'
 import type {
   TwilsockPrincipal,
   TwilsockSession,
+  UpstreamHandler,
   UpstreamRequest,
 } from '../../../src/compat/twilio/upstream.ts'
 
@@ -118,5 +119,30 @@ export async function waitFor(pred: () => boolean, timeoutMs = 2000): Promise<vo
   while (!pred()) {
     if (Date.now() - start > timeoutMs) throw new Error('waitFor: timed out')
     await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+/**
+ * Fake sessions of one account and service, and a `call` that sends a tunnelled request through `upstream`:
+ * `/v…` paths (Sync) to the cds host, everything else (`/Client/…`) to aim.
+ */
+export function compatCaller(upstream: UpstreamHandler, accountSid: string, serviceSid: string) {
+  return {
+    session(identity: string): FakeSession {
+      const s = new FakeSession(identity, serviceSid)
+      Object.assign(s.principal, { accountSid })
+      return s
+    },
+    async call(
+      s: FakeSession,
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ): Promise<{ status: number; body: any }> {
+      const host = path.startsWith('/v') ? 'cds.us1.twilio.com' : 'aim.us1.twilio.com'
+      const res = await upstream({ ...request(method, path, {}, body, host), headers }, s)
+      return { status: res.status, body: res.body as any }
+    },
   }
 }
