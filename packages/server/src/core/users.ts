@@ -178,13 +178,7 @@ export function usersApi(ctx: Ctx): UsersApi {
         const service = await loadService(w.tx, actor, actor.serviceSid)
         const user = await ensureUser(w, service, actor.identity)
         if (!service.reachabilityEnabled || user.isOnline === online) return forFetch(service, user)
-        const next = await w.emit(streams.user(user.sid), 'reachability_updated', 'reachability', scopeOf(user), (revision) => ({
-          ...user,
-          isOnline: online,
-          revision,
-        }))
-        await w.tx.users.put(next)
-        return next
+        return setReachabilityTx(w, user, { isOnline: online })
       })
     },
   }
@@ -401,8 +395,26 @@ async function saveBindingTx(w: Wtx, actor: UserActor, r: Registration): Promise
     updatedAt: w.now,
   }
   await w.tx.bindings.put(binding)
-  if (isPush(binding) && user.isNotifiable !== true) await w.tx.users.put({ ...user, isNotifiable: true })
+  if (isPush(binding) && user.isNotifiable !== true) await setReachabilityTx(w, user, { isNotifiable: true })
   return binding
+}
+
+/**
+ * Stores a change of `isOnline` or `isNotifiable` with its `reachability_updated` event, so that the user's
+ * reachability item (`online`, `notifiable`) follows live in the SDKs.
+ */
+async function setReachabilityTx(
+  w: Wtx,
+  user: User,
+  patch: { isOnline: boolean } | { isNotifiable: boolean },
+): Promise<User> {
+  const next = await w.emit(streams.user(user.sid), 'reachability_updated', 'reachability', scopeOf(user), (revision) => ({
+    ...user,
+    ...patch,
+    revision,
+  }))
+  await w.tx.users.put(next)
+  return next
 }
 
 const isPush = (b: Binding): boolean => (PUSH_TYPES as readonly string[]).includes(b.bindingType)
@@ -414,7 +426,7 @@ async function removeBindingTx(w: Wtx, b: Binding): Promise<void> {
   const rest = await w.tx.bindings.list(b.serviceSid, { identities: [b.identity], bindingTypes: PUSH_TYPES }, { limit: 1 })
   if (rest.length === 0) {
     const user = await w.tx.users.get(b.userSid)
-    if (user !== undefined && user.isNotifiable === true) await w.tx.users.put({ ...user, isNotifiable: false })
+    if (user !== undefined && user.isNotifiable === true) await setReachabilityTx(w, user, { isNotifiable: false })
   }
 }
 

@@ -192,7 +192,7 @@ test(
 )
 
 test(
-  'twilio-chat 6: with reachability enabled, users go online and offline with their connections',
+  'twilio-chat 6: with reachability enabled, users go online and offline with their connections and become notifiable with a push registration',
   { timeout: 30_000 },
   async () => {
     const h = await startChatHarness()
@@ -205,6 +205,14 @@ test(
       if (bobSeen.online !== true)
         await nextEvent(bobSeen, 'updated', () => bobSeen.online === true)
       assert.equal(bobSeen.online, true)
+      // A push registration makes bob notifiable, live in alice's view of him (the reachability item).
+      const notifiable = nextEvent(
+        bobSeen,
+        'updated',
+        (e: AnyClient) => e.updateReasons.includes('notifiable') && bobSeen.notifiable === true,
+      )
+      await bob.setPushRegistrationId('fcm', 'bob-device-token')
+      await notifiable
       const offline = nextEvent(
         bobSeen,
         'updated',

@@ -145,7 +145,12 @@ test('bindings from SDK registrations: twilsock and push types, SDK message type
     address: 'fcm-token',
     messageTypes: ['twilio.channel.new_message'],
   })
-  assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, true)
+  const aliceUser = await h.core.users.fetch(h.admin, h.serviceSid, 'alice')
+  assert.equal(aliceUser.isNotifiable, true)
+  // The change is an event on the user's stream (the SDKs' reachability item follows it live).
+  const reach = (await h.core.events.readStream(`user:${aliceUser.sid}`, 0)).filter((e) => e.type === 'reachability_updated')
+  assert.equal(reach.length, 1)
+  assert.equal((reach[0]!.data as { isNotifiable: boolean }).isNotifiable, true)
   await rejectsCode(h.core.bindings.upsertFromClient(alice, { bindingType: 'sms', endpoint: 'e', messageTypes: [] }), 20001)
   await rejectsCode(h.core.bindings.upsertFromClient(alice, { bindingType: 'fcm', endpoint: '', messageTypes: [] }), 20001)
   await rejectsCode(
@@ -167,6 +172,12 @@ test('bindings from SDK registrations: twilsock and push types, SDK message type
   // 6. REST delete of the last push binding clears isNotifiable.
   await h.core.bindings.delete(h.admin, h.serviceSid, fcm.sid)
   assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, false)
+  const reach2 = (await h.core.events.readStream(`user:${aliceUser.sid}`, 0)).filter((e) => e.type === 'reachability_updated')
+  assert.deepEqual(
+    reach2.map((e) => (e.data as { isNotifiable: boolean; revision: number }).isNotifiable),
+    [true, false],
+  )
+  assert.equal((reach2[1]!.data as { revision: number }).revision, reach2[1]!.streamSeq)
   assert.equal((await h.core.bindings.list(h.admin, h.serviceSid)).items.length, 0)
   // 7. Another user cannot remove alice's registration.
   await h.core.bindings.upsertFromClient(alice, { bindingType: 'twilsock', endpoint: 'e', messageTypes: [] })
