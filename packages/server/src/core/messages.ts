@@ -65,12 +65,17 @@ export function messagesApi(ctx: Ctx): MessagesApi {
         const service = await loadService(w.tx, actor, serviceSid)
         const channel = await loadChannel(w.tx, service, channelRef)
         let from: string
+        let memberSid: string | null
         if (actor.kind === 'user') {
           await ensureUser(w, service, actor.identity)
           const access = await memberAccess(w.tx, actor, service, channel)
           requirePermission(access.perms, media ? 'sendMediaMessage' : 'sendMessage')
           from = actor.identity
-        } else from = adminFrom ?? 'system'
+          memberSid = access.member.sid
+        } else {
+          from = adminFrom ?? 'system'
+          memberSid = (await w.tx.members.getByIdentity(channel.sid, from))?.sid ?? null
+        }
         if (clientMessageId !== null) {
           const prior = await w.tx.messages.getByClientId(channel.sid, from, clientMessageId)
           if (prior !== undefined) {
@@ -97,6 +102,7 @@ export function messagesApi(ctx: Ctx): MessagesApi {
           wasEdited: false,
           lastUpdatedBy,
           clientMessageId,
+          memberSid,
           createdAt,
           updatedAt: updatedAtIn ?? createdAt,
           revision,

@@ -203,6 +203,11 @@ export interface Message {
   lastUpdatedBy: string | null
   /** Client idempotency key (reliability.md §2.5), null when none was given. */
   clientMessageId: string | null
+  /**
+   * The author's member SID when the author was a member of the channel at send time, else null (system messages,
+   * REST authors who are not members). Absent on messages stored before it existed: read it as null.
+   */
+  memberSid?: string | null
   createdAt: number
   updatedAt: number
   revision: number

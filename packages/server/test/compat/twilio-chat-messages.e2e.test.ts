@@ -48,6 +48,11 @@ test(
       assert.ok(first.dateCreated instanceof Date && !Number.isNaN(first.dateCreated.getTime()))
       assert.equal(first.type, 'text')
       assert.equal(first.channel.sid, chA.sid)
+      // The author's member SID rides along, so getMember() resolves it by SID.
+      const aliceMember = await chB.getMemberByIdentity('alice')
+      assert.match(first.memberSid, /^MB[0-9a-f]{32}$/)
+      assert.equal(first.memberSid, aliceMember.sid)
+      assert.equal((await first.getMember()).sid, aliceMember.sid)
 
       // 2. attribute and body edits: messageUpdated with reasons, lastUpdatedBy and dateUpdated
       const [mine] = (await chA.getMessages(1, 1, 'forward')).items

@@ -21,6 +21,22 @@ test('REST messages default from to system, body to "", and get contiguous index
   await h.close()
 })
 
+test("a message carries its author's member SID when the author is a member, else null", async () => {
+  const h = await harness()
+  const ch = await h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'm' })
+  await h.core.users.create(h.admin, h.serviceSid, { identity: 'alice' })
+  const member = await h.core.members.create(h.admin, h.serviceSid, ch.sid, { identity: 'alice' })
+  const byUser = await h.core.messages.create(h.user('alice'), h.serviceSid, 'm', { body: 'hi' })
+  assert.equal(byUser.message.memberSid, member.sid)
+  const byRest = await h.core.messages.create(h.admin, h.serviceSid, 'm', { from: 'alice', body: 'as alice' })
+  assert.equal(byRest.message.memberSid, member.sid)
+  const system = await h.core.messages.create(h.admin, h.serviceSid, 'm', { body: 'system' })
+  assert.equal(system.message.memberSid, null)
+  const stranger = await h.core.messages.create(h.admin, h.serviceSid, 'm', { from: 'nobody', body: 'x' })
+  assert.equal(stranger.message.memberSid, null)
+  await h.close()
+})
+
 test('4 concurrent writers × 500 messages get indexes 0..1999 with no gap or duplicate', async () => {
   const h = await harness()
   const ch = await h.core.channels.create(h.admin, h.serviceSid, {})

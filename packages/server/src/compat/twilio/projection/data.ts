@@ -54,6 +54,7 @@ export function messageItem(m: Message): Record<string, unknown> {
   return {
     sid: m.sid,
     author: m.from,
+    memberSid: m.memberSid ?? null,
     text: m.body,
     attributes: m.attributes,
     timestamp: isoDate(m.createdAt),
