@@ -1,6 +1,7 @@
 /**
  * REST benchmark: message creates over real HTTP (keep-alive) against a server on the durable on-disk SQLite store
- * (`synchronous=FULL`, group commit), with the load generator in a separate process.
+ * (durability `fsync-async`: every batch is fdatasync'ed before its creates are answered; group commit), with the load
+ * generator in a separate process.
  *
  * 1. Throughput: 64 concurrent keep-alive requests as fast as possible → creates/s (target ≥ 5,000/s).
  * 2. Latency: a fixed arrival rate of 2,000/s → p50 / p99 from the scheduled send time (target p99 < 20 ms).
@@ -130,7 +131,7 @@ const l = await phase({ mode: 'open', rate, durationMs: seconds * 1000 })
 
 const cpu = cpus()
 const lines = [
-  `Parley REST benchmark — message creates, on-disk SQLite (WAL, synchronous=FULL, group commit)`,
+  `Parley REST benchmark — message creates, on-disk SQLite (WAL, group commit, fdatasync before every answer)`,
   `  machine: ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, node ${process.version}; load generator in a separate process`,
   `  throughput: ${Math.round(throughput)} creates/s  (${created} × 201 in ${fmt(t.load.elapsedMs / 1000)} s, ` +
     `concurrency ${concurrency}, ${channelCount} channels; statuses ${JSON.stringify(t.load.statuses)}; ` +
