@@ -218,8 +218,15 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const lockPath = memory ? null : `${filename}.lock`
   if (lockPath !== null) acquireLock(lockPath)
 
-  const legacy = options.synchronous === 'FULL' ? 'full' : options.synchronous === 'NORMAL' ? 'normal' : undefined
-  const durability: SqliteDurability = memory ? 'normal' : (options.durability ?? legacy ?? 'fsync-async')
+  const legacy =
+    options.synchronous === 'FULL'
+      ? 'full'
+      : options.synchronous === 'NORMAL'
+        ? 'normal'
+        : undefined
+  const durability: SqliteDurability = memory
+    ? 'normal'
+    : (options.durability ?? legacy ?? 'fsync-async')
   const asyncSync = durability === 'fsync-async'
   const walPath = `${filename}-wal`
   /** Our fd on `-wal` (fsync-async mode), and its inode. */
@@ -428,9 +435,11 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
     let fd: number
     try {
-      if (walFd === undefined && !openWal()) throw new Error(`${walPath} does not exist after a commit`)
+      if (walFd === undefined && !openWal())
+        throw new Error(`${walPath} does not exist after a commit`)
       // The path must still name the file we sync (SQLite never replaces it while open: see the module doc).
-      if (statSync(walPath).ino !== walIno) throw new Error(`${walPath} was replaced while the database was open`)
+      if (statSync(walPath).ino !== walIno)
+        throw new Error(`${walPath} was replaced while the database was open`)
       fd = walFd!
     } catch (err) {
       syncFailed(err, fails)
@@ -493,19 +502,23 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const walTimer =
     memory || !(walLimit > 0)
       ? undefined
-      : setInterval(() => {
-          if (closed || running || db.inTransaction || walBytes() <= walLimit) return
-          try {
-            checkpoint(CHECKPOINT_BUSY_MS)
-          } catch {
-            /* I/O trouble shows up on the next write; retried at the next check */
-          }
-        }, Math.max(1, options.walCheckIntervalMs ?? 5000))
+      : setInterval(
+          () => {
+            if (closed || running || db.inTransaction || walBytes() <= walLimit) return
+            try {
+              checkpoint(CHECKPOINT_BUSY_MS)
+            } catch {
+              /* I/O trouble shows up on the next write; retried at the next check */
+            }
+          },
+          Math.max(1, options.walCheckIntervalMs ?? 5000),
+        )
   walTimer?.unref()
 
   /** Resolves when no batch is open or waiting for its fsync (and, if nothing is queued either, the store is idle). */
   function whenIdle(): Promise<void> {
-    if (!running && !scheduled && queue.length === 0 && !syncing && unsynced.length === 0) return Promise.resolve()
+    if (!running && !scheduled && queue.length === 0 && !syncing && unsynced.length === 0)
+      return Promise.resolve()
     return new Promise((resolve) => idleWaiters.push(resolve))
   }
 
@@ -533,7 +546,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     async close() {
       if (closed) return
       // Drain every queued write (possibly several batches) and wait for their fsyncs before closing.
-      while (running || scheduled || queue.length > 0 || syncing || unsynced.length > 0) await whenIdle()
+      while (running || scheduled || queue.length > 0 || syncing || unsynced.length > 0)
+        await whenIdle()
       closed = true
       if (walTimer !== undefined) clearInterval(walTimer)
       try {
@@ -580,7 +594,8 @@ function acquireLock(lockPath: string): void {
     } catch {
       /* unreadable: treat as stale */
     }
-    if (pid !== null && pid !== process.pid && isAlive(pid)) throw new StoreLockedError(lockPath, pid)
+    if (pid !== null && pid !== process.pid && isAlive(pid))
+      throw new StoreLockedError(lockPath, pid)
     if (pid === process.pid) throw new StoreLockedError(lockPath, pid)
     // Stale lock (the owner died, e.g. kill -9): take it over.
     try {
@@ -650,7 +665,10 @@ function unavailable(err: unknown): unknown {
 }
 
 function conflictName(err: unknown): string | undefined {
-  if (!isSqliteError(err) || (err.code !== 'SQLITE_CONSTRAINT_UNIQUE' && err.code !== 'SQLITE_CONSTRAINT_PRIMARYKEY'))
+  if (
+    !isSqliteError(err) ||
+    (err.code !== 'SQLITE_CONSTRAINT_UNIQUE' && err.code !== 'SQLITE_CONSTRAINT_PRIMARYKEY')
+  )
     return undefined
   const m = /constraint failed: (.*)$/.exec(err.message)
   const cols = m?.[1] ?? ''
@@ -700,7 +718,8 @@ function makeRepos(db: DB): WriteRepos {
   }
   const parse = <T>(r: unknown): T | undefined =>
     r === undefined ? undefined : (JSON.parse((r as { data: string }).data) as T)
-  const parseAll = <T>(rows: unknown[]): T[] => rows.map((r) => JSON.parse((r as { data: string }).data) as T)
+  const parseAll = <T>(rows: unknown[]): T[] =>
+    rows.map((r) => JSON.parse((r as { data: string }).data) as T)
 
   function table<T>(spec: TableSpec<T>) {
     const colNames = Object.keys(spec.cols)
@@ -723,13 +742,19 @@ function makeRepos(db: DB): WriteRepos {
         prep(`DELETE FROM ${spec.table} WHERE ${pkWhere}`).run(...key)
       },
       async one(where: string, ...params: Param[]): Promise<T | undefined> {
-        return parse<T>(prep(`SELECT data FROM ${spec.table} WHERE ${where} LIMIT 1`).get(...params))
+        return parse<T>(
+          prep(`SELECT data FROM ${spec.table} WHERE ${where} LIMIT 1`).get(...params),
+        )
       },
       async all(where: string, ...params: Param[]): Promise<T[]> {
         return parseAll<T>(prep(`SELECT data FROM ${spec.table} WHERE ${where}`).all(...params))
       },
       async count(where: string, ...params: Param[]): Promise<number> {
-        return (prep(`SELECT COUNT(*) AS n FROM ${spec.table} WHERE ${where}`).get(...params) as { n: number }).n
+        return (
+          prep(`SELECT COUNT(*) AS n FROM ${spec.table} WHERE ${where}`).get(...params) as {
+            n: number
+          }
+        ).n
       },
       async deleteWhere(where: string, ...params: Param[]): Promise<void> {
         prep(`DELETE FROM ${spec.table} WHERE ${where}`).run(...params)
@@ -789,13 +814,19 @@ function makeRepos(db: DB): WriteRepos {
   const apiKeys = entity<ApiKeyRow>('api_keys', { account_sid: (r) => r.accountSid })
   const services = entity<Service>('services', { account_sid: (r) => r.accountSid })
   const roles = entity<Role>('roles', { service_sid: (r) => r.serviceSid })
-  const users = entity<User>('users', { service_sid: (r) => r.serviceSid, identity: (r) => r.identity })
+  const users = entity<User>('users', {
+    service_sid: (r) => r.serviceSid,
+    identity: (r) => r.identity,
+  })
   const channels = entity<Channel>('channels', {
     service_sid: (r) => r.serviceSid,
     unique_name: (r) => r.uniqueName,
     type: (r) => r.type,
   })
-  const members = entity<Member>('members', { channel_sid: (r) => r.channelSid, identity: (r) => r.identity })
+  const members = entity<Member>('members', {
+    channel_sid: (r) => r.channelSid,
+    identity: (r) => r.identity,
+  })
   const messages = table<Message>({
     table: 'messages',
     pk: ['sid'],
@@ -808,11 +839,18 @@ function makeRepos(db: DB): WriteRepos {
     },
     sort: ['idx'],
   })
-  const invites = entity<Invite>('invites', { channel_sid: (r) => r.channelSid, identity: (r) => r.identity })
+  const invites = entity<Invite>('invites', {
+    channel_sid: (r) => r.channelSid,
+    identity: (r) => r.identity,
+  })
   const userChannels = table<UserChannel>({
     table: 'user_channels',
     pk: ['user_sid', 'channel_sid'],
-    cols: { user_sid: (r) => r.userSid, channel_sid: (r) => r.channelSid, created_at: (r) => r.createdAt },
+    cols: {
+      user_sid: (r) => r.userSid,
+      channel_sid: (r) => r.channelSid,
+      created_at: (r) => r.createdAt,
+    },
     sort: ['created_at', 'channel_sid'],
   })
   const credentials = entity<CredentialRow>('credentials', { account_sid: (r) => r.accountSid })
@@ -847,7 +885,8 @@ function makeRepos(db: DB): WriteRepos {
     createdAt: r.created_at,
   })
   const lastSeqSql = 'SELECT MAX(stream_seq) AS s FROM events WHERE stream = ?'
-  const readStreamSql = 'SELECT * FROM events WHERE stream = ? AND stream_seq > ? ORDER BY stream_seq LIMIT ?'
+  const readStreamSql =
+    'SELECT * FROM events WHERE stream = ? AND stream_seq > ? ORDER BY stream_seq LIMIT ?'
   const readAfterSql = 'SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?'
   const headSql = 'SELECT MAX(seq) AS s FROM events'
   const appendSql =
@@ -856,7 +895,11 @@ function makeRepos(db: DB): WriteRepos {
 
   type Table<T> = ReturnType<typeof table<T>>
   /** get, put and delete by SID. */
-  const bySid = <T>(t: Table<T>) => ({ get: (s: string) => t.get(s), put: t.put, delete: (s: string) => t.delete(s) })
+  const bySid = <T>(t: Table<T>) => ({
+    get: (s: string) => t.get(s),
+    put: t.put,
+    delete: (s: string) => t.delete(s),
+  })
   /** {@link bySid} plus the keyset list of the rows whose `col` equals a value. */
   const scoped = <T>(t: Table<T>, col: string) => ({
     ...bySid(t),
@@ -911,7 +954,11 @@ function makeRepos(db: DB): WriteRepos {
     bindings: {
       ...bySid(bindings),
       list: (sv, f, q) =>
-        bindings.list({ service_sid: sv }, { binding_type: f.bindingTypes, identity: f.identities }, q),
+        bindings.list(
+          { service_sid: sv },
+          { binding_type: f.bindingTypes, identity: f.identities },
+          q,
+        ),
     },
     webhooks: { ...scoped(webhooks, 'channel_sid'), deleteByChannel: deleteByChannel(webhooks) },
     events: {
@@ -929,7 +976,16 @@ function makeRepos(db: DB): WriteRepos {
       },
       async append(ev: NewEvent): Promise<ChatEvent> {
         const data = JSON.stringify(ev.data)
-        const info = runUnique(appendSql, [ev.stream, ev.streamSeq, ev.type, ev.key, ev.accountSid, ev.serviceSid, ev.createdAt, data])
+        const info = runUnique(appendSql, [
+          ev.stream,
+          ev.streamSeq,
+          ev.type,
+          ev.key,
+          ev.accountSid,
+          ev.serviceSid,
+          ev.createdAt,
+          data,
+        ])
         return { ...ev, seq: Number(info.lastInsertRowid) }
       },
     },
