@@ -12,8 +12,12 @@ let dirs = 0
 
 storeContract('sqlite :memory:', () => sqliteStore({ filename: ':memory:' }))
 storeContract('sqlite file (WAL)', () => sqliteStore({ dataDir: join(root, `c${++dirs}`) }))
-storeContract('sqlite file, batches of 1', () => sqliteStore({ dataDir: join(root, `b${++dirs}`), maxBatch: 1 }))
-storeContract('sqlite file, durability full', () => sqliteStore({ dataDir: join(root, `f${++dirs}`), durability: 'full' }))
+storeContract('sqlite file, batches of 1', () =>
+  sqliteStore({ dataDir: join(root, `b${++dirs}`), maxBatch: 1 }),
+)
+storeContract('sqlite file, durability full', () =>
+  sqliteStore({ dataDir: join(root, `f${++dirs}`), durability: 'full' }),
+)
 // fsync-async with a slow sync, so batches pipeline behind it.
 storeContract('sqlite file, slow async fsync, batches of 2', () =>
   sqliteStore({
@@ -26,7 +30,10 @@ storeContract('sqlite file, slow async fsync, batches of 2', () =>
 test('a second open of the same data directory is refused with StoreLockedError', async () => {
   const dir = join(root, 'lock')
   const a = sqliteStore({ dataDir: dir })
-  assert.throws(() => sqliteStore({ dataDir: dir }), (e: unknown) => e instanceof StoreLockedError && e.pid === process.pid)
+  assert.throws(
+    () => sqliteStore({ dataDir: dir }),
+    (e: unknown) => e instanceof StoreLockedError && e.pid === process.pid,
+  )
   await a.close()
   assert.equal(existsSync(join(dir, 'parley.db.lock')), false)
   const b = sqliteStore({ dataDir: dir })
@@ -77,7 +84,10 @@ test('close() drains every queued write, across several group-commit batches', a
     }),
   )
   await s.close()
-  assert.deepEqual(await Promise.all(writes), Array.from({ length: 20 }, (_, i) => i + 1))
+  assert.deepEqual(
+    await Promise.all(writes),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  )
   const again = sqliteStore({ dataDir: join(root, 'drain') })
   assert.equal(await again.read((tx) => tx.events.lastSeq('drain')), 20)
   await again.close()
@@ -120,7 +130,11 @@ test('a new database file and its WAL and shared-memory files are created with m
 })
 
 test('the WAL is checkpointed and truncated by itself once it passes walCheckpointBytes', async () => {
-  const s = sqliteStore({ dataDir: join(root, 'wal'), walCheckpointBytes: 256 * 1024, walCheckIntervalMs: 10 })
+  const s = sqliteStore({
+    dataDir: join(root, 'wal'),
+    walCheckpointBytes: 256 * 1024,
+    walCheckIntervalMs: 10,
+  })
   // Below the threshold: left alone.
   await appendBulk(s, 'w', 20)
   const small = s.walBytes()
@@ -171,6 +185,9 @@ test('checkpoint() reports the result; close() still checkpoints with the size t
   assert.equal(s.walBytes(), 0)
   await appendBulk(s, 'c', 50)
   await s.close()
-  assert.equal(existsSync(join(dir, 'parley.db-wal')) ? statSync(join(dir, 'parley.db-wal')).size : 0, 0)
+  assert.equal(
+    existsSync(join(dir, 'parley.db-wal')) ? statSync(join(dir, 'parley.db-wal')).size : 0,
+    0,
+  )
   assert.equal(sqliteStore({ filename: ':memory:' }).checkpoint(), undefined)
 })
