@@ -11,6 +11,15 @@ after(() => rmSync(root, { recursive: true, force: true }))
 let dirs = 0
 
 storeContract('sqlite :memory:', () => sqliteStore({ filename: ':memory:' }))
+storeContract('sqlite :memory:, row cache off', () =>
+  sqliteStore({ filename: ':memory:', rowCache: false }),
+)
+storeContract('sqlite file, row cache off', () =>
+  sqliteStore({ dataDir: join(root, `n${++dirs}`), rowCache: false }),
+)
+storeContract('sqlite file, row cache of 3 entries', () =>
+  sqliteStore({ dataDir: join(root, `t${++dirs}`), rowCache: { maxEntries: 3 } }),
+)
 storeContract('sqlite file (WAL)', () => sqliteStore({ dataDir: join(root, `c${++dirs}`) }))
 storeContract('sqlite file, batches of 1', () =>
   sqliteStore({ dataDir: join(root, `b${++dirs}`), maxBatch: 1 }),

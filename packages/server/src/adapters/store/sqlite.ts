@@ -68,6 +68,35 @@
  *   and, past `walCheckpointBytes`, runs `wal_checkpoint(TRUNCATE)` between two batches with a busy timeout of
  *   {@link CHECKPOINT_BUSY_MS}, so writers wait at most that long; a checkpoint that finds readers in the way gives up
  *   and is tried again at the next check. `close()` always checkpoints.
+ * - **Row cache** (`rowCache` option, on by default; `row-cache.ts`). Point reads of hot rows skip SQLite: `get(sid)` of
+ *   every table, `userChannels.get(user, channel)`, and the unique lookups `users.getByIdentity`,
+ *   `channels.getByUniqueName`, `members.getByIdentity`, `invites.getByIdentity`, "not found" answers included. An
+ *   entry holds the row's `data` JSON (or "absent"); every call parses it again, so callers get a fresh object as
+ *   without the cache. Lists, counts, the other message lookups and the event log are not cached.
+ *   - *Invariant: an entry is the committed state of its key*, except while a batch that wrote the key is open, when
+ *     it is the state before that batch (still the committed state). Reads of the read connection use and fill the
+ *     cache freely: that connection sees committed data only. In a write transaction, every key a write may change is
+ *     marked dirty before the statement runs: the primary key, the lookup keys of the row's new version and of its
+ *     current version (read from the write connection, so a renamed channel's old name or a deleted member's
+ *     (channel, identity) is included); a bulk `deleteByChannel` marks the whole table. Write-transaction reads of a
+ *     dirty key (or table) bypass the cache and do not fill it; of any other key they see the committed state, so
+ *     they may use and fill it. Rows an op wrote stay dirty if its savepoint rolls back (evicting too much is safe).
+ *   - *End of batch.* Right after `COMMIT` (or a failed `COMMIT`, or `ROLLBACK`), synchronously, every dirty key and
+ *     table is evicted. Reads that ran during the batch (interleaved at its awaits; `:memory:` reads wait for it
+ *     instead) may have filled dirty keys with pre-batch values: the eviction removes them. No stale value can come
+ *     back afterwards, because an entry is only ever filled synchronously with the answer of the statement just run
+ *     (no await between reading SQLite and filling the entry), and from then on SQLite answers the new state.
+ *   - *Visibility* is the read connection's: an entry reflects `COMMIT`, not the fsync after it, so with pipelined
+ *     batches a later batch's rows can be served before an earlier batch's fsync settles, exactly as the read
+ *     connection would show them (see *Readers* above). After a failed fsync reads likewise go on from the cache.
+ *   - Keys whose strings are not well-formed UTF-16 are never cached (SQLite reads a lone surrogate back differently,
+ *     so a row's key columns would not name its cache key). The cache assumes this process is the only writer, which
+ *     the lock file ensures; a change made behind the store's back (an external `sqlite3` shell) is not seen until
+ *     the entry is evicted.
+ *   - *Limits.* At most `maxEntries` entries (default 100 000) and `maxChars` UTF-16 code units of keys and JSON
+ *     (default 32 Mi); past either the oldest entries are evicted (first in, first out). `rowCache: false` turns the
+ *     cache off. Cost on writes: one extra point read of the key columns per put or delete of a user, channel,
+ *     member or invite.
  *
  * @module
  */
@@ -112,6 +141,7 @@ import {
   type WriteRepos,
 } from '../../ports/store.ts'
 import { MIGRATIONS } from './migrations.ts'
+import { cacheKey, RowCache, type CacheView } from './row-cache.ts'
 
 type DB = Database.Database
 type Param = string | number | null
@@ -141,7 +171,20 @@ export interface SqliteStoreOptions {
   walCheckpointBytes?: number
   /** How often the WAL size is looked at. Default 5 s. */
   walCheckIntervalMs?: number
+  /**
+   * The row cache (see the module doc): `true` (default) with the default limits, limits to override, or `false` to
+   * turn it off. `maxEntries` (default {@link DEFAULT_ROW_CACHE_ENTRIES}) bounds the entries over every table and
+   * lookup ("not found" answers included); `maxChars` (default {@link DEFAULT_ROW_CACHE_CHARS}) the UTF-16 code units
+   * of their keys and JSON. Past either, the oldest entries are evicted.
+   */
+  rowCache?: boolean | { maxEntries?: number; maxChars?: number }
 }
+
+/** Default {@link SqliteStoreOptions.rowCache} `maxEntries`. */
+export const DEFAULT_ROW_CACHE_ENTRIES = 100_000
+
+/** Default {@link SqliteStoreOptions.rowCache} `maxChars`: 32 Mi code units (32 to 64 MiB of string data). */
+export const DEFAULT_ROW_CACHE_CHARS = 32 * 1024 * 1024
 
 /** {@link SqliteStoreOptions.durability}. */
 export type SqliteDurability = 'fsync-async' | 'full' | 'normal'
@@ -290,8 +333,19 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     return true
   }
 
-  const writeRepos = makeRepos(db) as WriteRepos
-  const readRepos: ReadRepos = memory ? writeRepos : makeRepos(reader)
+  const cacheOpt = options.rowCache ?? true
+  const rowCache =
+    cacheOpt === false
+      ? undefined
+      : new RowCache({
+          maxEntries:
+            (cacheOpt === true ? undefined : cacheOpt.maxEntries) ?? DEFAULT_ROW_CACHE_ENTRIES,
+          maxChars: (cacheOpt === true ? undefined : cacheOpt.maxChars) ?? DEFAULT_ROW_CACHE_CHARS,
+        })
+  const writeRepos = makeRepos(db, rowCache?.writer)
+  // With the cache, `:memory:` reads get their own repositories (same connection) using the cache's read view.
+  const readRepos: ReadRepos =
+    memory && rowCache === undefined ? writeRepos : makeRepos(reader, rowCache?.reader)
   const maxBatch = Math.max(1, options.maxBatch ?? 256)
 
   interface Op {
@@ -341,53 +395,60 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
     const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
     let fatal: unknown = failed
-    if (fatal === undefined) {
-      try {
-        begin.run()
-      } catch (err) {
-        fatal = err
-      }
-    }
-    if (fatal === undefined) {
-      for (const op of batch) {
-        if (fatal !== undefined) {
-          results.push({ ok: false, error: fatal })
-          continue
-        }
-        db.exec('SAVEPOINT op')
-        try {
-          const value = await op.fn(writeRepos)
-          db.exec('RELEASE op')
-          results.push({ ok: true, value })
-        } catch (error) {
-          if (db.inTransaction) {
-            try {
-              db.exec('ROLLBACK TO op')
-              db.exec('RELEASE op')
-            } catch (e) {
-              fatal = e
-            }
-          } else {
-            // SQLite rolled back the whole transaction (I/O error, disk full): the batch is lost.
-            fatal = error
-          }
-          results.push({ ok: false, error })
-        }
-      }
+    rowCache?.beginBatch()
+    try {
       if (fatal === undefined) {
         try {
-          commit.run()
+          begin.run()
         } catch (err) {
           fatal = err
         }
       }
-      if (fatal !== undefined && db.inTransaction) {
-        try {
-          rollback.run()
-        } catch {
-          /* already rolled back */
+      if (fatal === undefined) {
+        for (const op of batch) {
+          if (fatal !== undefined) {
+            results.push({ ok: false, error: fatal })
+            continue
+          }
+          db.exec('SAVEPOINT op')
+          try {
+            const value = await op.fn(writeRepos)
+            db.exec('RELEASE op')
+            results.push({ ok: true, value })
+          } catch (error) {
+            if (db.inTransaction) {
+              try {
+                db.exec('ROLLBACK TO op')
+                db.exec('RELEASE op')
+              } catch (e) {
+                fatal = e
+              }
+            } else {
+              // SQLite rolled back the whole transaction (I/O error, disk full): the batch is lost.
+              fatal = error
+            }
+            results.push({ ok: false, error })
+          }
+        }
+        if (fatal === undefined) {
+          try {
+            commit.run()
+          } catch (err) {
+            fatal = err
+          }
+        }
+        if (fatal !== undefined && db.inTransaction) {
+          try {
+            rollback.run()
+          } catch {
+            /* already rolled back */
+          }
         }
       }
+    } finally {
+      // Synchronously after COMMIT or ROLLBACK (no await in between): every key the batch wrote leaves the cache
+      // before anything can read again.
+      rowCache?.endBatch()
     }
     running = false
     const settle = (): void => {
@@ -694,15 +755,21 @@ interface TableSpec<T> {
   cols: Readonly<Record<string, (row: T) => Param>>
   /** Keyset sort columns. */
   sort: readonly string[]
+  /** Unique lookups answered through the row cache: name → columns (of `cols`), as `lookup(name, ...values)`. */
+  lookups?: Readonly<Record<string, readonly string[]>>
 }
 
-function makeRepos(db: DB): WriteRepos {
-  const cache = new Map<string, Database.Statement>()
+/**
+ * The repositories over one connection. `view` is that connection's access to the row cache (none: uncached): the
+ * point reads `get` and `lookup` go through it; every write marks the keys it may change dirty first.
+ */
+function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
+  const statements = new Map<string, Database.Statement>()
   const prep = (sql: string): Database.Statement => {
-    let s = cache.get(sql)
+    let s = statements.get(sql)
     if (s === undefined) {
       s = db.prepare(sql)
-      cache.set(sql, s)
+      statements.set(sql, s)
     }
     return s
   }
@@ -728,17 +795,72 @@ function makeRepos(db: DB): WriteRepos {
     const upsertSql =
       `INSERT INTO ${spec.table} (${colNames.join(', ')}, data) VALUES (${colNames.map(() => '?').join(', ')}, ?) ` +
       `ON CONFLICT (${spec.pk.join(', ')}) DO UPDATE SET ${[...nonPk, 'data'].map((c) => `${c} = excluded.${c}`).join(', ')}`
-    const pkWhere = spec.pk.map((c) => `${c} = ?`).join(' AND ')
+    const where = (cols: readonly string[]): string => cols.map((c) => `${c} = ?`).join(' AND ')
+    const pkWhere = where(spec.pk)
+    const getSql = `SELECT data FROM ${spec.table} WHERE ${pkWhere}`
+    const pkTag = `${spec.table}|pk|`
+    const lookups = Object.entries(spec.lookups ?? {}).map(([name, cols]) => ({
+      name,
+      cols,
+      tag: `${spec.table}|${name}|`,
+      sql: `SELECT data FROM ${spec.table} WHERE ${where(cols)} LIMIT 1`,
+    }))
+    const lookupCols = [...new Set(lookups.flatMap((l) => l.cols))]
+    const oldKeysSql = `SELECT ${lookupCols.join(', ')} FROM ${spec.table} WHERE ${pkWhere}`
+
+    /** A point read through the row cache: at most one row, by `params` of the lookup tagged `tag`. */
+    const cachedGet = (tag: string, sql: string, params: Param[]): T | undefined => {
+      const key = view === undefined ? undefined : cacheKey(tag, params)
+      if (key !== undefined) {
+        const hit = view!.get(spec.table, key)
+        if (hit !== undefined) return hit === null ? undefined : (JSON.parse(hit) as T)
+      }
+      const r = prep(sql).get(...params) as { data: string } | undefined
+      // Synchronously after the statement: what it answered is still what this connection sees.
+      if (key !== undefined) view!.set(spec.table, key, r === undefined ? null : r.data)
+      return r === undefined ? undefined : (JSON.parse(r.data) as T)
+    }
+    const markDirty = (tag: string, params: Param[]): void => {
+      const key = cacheKey(tag, params)
+      if (key !== undefined) view!.dirty(key)
+    }
+    /** Marks dirty the lookup keys of a row whose column values `col` gives. */
+    const dirtyLookups = (col: (c: string) => Param): void => {
+      for (const l of lookups) markDirty(l.tag, l.cols.map(col))
+    }
+    /**
+     * Before writing the row with primary key `pk`: marks dirty its primary key and the lookup keys of its current
+     * version on this connection (a put may change them; a delete frees them).
+     */
+    const dirtyRow = (pk: Param[]): void => {
+      if (view === undefined) return
+      markDirty(pkTag, pk)
+      if (lookups.length === 0) return
+      const old = prep(oldKeysSql).get(...pk) as Record<string, Param> | undefined
+      if (old !== undefined) dirtyLookups((c) => old[c] ?? null)
+    }
+
     return {
       async get(...key: Param[]): Promise<T | undefined> {
-        return parse<T>(prep(`SELECT data FROM ${spec.table} WHERE ${pkWhere}`).get(...key))
+        return cachedGet(pkTag, getSql, key)
+      },
+      /** A unique lookup of `spec.lookups`, through the row cache. */
+      async lookup(name: string, ...params: Param[]): Promise<T | undefined> {
+        const l = lookups.find((x) => x.name === name)
+        if (l === undefined) throw new Error(`no lookup ${spec.table}.${name}`)
+        return cachedGet(l.tag, l.sql, params)
       },
       async put(row: T): Promise<void> {
         const params: Param[] = getters.map((g) => g(row))
+        if (view !== undefined) {
+          dirtyRow(spec.pk.map((c) => spec.cols[c]!(row)))
+          dirtyLookups((c) => spec.cols[c]!(row))
+        }
         params.push(JSON.stringify(row))
         runUnique(upsertSql, params)
       },
       async delete(...key: Param[]): Promise<void> {
+        dirtyRow(key)
         prep(`DELETE FROM ${spec.table} WHERE ${pkWhere}`).run(...key)
       },
       async one(where: string, ...params: Param[]): Promise<T | undefined> {
@@ -757,6 +879,7 @@ function makeRepos(db: DB): WriteRepos {
         ).n
       },
       async deleteWhere(where: string, ...params: Param[]): Promise<void> {
+        view?.dirtyTable(spec.table)
         prep(`DELETE FROM ${spec.table} WHERE ${where}`).run(...params)
       },
       /** Keyset page: `scope` equalities and `IN` filters, ordered by `spec.sort`. */
@@ -802,31 +925,35 @@ function makeRepos(db: DB): WriteRepos {
   function entity<T extends { sid: string; createdAt: number }>(
     name: string,
     lookup: Readonly<Record<string, (row: T) => Param>> = {},
+    lookups: Readonly<Record<string, readonly string[]>> = {},
   ) {
     return table<T>({
       table: name,
       pk: ['sid'],
       cols: { sid: (r) => r.sid, ...lookup, created_at: (r) => r.createdAt },
       sort: ['created_at', 'sid'],
+      lookups,
     })
   }
   const accounts = entity<AccountRow>('accounts')
   const apiKeys = entity<ApiKeyRow>('api_keys', { account_sid: (r) => r.accountSid })
   const services = entity<Service>('services', { account_sid: (r) => r.accountSid })
   const roles = entity<Role>('roles', { service_sid: (r) => r.serviceSid })
-  const users = entity<User>('users', {
-    service_sid: (r) => r.serviceSid,
-    identity: (r) => r.identity,
-  })
-  const channels = entity<Channel>('channels', {
-    service_sid: (r) => r.serviceSid,
-    unique_name: (r) => r.uniqueName,
-    type: (r) => r.type,
-  })
-  const members = entity<Member>('members', {
-    channel_sid: (r) => r.channelSid,
-    identity: (r) => r.identity,
-  })
+  const users = entity<User>(
+    'users',
+    { service_sid: (r) => r.serviceSid, identity: (r) => r.identity },
+    { identity: ['service_sid', 'identity'] },
+  )
+  const channels = entity<Channel>(
+    'channels',
+    { service_sid: (r) => r.serviceSid, unique_name: (r) => r.uniqueName, type: (r) => r.type },
+    { unique_name: ['service_sid', 'unique_name'] },
+  )
+  const members = entity<Member>(
+    'members',
+    { channel_sid: (r) => r.channelSid, identity: (r) => r.identity },
+    { identity: ['channel_sid', 'identity'] },
+  )
   const messages = table<Message>({
     table: 'messages',
     pk: ['sid'],
@@ -839,10 +966,11 @@ function makeRepos(db: DB): WriteRepos {
     },
     sort: ['idx'],
   })
-  const invites = entity<Invite>('invites', {
-    channel_sid: (r) => r.channelSid,
-    identity: (r) => r.identity,
-  })
+  const invites = entity<Invite>(
+    'invites',
+    { channel_sid: (r) => r.channelSid, identity: (r) => r.identity },
+    { identity: ['channel_sid', 'identity'] },
+  )
   const userChannels = table<UserChannel>({
     table: 'user_channels',
     pk: ['user_sid', 'channel_sid'],
@@ -917,16 +1045,16 @@ function makeRepos(db: DB): WriteRepos {
     roles: scoped(roles, 'service_sid'),
     users: {
       ...scoped(users, 'service_sid'),
-      getByIdentity: (sv, id) => users.one('service_sid = ? AND identity = ?', sv, id),
+      getByIdentity: (sv, id) => users.lookup('identity', sv, id),
     },
     channels: {
       ...bySid(channels),
-      getByUniqueName: (sv, n) => channels.one('service_sid = ? AND unique_name = ?', sv, n),
+      getByUniqueName: (sv, n) => channels.lookup('unique_name', sv, n),
       list: (sv, f, q) => channels.list({ service_sid: sv }, { type: f.types }, q),
     },
     members: {
       ...bySid(members),
-      getByIdentity: (ch, id) => members.one('channel_sid = ? AND identity = ?', ch, id),
+      getByIdentity: (ch, id) => members.lookup('identity', ch, id),
       list: (ch, f, q) => members.list({ channel_sid: ch }, { identity: f.identities }, q),
     },
     messages: {
@@ -939,7 +1067,7 @@ function makeRepos(db: DB): WriteRepos {
     },
     invites: {
       ...bySid(invites),
-      getByIdentity: (ch, id) => invites.one('channel_sid = ? AND identity = ?', ch, id),
+      getByIdentity: (ch, id) => invites.lookup('identity', ch, id),
       list: (ch, f, q) => invites.list({ channel_sid: ch }, { identity: f.identities }, q),
       deleteByChannel: deleteByChannel(invites),
     },

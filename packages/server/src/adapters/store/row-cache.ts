@@ -1,0 +1,160 @@
+/**
+ * The SQLite store's row cache: the `data` JSON of hot rows by primary key and by unique lookup key, including "not
+ * found" answers, kept coherent with the database by invalidation at the end of every write batch. The coherence
+ * argument is in the module doc of `sqlite.ts` ("Row cache"); this module is the mechanism.
+ *
+ * A cache key is built by {@link cacheKey} from a tag naming the table and the lookup (`users|identity|`) and the
+ * lookup's parameters. The cache knows nothing of SQL: the repositories ask it through a {@link CacheView} before
+ * running a statement, and tell it what the statement answered.
+ *
+ * @module
+ */
+
+/** Bounds of a {@link RowCache}. */
+export interface RowCacheLimits {
+  /** Most entries (rows and "not found" answers, over every table and lookup). */
+  maxEntries: number
+  /** Most UTF-16 code units of keys plus cached JSON. */
+  maxChars: number
+}
+
+/** One connection's access to the cache, used by that connection's repositories. */
+export interface CacheView {
+  /**
+   * The cached `data` JSON for `key` of `table` (`null`: known to be absent), or `undefined` when the statement must
+   * run (not cached, or not what this connection would answer now).
+   */
+  get(table: string, key: string): string | null | undefined
+  /** Records what the statement for `key` just answered on this connection (ignored where that is not committed). */
+  set(table: string, key: string, data: string | null): void
+  /** `key` of `table` is about to be written on this connection (write view only). */
+  dirty(key: string): void
+  /** Rows of `table` are about to be written in bulk (write view only): the table's keys are all dirty. */
+  dirtyTable(table: string): void
+}
+
+/**
+ * The cache key of a lookup: `tag` followed by the parameters, each but the last prefixed with its length so no two
+ * parameter lists share a key. `undefined` (do not cache) when a parameter is not a string, or is not well-formed
+ * UTF-16: SQLite stores a lone surrogate in a form that reads back differently, so a row's key columns could not be
+ * turned back into the key that finds it.
+ */
+export function cacheKey(tag: string, params: readonly unknown[]): string | undefined {
+  let key = tag
+  const last = params.length - 1
+  for (let i = 0; i <= last; i++) {
+    const p = params[i]
+    if (typeof p !== 'string' || !isWellFormed(p)) return undefined
+    key += i === last ? p : `${p.length}:${p}`
+  }
+  return key
+}
+
+const isWellFormedImpl = (
+  String.prototype as unknown as { isWellFormed?: (this: string) => boolean }
+).isWellFormed
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+/** `String.prototype.isWellFormed` (Node 20 has it; ES2023 typings do not). */
+function isWellFormed(s: string): boolean {
+  return isWellFormedImpl !== undefined ? isWellFormedImpl.call(s) : !LONE_SURROGATE.test(s)
+}
+
+/**
+ * The cache shared by a store's connections. Entries are evicted first-in first-out past the limits.
+ *
+ * Batches: between {@link beginBatch} and {@link endBatch}, keys the write connection writes are recorded as dirty;
+ * the write view neither answers nor records them (its connection may see uncommitted values), and `endBatch`
+ * evicts them all. The read view ignores dirtiness: its connection sees committed data only, as does every entry.
+ */
+export class RowCache {
+  readonly reader: CacheView
+  readonly writer: CacheView
+  readonly #limits: RowCacheLimits
+  readonly #entries = new Map<string, string | null>()
+  #chars = 0
+  #inBatch = false
+  readonly #dirtyKeys = new Set<string>()
+  readonly #dirtyTables = new Set<string>()
+
+  constructor(limits: RowCacheLimits) {
+    this.#limits = limits
+    this.reader = {
+      get: (_table, key) => this.#entries.get(key),
+      set: (_table, key, data) => this.#set(key, data),
+      dirty: () => {
+        throw new Error('row cache: the read view cannot write')
+      },
+      dirtyTable: () => {
+        throw new Error('row cache: the read view cannot write')
+      },
+    }
+    this.writer = {
+      get: (table, key) => (this.#isDirty(table, key) ? undefined : this.#entries.get(key)),
+      set: (table, key, data) => {
+        if (!this.#isDirty(table, key)) this.#set(key, data)
+      },
+      dirty: (key) => {
+        // Outside a batch (only a caller that kept `tx` past its write could do that) the write commits at once.
+        if (this.#inBatch) this.#dirtyKeys.add(key)
+        else this.#delete(key)
+      },
+      dirtyTable: (table) => {
+        if (this.#inBatch) this.#dirtyTables.add(table)
+        else this.#deleteTable(table)
+      },
+    }
+  }
+
+  /** Entries held now (tests and diagnostics). */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** A write batch starts: from now on the write connection may see uncommitted writes. */
+  beginBatch(): void {
+    this.#inBatch = true
+  }
+
+  /**
+   * The batch ended (COMMIT, failed COMMIT or rollback alike): evicts every key it wrote. Must run synchronously
+   * right after the COMMIT or ROLLBACK, before anything else can read.
+   */
+  endBatch(): void {
+    for (const key of this.#dirtyKeys) this.#delete(key)
+    for (const table of this.#dirtyTables) this.#deleteTable(table)
+    this.#dirtyKeys.clear()
+    this.#dirtyTables.clear()
+    this.#inBatch = false
+  }
+
+  #isDirty(table: string, key: string): boolean {
+    return this.#dirtyKeys.has(key) || (this.#dirtyTables.size > 0 && this.#dirtyTables.has(table))
+  }
+
+  #set(key: string, data: string | null): void {
+    const size = key.length + (data === null ? 0 : data.length)
+    if (size > this.#limits.maxChars || this.#limits.maxEntries < 1) return
+    this.#delete(key)
+    this.#entries.set(key, data)
+    this.#chars += size
+    // First in, first out: a Map iterates in insertion order.
+    while (this.#entries.size > this.#limits.maxEntries || this.#chars > this.#limits.maxChars) {
+      const oldest = this.#entries.keys().next()
+      if (oldest.done === true) break
+      this.#delete(oldest.value)
+    }
+  }
+
+  #delete(key: string): void {
+    const data = this.#entries.get(key)
+    if (data === undefined) return
+    this.#entries.delete(key)
+    this.#chars -= key.length + (data === null ? 0 : data.length)
+  }
+
+  /** Every key starts with its table's tag prefix `<table>|`. */
+  #deleteTable(table: string): void {
+    const prefix = `${table}|`
+    for (const key of this.#entries.keys()) if (key.startsWith(prefix)) this.#delete(key)
+  }
+}
