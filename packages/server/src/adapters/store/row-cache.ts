@@ -105,11 +105,6 @@ export class RowCache {
     }
   }
 
-  /** Entries held now (tests and diagnostics). */
-  get size(): number {
-    return this.#entries.size
-  }
-
   /** A write batch starts: from now on the write connection may see uncommitted writes. */
   beginBatch(): void {
     this.#inBatch = true
