@@ -158,6 +158,26 @@ test('the WAL is checkpointed and truncated by itself once it passes walCheckpoi
   await s.close()
 })
 
+test('WAL checkpoints run on the worker thread (not inside COMMIT), and the worker stops with the store', async () => {
+  const dir = join(root, 'walworker')
+  const s = sqliteStore({ dataDir: dir, walCheckpointBytes: 0 })
+  await until(() => s.checkpointerStats() !== undefined)
+  await appendBulk(s, 'k', 300)
+  await until(() => (s.checkpointerStats()?.framesCheckpointed ?? 0) > 0)
+  assert.equal(s.checkpointerStats()?.failures, 0)
+  await appendBulk(s, 'k', 300)
+  await s.close()
+  assert.equal(s.checkpointerStats(), undefined)
+  const again = sqliteStore({ dataDir: dir, checkpointWorker: false })
+  assert.equal(await again.read((tx) => tx.events.lastSeq('k')), 600)
+  assert.equal(again.integrityCheck(), 'ok')
+  assert.equal(again.checkpointerStats(), undefined)
+  await again.close()
+  const mem = sqliteStore({ filename: ':memory:' })
+  assert.equal(mem.checkpointerStats(), undefined)
+  await mem.close()
+})
+
 test('a size-triggered checkpoint held up by a reader gives up (writes go on), then completes after it', async () => {
   const dir = join(root, 'walbusy')
   const s = sqliteStore({ dataDir: dir, walCheckpointBytes: 64 * 1024, walCheckIntervalMs: 40 })

@@ -68,6 +68,14 @@
  *   and, past `walCheckpointBytes`, runs `wal_checkpoint(TRUNCATE)` between two batches with a busy timeout of
  *   {@link CHECKPOINT_BUSY_MS}, so writers wait at most that long; a checkpoint that finds readers in the way gives up
  *   and is tried again at the next check. `close()` always checkpoints.
+ * - **Checkpoints off the event loop** (`checkpointWorker` option, on by default for file databases;
+ *   `checkpointer.ts`). SQLite's automatic checkpoint runs inside the `COMMIT` that takes the WAL past 1,000 pages, on
+ *   the committing thread, i.e. the event loop: it copies the pages into the database file and syncs both files,
+ *   milliseconds during which no socket is served. Instead a worker thread with its own connection runs
+ *   `wal_checkpoint(PASSIVE)` every 250 ms, and once it is up the writer sets `wal_autocheckpoint = 0`. A PASSIVE
+ *   checkpoint never blocks the writer or readers, and syncs exactly as the automatic one does (see *Checkpoints*
+ *   above: the worker's connection runs with `synchronous=NORMAL`). If the worker cannot start, the automatic
+ *   checkpoint stays on. `close()` stops the worker before its own final checkpoint.
  * - **Row cache** (`rowCache` option, on by default; `row-cache.ts`). Point reads of hot rows skip SQLite: `get(sid)` of
  *   every table, `userChannels.get(user, channel)`, and the unique lookups `users.getByIdentity`,
  *   `channels.getByUniqueName`, `members.getByIdentity`, `invites.getByIdentity`, "not found" answers included. An
@@ -142,6 +150,7 @@ import {
 } from '../../ports/store.ts'
 import { MIGRATIONS } from './migrations.ts'
 import { cacheKey, RowCache, type CacheView } from './row-cache.ts'
+import { startCheckpointer, type Checkpointer, type CheckpointerStats } from './checkpointer.ts'
 
 type DB = Database.Database
 type Param = string | number | null
@@ -178,6 +187,11 @@ export interface SqliteStoreOptions {
    * of their keys and JSON. Past either, the oldest entries are evicted.
    */
   rowCache?: boolean | { maxEntries?: number; maxChars?: number }
+  /**
+   * Run WAL checkpoints on a worker thread instead of inside `COMMIT` on the event loop (see the module doc). Default
+   * true; ignored for `:memory:`.
+   */
+  checkpointWorker?: boolean
 }
 
 /** Default {@link SqliteStoreOptions.rowCache} `maxEntries`. */
@@ -234,6 +248,8 @@ export interface SqliteStore extends Store {
   walBytes(): number
   /** The durability mode in effect (`:memory:` reports `'normal'`: nothing is ever synced). */
   readonly durability: SqliteDurability
+  /** Counters of the checkpoint worker; undefined while it is not running (`:memory:`, turned off, not up yet). */
+  checkpointerStats(): CheckpointerStats | undefined
 }
 
 /**
@@ -410,7 +426,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
             results.push({ ok: false, error: fatal })
             continue
           }
-          db.exec('SAVEPOINT op')
+          try {
+            db.exec('SAVEPOINT op')
+          } catch (err) {
+            // Cannot even open the op's savepoint (I/O trouble): the batch is lost, as for a failed COMMIT.
+            fatal = err
+            results.push({ ok: false, error: err })
+            continue
+          }
           try {
             const value = await op.fn(writeRepos)
             db.exec('RELEASE op')
@@ -576,6 +599,23 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         )
   walTimer?.unref()
 
+  let checkpointer: Checkpointer | undefined
+  const checkpointerStarted =
+    memory || options.checkpointWorker === false
+      ? Promise.resolve()
+      : startCheckpointer({ filename }).then(
+          (cp) => {
+            if (closed) return cp.stop()
+            checkpointer = cp
+            // From now on the worker checkpoints; COMMIT on the event loop no longer does.
+            db.pragma('wal_autocheckpoint = 0')
+            return undefined
+          },
+          () => {
+            /* the worker could not start: SQLite's automatic checkpoint stays on */
+          },
+        )
+
   /** Resolves when no batch is open or waiting for its fsync (and, if nothing is queued either, the store is idle). */
   function whenIdle(): Promise<void> {
     if (!running && !scheduled && queue.length === 0 && !syncing && unsynced.length === 0)
@@ -611,6 +651,9 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         await whenIdle()
       closed = true
       if (walTimer !== undefined) clearInterval(walTimer)
+      await checkpointerStarted
+      await checkpointer?.stop()
+      checkpointer = undefined
       try {
         if (walFd !== undefined) {
           closeSync(walFd)
@@ -630,6 +673,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
     checkpoint: () => checkpoint(BUSY_TIMEOUT_MS),
     walBytes,
+    checkpointerStats: () => checkpointer?.stats(),
   }
   return store
 }
