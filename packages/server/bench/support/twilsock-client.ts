@@ -121,45 +121,123 @@ export function splitPacket(
   }
 }
 
+/** Handler of one complete server frame: its payload is `buf[start, end)`, valid only during the call. */
+export type FrameHandler = (opcode: number, buf: Buffer, start: number, end: number) => void
+
+/** Longest WebSocket frame header of a server frame (unmasked): 2 bytes + a 64-bit length. */
+const MAX_HEAD = 10
+
+/**
+ * Total size (header + payload) of the server frame starting at `b[at]`, or -1 when its header is not complete in
+ * `b[at, end)`. Server frames are unmasked; a 64-bit length above 2^53 is not expected from the gateway.
+ */
+export function frameSize(b: Buffer, at: number, end: number): number {
+  const avail = end - at
+  if (avail < 2) return -1
+  const len = b[at + 1]! & 0x7f
+  if (len < 126) return 2 + len
+  if (len === 126) return avail < 4 ? -1 : 4 + ((b[at + 2]! << 8) | b[at + 3]!)
+  return avail < 10 ? -1 : 10 + b.readUInt32BE(at + 2) * 0x1_0000_0000 + b.readUInt32BE(at + 6)
+}
+
+/** Size of the header of a server frame whose second byte is `b1`. */
+const headSize = (b1: number): number => ((b1 & 0x7f) < 126 ? 2 : (b1 & 0x7f) === 126 ? 4 : 10)
+
 /**
  * Incremental reader of what the server sends on one socket: the HTTP upgrade response, then WebSocket frames
  * (server frames are unmasked; no fragmentation is expected from the gateway).
+ *
+ * Built for a load client that reads with `net.connect({ onread })` into one buffer shared by all its sockets: frames
+ * complete in a chunk are handed over in place (no copy, no allocation), and only the bytes of a frame cut by the
+ * end of a chunk are copied, into a tail buffer kept per stream, so a chunk's buffer may be reused once
+ * {@link ServerStream.push} returns.
  */
 export class ServerStream {
-  #buf: Buffer = Buffer.alloc(0)
+  #tail: Buffer = Buffer.alloc(0)
+  #tailLen = 0
   #upgraded = false
+  readonly #onFrame: FrameHandler
+
+  constructor(onFrame: FrameHandler) {
+    this.#onFrame = onFrame
+  }
+
+  /** Bytes held back (a partial frame, or an incomplete upgrade response). */
+  get buffered(): number {
+    return this.#tailLen
+  }
 
   /**
-   * Feeds bytes. `onFrame(opcode, payload)` gets each complete frame. Returns `false` when the upgrade was refused
-   * (not `101`), `true` otherwise.
+   * Feeds `chunk[start, end)`. Each complete frame goes to the handler, in order. Returns `false` when the upgrade
+   * was refused (not `101`), `true` otherwise.
    */
-  push(chunk: Buffer, onFrame: (opcode: number, payload: Buffer) => void): boolean {
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk])
-    if (!this.#upgraded) {
-      const end = this.#buf.indexOf('\r\n\r\n')
-      if (end === -1) return true
-      if (!this.#buf.toString('latin1', 0, 12).startsWith('HTTP/1.1 101')) return false
-      this.#upgraded = true
-      this.#buf = this.#buf.subarray(end + 4)
+  push(chunk: Buffer, start = 0, end = chunk.length): boolean {
+    if (!this.#upgraded) return this.#pushUpgrade(chunk, start, end)
+    let i = start
+    if (this.#tailLen > 0) {
+      i = this.#completeTail(chunk, start, end)
+      if (i < 0) return true
     }
     for (;;) {
-      const b = this.#buf
-      if (b.length < 2) return true
-      const opcode = b[0]! & 0x0f
-      let len = b[1]! & 0x7f
-      let off = 2
-      if (len === 126) {
-        if (b.length < 4) return true
-        len = b.readUInt16BE(2)
-        off = 4
-      } else if (len === 127) {
-        if (b.length < 10) return true
-        len = Number(b.readBigUInt64BE(2))
-        off = 10
-      }
-      if (b.length < off + len) return true
-      this.#buf = b.subarray(off + len)
-      onFrame(opcode, b.subarray(off, off + len))
+      const size = frameSize(chunk, i, end)
+      if (size < 0 || end - i < size) break
+      this.#onFrame(chunk[i]! & 0x0f, chunk, i + headSize(chunk[i + 1]!), i + size)
+      i += size
     }
+    if (i < end) this.#append(chunk, i, end)
+    return true
+  }
+
+  #pushUpgrade(chunk: Buffer, start: number, end: number): boolean {
+    this.#append(chunk, start, end)
+    const t = this.#tail.subarray(0, this.#tailLen)
+    const at = t.indexOf('\r\n\r\n')
+    if (at === -1) return true
+    if (!t.toString('latin1', 0, 12).startsWith('HTTP/1.1 101')) return false
+    this.#upgraded = true
+    this.#tailLen = 0
+    // Once per connection: the frames right behind the response, copied out of the tail they are about to reuse.
+    const rest = Buffer.from(t.subarray(at + 4))
+    return rest.length === 0 || this.push(rest)
+  }
+
+  /** Completes the held-back frame from `chunk[start, end)`; returns where the chunk's next frame starts, or -1. */
+  #completeTail(chunk: Buffer, start: number, end: number): number {
+    let i = start
+    let size = frameSize(this.#tail, 0, this.#tailLen)
+    if (size < 0) {
+      const k = Math.min(end - i, MAX_HEAD - this.#tailLen)
+      this.#append(chunk, i, i + k)
+      i += k
+      size = frameSize(this.#tail, 0, this.#tailLen)
+      if (size < 0) return -1
+      // The header is known now; bytes copied past the end of a short frame are still in the chunk.
+      if (this.#tailLen > size) {
+        i -= this.#tailLen - size
+        this.#tailLen = size
+      }
+    }
+    const missing = size - this.#tailLen
+    if (end - i < missing) {
+      this.#append(chunk, i, end)
+      return -1
+    }
+    this.#append(chunk, i, i + missing)
+    i += missing
+    this.#tailLen = 0
+    const t = this.#tail
+    this.#onFrame(t[0]! & 0x0f, t, headSize(t[1]!), size)
+    return i
+  }
+
+  #append(chunk: Buffer, start: number, end: number): void {
+    const n = end - start
+    if (this.#tailLen + n > this.#tail.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#tail.length * 2, this.#tailLen + n, 1024))
+      this.#tail.copy(grown, 0, 0, this.#tailLen)
+      this.#tail = grown
+    }
+    chunk.copy(this.#tail, this.#tailLen, start, end)
+    this.#tailLen += n
   }
 }
