@@ -875,7 +875,8 @@ async function runClient(): Promise<void> {
   const backlog = (): number => {
     let owed = 0
     for (const ph of phases)
-      owed += ph.total - ph.replies + ph.acceptedCount * channelSize - ph.delivered - ph.late
+      owed +=
+        ph.total - ph.replies + Math.max(0, ph.acceptedCount * channelSize - ph.delivered - ph.late)
     return owed
   }
   // One send template per channel: the frames differ per message only in the sequence number.
