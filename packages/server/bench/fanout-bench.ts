@@ -363,6 +363,8 @@ async function orchestrate(): Promise<void> {
       users,
       channelSize,
       channels: users / channelSize,
+      storage: memory ? 'memory' : 'disk',
+      durability: ready.durability,
       fixed,
       search: search ? { best: best ?? null, steps } : null,
       targets: TARGET,
