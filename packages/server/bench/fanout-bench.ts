@@ -612,7 +612,7 @@ interface Phase {
   /** Deliveries per message. */
   counts: Uint16Array
   accepted: Uint8Array
-  /** Per delivery, from the send's write / from its scheduled time; `nDelivered` of them are set. */
+  /** Per delivery, from the send's write / from its scheduled time; the first `delivered` are set. */
   latencies: Float64Array
   fromSchedule: Float64Array
   /** Per reply, from the send's write. */
@@ -624,7 +624,7 @@ interface Phase {
   acceptedCount: number
   delivered: number
   duplicated: number
-  /** Deliveries (and replies) that came after the phase was judged: counted lost there, kept for the drain. */
+  /** Deliveries that came after the phase was judged (counted lost there); the next phase's drain waits for them. */
   late: number
   judged: boolean
   lastDeliveryAt: number
@@ -704,7 +704,7 @@ async function runClient(): Promise<void> {
     out.pos = writeAck(out.buf, out.pos, src, idStart, idEnd)
   }
 
-  /** Anything but a bench delivery or send reply (setup, other events): JSON. Returns whether to ack it. */
+  /** Anything but a bench delivery or send reply (setup, other events), read as JSON; notifications are acked. */
   const slowPacket = (c: Conn, frame: Buffer): void => {
     const pkt = splitPacket(frame)
     if (pkt === undefined) {
