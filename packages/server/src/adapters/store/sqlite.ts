@@ -74,8 +74,12 @@
  *   milliseconds during which no socket is served. Instead a worker thread with its own connection runs
  *   `wal_checkpoint(PASSIVE)` every 250 ms, and once it is up the writer sets `wal_autocheckpoint = 0`. A PASSIVE
  *   checkpoint never blocks the writer or readers, and syncs exactly as the automatic one does (see *Checkpoints*
- *   above: the worker's connection runs with `synchronous=NORMAL`). If the worker cannot start, the automatic
- *   checkpoint stays on. `close()` stops the worker before its own final checkpoint.
+ *   above: the worker's connection runs with `synchronous=NORMAL`). The WAL is reused from its start only after a
+ *   checkpoint that copied every frame, which a concurrent one never does under steady writes; so for its last
+ *   round the worker asks the store to hold its next batch (no event-loop blocking: the batch just starts when the
+ *   worker resumes it, typically within a millisecond; the worker flushes the database file beforehand so the pause
+ *   stays short). If the worker cannot start, the automatic checkpoint stays on. `close()` stops the worker before its
+ *   own final checkpoint.
  * - **Row cache** (`rowCache` option, on by default; `row-cache.ts`). Point reads of hot rows skip SQLite: `get(sid)` of
  *   every table, `userChannels.get(user, channel)`, and the unique lookups `users.getByIdentity`,
  *   `channels.getByUniqueName`, `members.getByIdentity`, `invites.getByIdentity`, "not found" answers included. An
@@ -372,6 +376,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   let queue: Op[] = []
   let scheduled = false
   let running = false
+  /** The checkpoint worker holds the writer between two batches (see `checkpointer.ts`): start none until it resumes. */
+  let pausedForCheckpoint = false
   let closed = false
   let idleWaiters: (() => void)[] = []
   /** Committed (or failed) batches waiting for an fsync before they settle, in commit order (fsync-async). */
@@ -392,7 +398,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const rollback = db.prepare('ROLLBACK')
 
   function schedule(): void {
-    if (scheduled || running) return
+    if (scheduled || running || pausedForCheckpoint) return
     // fsync-async: while an fsync is in flight, let writes pile up into one batch that runs when it ends (same latency
     // as committing them now, since they would wait for the next fsync anyway, but fewer, larger transactions). Only a
     // full batch runs at once (pipelined behind the fsync), so the queue stays bounded.
@@ -406,6 +412,12 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   }
 
   async function runBatch(): Promise<void> {
+    if (pausedForCheckpoint) return
+    if (checkpointer?.takePause() === true) {
+      // Between two batches: the worker copies the last WAL frames with no commit in between, then resumes us.
+      pausedForCheckpoint = true
+      return
+    }
     running = true
     const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch)
     queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
@@ -603,7 +615,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const checkpointerStarted =
     memory || options.checkpointWorker === false
       ? Promise.resolve()
-      : startCheckpointer({ filename }).then(
+      : startCheckpointer({
+          filename,
+          onResume() {
+            pausedForCheckpoint = false
+            if (queue.length > 0) schedule()
+            else notifyIdle()
+          },
+        }).then(
           (cp) => {
             if (closed) return cp.stop()
             checkpointer = cp
