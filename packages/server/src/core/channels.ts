@@ -14,6 +14,8 @@ import {
   loadRole,
   loadService,
   memberAccess,
+  requireMember,
+  requireVisible,
   permissionsOf,
   requireAdmin,
   requirePermission,
@@ -295,7 +297,7 @@ export function channelsApi(ctx: Ctx): ChannelsApi {
       return ctx.read(async (tx) => {
         const service = await loadService(tx, actor, serviceSid)
         const channel = await loadChannel(tx, service, ref)
-        if (actor.kind === 'user') await channelAccess(tx, actor, service, channel)
+        if (actor.kind === 'user') await requireVisible(tx, actor, channel)
         return channel
       })
     },
@@ -609,9 +611,9 @@ export function invitesApi(ctx: Ctx): InvitesApi {
         const service = await loadService(tx, actor, serviceSid)
         const channel = await loadChannel(tx, service, channelRef)
         if (actor.kind === 'user') {
-          await channelAccess(tx, actor, service, channel)
+          await requireVisible(tx, actor, channel)
           const invite = await loadInvite(tx, channel, inviteSid)
-          if (invite.identity !== actor.identity) await memberAccess(tx, actor, service, channel)
+          if (invite.identity !== actor.identity) await requireMember(tx, actor, channel)
           return invite
         }
         return loadInvite(tx, channel, inviteSid)

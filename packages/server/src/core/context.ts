@@ -177,7 +177,7 @@ export async function loadMemberChannel(
 ): Promise<Channel> {
   const service = await loadService(tx, actor, serviceSid)
   const channel = await loadChannel(tx, service, channelRef)
-  if (actor.kind === 'user') await memberAccess(tx, actor, service, channel)
+  if (actor.kind === 'user') await requireMember(tx, actor, channel)
   return channel
 }
 
@@ -328,7 +328,36 @@ export interface ChannelAccess {
 
 /**
  * Checks that a user actor can see `channel` (reliability.md §2.1): a private channel is visible only to members,
- * invitees and its creator; otherwise 50300 (404, existence not leaked).
+ * invitees and its creator; otherwise 50300 (404, existence not leaked). Returns the actor's member row, if any.
+ * Reads no permissions: for reads that only need visibility.
+ *
+ * @throws {ChatError} 50300 private channel not visible to the actor.
+ */
+export async function requireVisible(tx: ReadRepos, actor: UserActor, channel: Channel): Promise<Member | undefined> {
+  const member = await tx.members.getByIdentity(channel.sid, actor.identity)
+  if (member === undefined && channel.type === 'private' && channel.createdBy !== actor.identity) {
+    const invite = await tx.invites.getByIdentity(channel.sid, actor.identity)
+    if (invite === undefined) throw new ChatError(50300)
+  }
+  return member
+}
+
+/**
+ * Like {@link requireVisible} but also requires membership (member-only reads and actions).
+ *
+ * @throws {ChatError} 50300 private and not visible; 50400 (403) visible but not a member.
+ */
+export async function requireMember(tx: ReadRepos, actor: UserActor, channel: Channel): Promise<Member> {
+  const member = await requireVisible(tx, actor, channel)
+  if (member === undefined) {
+    if (channel.type === 'private') throw new ChatError(50300)
+    throw new ChatError(50400)
+  }
+  return member
+}
+
+/**
+ * {@link requireVisible} plus the actor's permissions in the channel.
  *
  * @throws {ChatError} 50300 private channel not visible to the actor.
  */
@@ -338,16 +367,12 @@ export async function channelAccess(
   service: Service,
   channel: Channel,
 ): Promise<ChannelAccess> {
-  const member = await tx.members.getByIdentity(channel.sid, actor.identity)
-  if (member === undefined && channel.type === 'private' && channel.createdBy !== actor.identity) {
-    const invite = await tx.invites.getByIdentity(channel.sid, actor.identity)
-    if (invite === undefined) throw new ChatError(50300)
-  }
+  const member = await requireVisible(tx, actor, channel)
   return { member, perms: await permissionsOf(tx, service, actor.identity, member) }
 }
 
 /**
- * Like {@link channelAccess} but also requires membership (member-only actions).
+ * {@link requireMember} plus the actor's permissions in the channel.
  *
  * @throws {ChatError} 50300 private and not visible; 50400 (403) visible but not a member.
  */
@@ -357,10 +382,6 @@ export async function memberAccess(
   service: Service,
   channel: Channel,
 ): Promise<ChannelAccess & { member: Member }> {
-  const access = await channelAccess(tx, actor, service, channel)
-  if (access.member === undefined) {
-    if (channel.type === 'private') throw new ChatError(50300)
-    throw new ChatError(50400)
-  }
-  return access as ChannelAccess & { member: Member }
+  const member = await requireMember(tx, actor, channel)
+  return { member, perms: await permissionsOf(tx, service, actor.identity, member) }
 }
