@@ -58,10 +58,52 @@ export interface TwilsockSession {
    * MUST NOT block; the transport enforces the per-socket outbound byte limit and closes slow consumers.
    */
   notify(messageType: string, payload: unknown): void
+  /**
+   * Same as `notify(n.messageType, n.value)`, with the payload serialised once for every session it goes to (the
+   * bytes on the wire are identical). Optional: callers fall back to `notify` through {@link notifyEncoded}.
+   */
+  notifyEncoded?(n: EncodedNotification): void
   /** Register a cleanup that runs once when the socket closes (for any reason). */
   onClose(fn: () => void): void
   readonly closed: boolean
 }
 
 /** Handles one tunnelled request. MUST resolve (errors become an HTTP error status), never reject. */
-export type UpstreamHandler = (req: UpstreamRequest, session: TwilsockSession) => Promise<UpstreamResponse>
+export type UpstreamHandler = (
+  req: UpstreamRequest,
+  session: TwilsockSession,
+) => Promise<UpstreamResponse>
+
+/**
+ * A notification payload serialised to JSON once, to be sent to many sessions (Sync fan-out: every subscriber of a
+ * stream gets the same bytes for one event). Only the Twilsock header (with its per-socket packet id) is built per
+ * socket.
+ */
+export class EncodedNotification {
+  readonly messageType: string
+  readonly value: unknown
+  /** `JSON.stringify(value)` as UTF-8; empty when it is `undefined` (no payload). */
+  readonly json: Buffer
+  /** Why `value` could not be serialised (then nothing is sent); `undefined` when it could. */
+  readonly error: unknown
+
+  constructor(messageType: string, value: unknown) {
+    this.messageType = messageType
+    this.value = value
+    let json: string | undefined
+    try {
+      json = value === undefined ? undefined : (JSON.stringify(value) as string | undefined)
+    } catch (err) {
+      this.error = err
+    }
+    this.json = json === undefined ? EMPTY : Buffer.from(json, 'utf8')
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+/** Sends a pre-encoded notification, through `notify` when the session cannot take the encoded form. */
+export function notifyEncoded(session: TwilsockSession, n: EncodedNotification): void {
+  if (session.notifyEncoded !== undefined) session.notifyEncoded(n)
+  else session.notify(n.messageType, n.value)
+}

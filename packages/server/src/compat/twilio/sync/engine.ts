@@ -9,12 +9,19 @@
  * @module
  */
 import type { ChatEvent } from '../../../core/types.ts'
-import type { TwilsockSession, UpstreamRequest, UpstreamResponse } from '../upstream.ts'
+import {
+  EncodedNotification,
+  notifyEncoded,
+  type TwilsockSession,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from '../upstream.ts'
 import { queryItems } from './paging.ts'
 import { ObjectStates, type ObjectState } from './state.ts'
 import {
   SyncHttpError,
   type SyncEventLog,
+  type SyncMutation,
   type SyncObjectRef,
   type SyncObjectType,
   type SyncProjection,
@@ -55,6 +62,25 @@ export interface SyncEngine {
 
 const TYPES: Record<string, SyncObjectType> = { Documents: 'document', Maps: 'map', Lists: 'list' }
 const SYNC_EVENT = 'twilio.sync.event'
+/**
+ * Log events whose notifications stay encoded (the most recent ones): live fan-out encodes each event once for all
+ * subscribers of its stream; replays of older events encode again.
+ */
+const MAX_ENCODED_EVENTS = 1024
+
+/** The notifications of one log event, for one object and base URL, encoded once. */
+interface EncodedEvent {
+  readonly base: string
+  readonly sid: string
+  readonly uniqueName: string
+  readonly type: SyncObjectType
+  readonly mutations: readonly EncodedMutation[]
+}
+
+interface EncodedMutation {
+  readonly op: SyncMutation['op']
+  readonly notification: EncodedNotification
+}
 
 interface Subscription {
   readonly session: TwilsockSession
@@ -125,6 +151,40 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
   const bySession = new Map<string, Map<string, Subscription>>()
   /** stream → subscriptions */
   const byStream = new Map<string, Set<Subscription>>()
+  /** Insertion-ordered, at most {@link MAX_ENCODED_EVENTS}: the oldest entry goes first. */
+  const encodedEvents = new Map<ChatEvent, EncodedEvent>()
+
+  /** The `twilio.sync.event` payloads of `ev` as `sub` gets them (the same bytes for every subscriber). */
+  function encoded(sub: Subscription, ev: ChatEvent): readonly EncodedMutation[] {
+    const { ref, base } = sub
+    const hit = encodedEvents.get(ev)
+    if (
+      hit !== undefined &&
+      hit.base === base &&
+      hit.sid === ref.sid &&
+      hit.uniqueName === ref.uniqueName &&
+      hit.type === ref.type
+    ) {
+      return hit.mutations
+    }
+    // `project` is pure (SyncProjection contract), so one result serves every subscriber of the object.
+    const mutations = projection.project(ref, ev).map((m): EncodedMutation => ({
+      op: m.op,
+      notification: new EncodedNotification(SYNC_EVENT, eventPayload(base, ref, ev, m)),
+    }))
+    if (hit !== undefined) encodedEvents.delete(ev)
+    encodedEvents.set(ev, {
+      base,
+      sid: ref.sid,
+      uniqueName: ref.uniqueName,
+      type: ref.type,
+      mutations,
+    })
+    if (encodedEvents.size > MAX_ENCODED_EVENTS) {
+      encodedEvents.delete(encodedEvents.keys().next().value!)
+    }
+    return mutations
+  }
 
   function drop(sub: Subscription): void {
     sub.closed = true
@@ -150,9 +210,12 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     return m
   }
 
-  async function eventsAfter(st: ObjectState, after: number): Promise<ChatEvent[]> {
-    const fromTail = st.tailAfter(after)
-    if (fromTail !== undefined) return fromTail
+  /** Events after `after`: from the state's tail without IO (the live case), else read from the log. */
+  function eventsAfter(st: ObjectState, after: number): ChatEvent[] | Promise<ChatEvent[]> {
+    return st.tailAfter(after) ?? readAfter(st, after)
+  }
+
+  async function readAfter(st: ObjectState, after: number): Promise<ChatEvent[]> {
     const out: ChatEvent[] = []
     let cursor = after
     while (cursor < st.lastSeq) {
@@ -185,16 +248,16 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
           // Access is gone, often because the object itself was removed: the removal (which carries no data) is
           // still delivered so the SDK learns of it (e.g. twilio-chat's channelRemoved), then the stream stops.
           for (const ev of await eventsAfter(st, sub.lastSent)) {
-            for (const m of projection.project(sub.ref, ev)) {
-              if (m.op === 'object_removed')
-                sub.session.notify(SYNC_EVENT, eventPayload(sub.base, sub.ref, ev, m))
+            for (const m of encoded(sub, ev)) {
+              if (m.op === 'object_removed') notifyEncoded(sub.session, m.notification)
             }
           }
           if (sub.pending !== null) failed(sub, new SyncHttpError(403, 20403, 'Forbidden'))
           drop(sub)
           return
         }
-        const events = await eventsAfter(st, sub.lastSent)
+        const found = eventsAfter(st, sub.lastSent)
+        const events = Array.isArray(found) ? found : await found
         let replayed = 0
         for (const ev of events) {
           if (sub.closed || sub.session.closed) return
@@ -211,9 +274,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
             drop(sub)
             return
           }
-          for (const m of projection.project(sub.ref, ev)) {
-            sub.session.notify(SYNC_EVENT, eventPayload(sub.base, sub.ref, ev, m))
-          }
+          for (const m of encoded(sub, ev)) notifyEncoded(sub.session, m.notification)
           sub.lastSent = ev.streamSeq
         }
         if (sub.pending !== null) {

@@ -20,7 +20,8 @@ export function objectUrl(base: string, ref: SyncObjectRef): string {
 
 /** ISO-8601 without milliseconds, as Twilio formats dates. */
 export function isoDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  // toISOString always ends in `.sssZ`.
+  return `${new Date(ms).toISOString().slice(0, -5)}Z`
 }
 
 /** An item as `GET …/Items` returns it. */

@@ -13,6 +13,8 @@
  * @module
  */
 
+import type { EncodedNotification } from '../upstream.ts'
+
 const MAGIC = 'TWILSOCK V3.0 '
 const MAGIC_BYTES = Buffer.from(MAGIC, 'latin1')
 const CR = 0x0d
@@ -146,6 +148,40 @@ export function encodePacket(header: PacketHeader, payload?: string | Buffer): B
 
 const EMPTY = Buffer.alloc(0)
 const CRLF = Buffer.from('\r\n', 'latin1')
+
+/** The header of a notification up to its id, as `encodePacket` orders the fields. */
+const NOTIFICATION_HEAD = '{"method":"notification","id":'
+/** Per encoded payload: the header after the id (`,"message_type":…,"payload_size":N}`), as UTF-8. */
+const notificationTails = new WeakMap<EncodedNotification, Buffer>()
+/** Ids that need no JSON escaping (all of the server's own). */
+const PLAIN_ID = /^[A-Za-z0-9_.-]*$/
+
+/**
+ * Encodes a `notification` packet around a payload serialised once for many sockets. The bytes equal
+ * `encodePacket({ method: 'notification', id, message_type, payload_type: 'application/json' }, json)`; only the
+ * magic line and the id are built per call.
+ */
+export function encodeNotification(id: string, n: EncodedNotification): Buffer {
+  let tail = notificationTails.get(n)
+  if (tail === undefined) {
+    tail = Buffer.from(
+      `,"message_type":${JSON.stringify(n.messageType)},"payload_type":"application/json","payload_size":${n.json.length}}`,
+      'utf8',
+    )
+    notificationTails.set(n, tail)
+  }
+  const idJson = PLAIN_ID.test(id) ? `"${id}"` : JSON.stringify(id)
+  const headerLen = NOTIFICATION_HEAD.length + Buffer.byteLength(idJson, 'utf8') + tail.length
+  const head = `${MAGIC}${headerLen}\r\n${NOTIFICATION_HEAD}${idJson}`
+  const headBytes = Buffer.byteLength(head, 'utf8')
+  const buf = Buffer.allocUnsafe(headBytes + tail.length + 2 + n.json.length)
+  let off = buf.write(head, 0, 'utf8')
+  off += tail.copy(buf, off)
+  buf[off++] = CR
+  buf[off++] = LF
+  n.json.copy(buf, off)
+  return buf
+}
 
 /**
  * Decodes a payload as strict UTF-8 text.

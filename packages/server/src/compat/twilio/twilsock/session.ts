@@ -16,14 +16,16 @@ import type { HeartbeatTarget } from '../../../realtime/heartbeat.ts'
 import { CLOSE_SLOW_CONSUMER, sendBounded } from '../../../realtime/outbound.ts'
 import { TokenBucket } from '../../../realtime/rate-limiter.ts'
 import type { TimerHandle } from '../../../realtime/timers.ts'
-import type {
-  TwilsockPrincipal,
-  TwilsockSession,
-  UpstreamRequest,
-  UpstreamResponse,
+import {
+  EncodedNotification,
+  type TwilsockPrincipal,
+  type TwilsockSession,
+  type UpstreamRequest,
+  type UpstreamResponse,
 } from '../upstream.ts'
 import {
   decodePacket,
+  encodeNotification,
   encodePacket,
   payloadText,
   type FramingError,
@@ -145,24 +147,20 @@ export class Session implements TwilsockSession, HeartbeatTarget {
 
   notify(messageType: string, payload: unknown): void {
     if (this.#state !== 'active' || this.#closing) return
-    const id = newPacketId()
-    const header = {
-      method: 'notification',
-      id,
-      message_type: messageType,
-      payload_type: 'application/json',
-    }
-    let body: string | undefined
-    try {
-      body = payload === undefined ? undefined : JSON.stringify(payload)
-    } catch (err) {
+    this.notifyEncoded(new EncodedNotification(messageType, payload))
+  }
+
+  notifyEncoded(n: EncodedNotification): void {
+    if (this.#state !== 'active' || this.#closing) return
+    if (n.error !== undefined) {
       this.#ctx.log('error', 'twilsock notification payload not serialisable', {
         session: this.id,
-        err,
+        err: n.error,
       })
       return
     }
-    this.#sendTracked(id, header, body)
+    const id = newPacketId()
+    this.#sendTracked(id, () => encodeNotification(id, n))
   }
 
   onClose(fn: () => void): void {
@@ -631,11 +629,9 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     if (this.#state !== 'active' || this.#closing || this.#warned) return
     this.#warned = true
     const id = newPacketId()
-    this.#sendTracked(id, {
-      method: 'client_update',
-      id,
-      client_update_type: 'token_about_to_expire',
-    })
+    this.#sendTracked(id, () =>
+      encodePacket({ method: 'client_update', id, client_update_type: 'token_about_to_expire' }),
+    )
   }
 
   #expire(): void {
@@ -666,14 +662,15 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     this.#send(encodePacket(header))
   }
 
-  #sendTracked(id: string, header: PacketHeader, body?: string): void {
+  /** Sends a packet the client must ack; `encode` runs only when it is sent. */
+  #sendTracked(id: string, encode: () => Buffer): void {
     const unacked = (this.#unacked ??= new Map())
     if (unacked.size >= this.#ctx.maxUnacked) {
       this.#ctx.log('warn', 'twilsock client does not ack', { session: this.id })
       this.close(CLOSE.slowConsumer, 'too many unacknowledged packets')
       return
     }
-    if (this.#send(encodePacket(header, body))) unacked.set(id, this.#ctx.timers.now())
+    if (this.#send(encode())) unacked.set(id, this.#ctx.timers.now())
   }
 
   #send(buf: Buffer): boolean {
