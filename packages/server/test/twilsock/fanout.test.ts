@@ -97,3 +97,25 @@ test('one shared payload reaches every session byte-identical to the per-subscri
   }
   for (const p of peers) p.c.close()
 })
+
+test('packet ids are unique within a session and keep the TM prefix', async (t) => {
+  const h = await startGateway({ limits: { maxUnacked: 10_000 } })
+  t.after(() => h.close())
+  const a = await rawFrames(h, 'alice', false)
+  const b = await rawFrames(h, 'bob', false)
+  const n = new EncodedNotification('twilio.sync.event', { i: 0 })
+  for (let i = 0; i < 2000; i++) notifyEncoded(a.session, n)
+  for (let i = 0; i < 10; i++) b.session.notify('twilio.sync.event', { i })
+  await until(() => a.frames.length === 2000 && b.frames.length === 10)
+  const ids = a.frames.map((f) => decodePacket(f).id!)
+  assert.equal(new Set(ids).size, 2000)
+  const idsB = b.frames.map((f) => decodePacket(f).id!)
+  for (const id of [...ids, ...idsB]) assert.match(id, /^TM[0-9a-z]+$/)
+  // Another session numbers its own packets: its ids differ from the first session's.
+  assert.equal(
+    idsB.some((id) => ids.includes(id)),
+    false,
+  )
+  a.c.close()
+  b.c.close()
+})

@@ -64,14 +64,13 @@ function status(code: number, description?: string, errorCode?: number): Twilsoc
   return s
 }
 
-function newPacketId(): string {
-  return `TM${randomUUID()}`
-}
-
 /** A Twilsock connection. Created by the gateway for each upgraded socket. */
 export class Session implements TwilsockSession, HeartbeatTarget {
   readonly id: string
   missedPongs = 0
+  /** Packet ids are `TM` + this session's random prefix + a counter: unique per session, as acks need. */
+  readonly #idPrefix: string
+  #packetSeq = 0
   #state: SessionState = 'awaiting_init'
   #principal: TwilsockPrincipal | undefined
   readonly #ws: WebSocket
@@ -99,7 +98,9 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   readonly remoteAddress: string
 
   constructor(ws: WebSocket, ctx: GatewayContext, remoteAddress = '') {
-    this.id = `TS${randomUUID().replaceAll('-', '')}`
+    const uuid = randomUUID().replaceAll('-', '')
+    this.id = `TS${uuid}`
+    this.#idPrefix = `TM${uuid.slice(0, 12)}`
     this.#ws = ws
     this.#ctx = ctx
     this.remoteAddress = remoteAddress
@@ -159,7 +160,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       })
       return
     }
-    const id = newPacketId()
+    const id = this.#nextPacketId()
     this.#sendTracked(id, () => encodeNotification(id, n))
   }
 
@@ -206,7 +207,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
         for (const id of this.#pending) this.#reply(id, status(503, 'Connection closing'))
         this.#pending = undefined
       }
-      const header = { method: 'close', id: newPacketId(), status: twilsockClose.status }
+      const header = { method: 'close', id: this.#nextPacketId(), status: twilsockClose.status }
       const body =
         twilsockClose.payload === undefined ? undefined : JSON.stringify(twilsockClose.payload)
       this.#send(encodePacket(header, body))
@@ -628,7 +629,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     this.#warnTimer = undefined
     if (this.#state !== 'active' || this.#closing || this.#warned) return
     this.#warned = true
-    const id = newPacketId()
+    const id = this.#nextPacketId()
     this.#sendTracked(id, () =>
       encodePacket({ method: 'client_update', id, client_update_type: 'token_about_to_expire' }),
     )
@@ -660,6 +661,10 @@ export class Session implements TwilsockSession, HeartbeatTarget {
 
   #sendReply(header: PacketHeader): void {
     this.#send(encodePacket(header))
+  }
+
+  #nextPacketId(): string {
+    return `${this.#idPrefix}${(++this.#packetSeq).toString(36)}`
   }
 
   /** Sends a packet the client must ack; `encode` runs only when it is sent. */
