@@ -26,3 +26,76 @@ export function sendBounded(socket: BufferedSocket, data: Buffer, maxBytes: numb
   socket.send(data)
   return true
 }
+
+/** The part of a `net.Socket` that {@link WriteBatcher} needs. */
+export interface CorkableSocket {
+  cork(): void
+  uncork(): void
+}
+
+/**
+ * Bytes held back in one batch before it is flushed early, so that a burst (e.g. a replay) reaches the kernel as it
+ * did before batching and the slow-consumer bound keeps measuring what the peer has not read.
+ */
+export const MAX_BATCH_BYTES = 64 * 1024
+
+let pending: WriteBatcher[] = []
+let scheduled = false
+
+function flushAll(): void {
+  scheduled = false
+  const batch = pending
+  pending = []
+  for (const b of batch) b.flush()
+}
+
+/**
+ * Coalesces the writes of one event-loop turn on one socket into one `writev`: the socket is corked before the first
+ * write of a turn and uncorked once, in the turn's check phase (`setImmediate`, one per turn for all sockets), or as
+ * soon as {@link MAX_BATCH_BYTES} are held. Corked bytes stay in the socket's writable buffer, so `ws`'s
+ * `bufferedAmount` (and {@link sendBounded}) count them. `ws`'s own frames (ping, pong, close) join the batch when
+ * they are written in the same turn; `end()` uncorks by itself, and uncorking a destroyed socket is a no-op.
+ */
+export class WriteBatcher {
+  readonly #socket: CorkableSocket
+  #corked = false
+  #bytes = 0
+
+  constructor(socket: CorkableSocket) {
+    this.#socket = socket
+  }
+
+  /** Call before writing: corks the socket for the rest of this turn. */
+  hold(): void {
+    if (this.#corked) return
+    this.#corked = true
+    this.#socket.cork()
+    pending.push(this)
+    if (!scheduled) {
+      scheduled = true
+      setImmediate(flushAll)
+    }
+  }
+
+  /** Call after writing `n` bytes; flushes early past {@link MAX_BATCH_BYTES}. */
+  wrote(n: number): void {
+    this.#bytes += n
+    if (this.#bytes >= MAX_BATCH_BYTES) this.flush()
+  }
+
+  /** Writes out what is held (one `writev`). Idempotent. */
+  flush(): void {
+    if (!this.#corked) return
+    this.#corked = false
+    this.#bytes = 0
+    this.#socket.uncork()
+  }
+
+  /** Flushes what is held and corks again; `false` (and nothing done) when nothing was held. */
+  flushAndHold(): boolean {
+    if (this.#bytes === 0) return false
+    this.flush()
+    this.hold()
+    return true
+  }
+}

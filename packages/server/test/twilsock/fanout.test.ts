@@ -119,3 +119,45 @@ test('packet ids are unique within a session and keep the TM prefix', async (t) 
   a.c.close()
   b.c.close()
 })
+
+test('notifications sent in one turn arrive intact, one frame each, in order', async (t) => {
+  const h = await startGateway()
+  t.after(() => h.close())
+  const a = await rawFrames(h, 'alice')
+  // Many small ones, then enough bytes to pass the batch size within the same turn.
+  for (let i = 0; i < 200; i++) a.session.notify('twilio.sync.event', { i })
+  for (let i = 200; i < 230; i++)
+    a.session.notify('twilio.sync.event', { i, pad: 'x'.repeat(8 * 1024) })
+  await until(() => a.frames.length === 230)
+  assert.deepEqual(
+    a.frames.map((f) => (JSON.parse(decodePacket(f).payload.toString('utf8')) as { i: number }).i),
+    Array.from({ length: 230 }, (_, i) => i),
+  )
+  const s = a.session as TwilsockSession & { unacked: number }
+  await until(() => s.unacked === 0)
+  a.c.close()
+})
+
+test('a reader that stops is closed as a slow consumer even when one turn overfills its socket', async (t) => {
+  const closes: (number | undefined)[] = []
+  const h = await startGateway({
+    limits: { maxOutboundBytes: 128 * 1024 },
+    onSessionClose: (_s, info) => closes.push(info.code),
+  })
+  t.after(() => h.close())
+  const a = await rawFrames(h, 'alice', false)
+  ;(a.c.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+  const n = new EncodedNotification('twilio.sync.event', { data: 'x'.repeat(16 * 1024) })
+  let sent = 0
+  // All in one turn: nothing is written until the batch is flushed, unless the bound forces it.
+  while (!a.session.closed && sent < 20_000) {
+    notifyEncoded(a.session, n)
+    sent++
+  }
+  assert.equal(a.session.closed, true)
+  ;(a.c.ws as unknown as { _socket: { resume(): void } })._socket.resume()
+  const closed = await a.c.closed
+  assert.ok(closed.code === 4008 || closed.code === 1006, `close code ${closed.code}`)
+  await until(() => closes.length > 0)
+  assert.equal(closes[0], 4008)
+})

@@ -365,7 +365,8 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
           ws.close(CLOSE.goingAway, 'server shutting down')
           return
         }
-        connections.add(new Session(ws, ctx, address))
+        // The raw socket lets the session coalesce one turn's writes into one writev (ws writes to it too).
+        connections.add(new Session(ws, ctx, address, socket))
       })
       return true
     },

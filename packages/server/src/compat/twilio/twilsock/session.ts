@@ -13,7 +13,12 @@ import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { HeartbeatTarget } from '../../../realtime/heartbeat.ts'
-import { CLOSE_SLOW_CONSUMER, sendBounded } from '../../../realtime/outbound.ts'
+import {
+  CLOSE_SLOW_CONSUMER,
+  sendBounded,
+  WriteBatcher,
+  type CorkableSocket,
+} from '../../../realtime/outbound.ts'
 import { TokenBucket } from '../../../realtime/rate-limiter.ts'
 import type { TimerHandle } from '../../../realtime/timers.ts'
 import {
@@ -71,6 +76,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   /** Packet ids are `TM` + this session's random prefix + a counter: unique per session, as acks need. */
   readonly #idPrefix: string
   #packetSeq = 0
+  /** Coalesces this turn's writes into one `writev` (absent when the raw socket is not known). */
+  readonly #batcher: WriteBatcher | undefined
   #state: SessionState = 'awaiting_init'
   #principal: TwilsockPrincipal | undefined
   readonly #ws: WebSocket
@@ -97,10 +104,15 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   /** The peer's address (for failed-auth limiting); '' when unknown. */
   readonly remoteAddress: string
 
-  constructor(ws: WebSocket, ctx: GatewayContext, remoteAddress = '') {
+  /**
+   * @param socket The raw socket under `ws` (from the upgrade): when given, writes of one event-loop turn are
+   *   coalesced into one `writev` ({@link WriteBatcher}).
+   */
+  constructor(ws: WebSocket, ctx: GatewayContext, remoteAddress = '', socket?: CorkableSocket) {
     const uuid = randomUUID().replaceAll('-', '')
     this.id = `TS${uuid}`
     this.#idPrefix = `TM${uuid.slice(0, 12)}`
+    this.#batcher = socket === undefined ? undefined : new WriteBatcher(socket)
     this.#ws = ws
     this.#ctx = ctx
     this.remoteAddress = remoteAddress
@@ -680,7 +692,18 @@ export class Session implements TwilsockSession, HeartbeatTarget {
 
   #send(buf: Buffer): boolean {
     if (this.#ws.readyState !== 1 || this.#closing) return false
-    if (sendBounded(this.#ws, buf, this.#ctx.maxOutboundBytes)) return true
+    const batcher = this.#batcher
+    const max = this.#ctx.maxOutboundBytes
+    batcher?.hold()
+    // Over the limit with a batch held: hand the batch to the kernel first (as unbatched writes would have been),
+    // then judge again on what it could not take.
+    if (
+      sendBounded(this.#ws, buf, max) ||
+      (batcher?.flushAndHold() && sendBounded(this.#ws, buf, max))
+    ) {
+      batcher?.wrote(buf.length)
+      return true
+    }
     this.#ctx.log('warn', 'twilsock slow consumer', { session: this.id })
     this.close(CLOSE.slowConsumer, 'slow consumer')
     return false
