@@ -5,8 +5,11 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
 import fc from 'fast-check'
+import { WebSocket } from 'ws'
 import {
+  ackId,
   decodePacket,
   encodeNotification,
   encodePacket,
@@ -17,6 +20,15 @@ import {
   type TwilsockSession,
 } from '../../src/compat/twilio/upstream.ts'
 import { mintParley, RawClient, startGateway, until, type Harness } from './support.ts'
+
+const require = createRequire(import.meta.url)
+type ReplyClass = new (id: string) => object
+type ParserClass = { createPacket(h: object, p?: string): ArrayBuffer }
+// twilsock 0.12 (twilio-chat 6.0.0) and 1.0 (@twilio/conversations 3.0.1): the acks the SDKs really send.
+const sdks = ['twilio-chat/node_modules/twilsock/dist/', 'twilsock/dist/'].map((dir) => ({
+  Reply: (require(`${dir}protocol/messages/reply.js`) as { Reply: ReplyClass }).Reply,
+  Parser: (require(`${dir}parser.js`) as { Parser: ParserClass }).Parser,
+}))
 
 /** What `Session.notify` sent before payloads were shared: one `encodePacket` per subscriber. */
 function perSubscriber(id: string, messageType: string, value: unknown): Buffer {
@@ -61,6 +73,64 @@ test('an unserialisable payload is recorded, not thrown', () => {
   const n = new EncodedNotification('twilio.sync.event', cyclic)
   assert.ok(n.error instanceof TypeError)
   assert.equal(n.json.length, 0)
+})
+
+test('ackId recognises the acks twilsock sends, and nothing decodePacket would read differently', () => {
+  for (const { Reply, Parser } of sdks) {
+    for (const id of ['TM1', 'TMab12cd34ef56gh', 'TMa1b2c3d4-e5f6-47a8-b9c0-d1e2f3a4b5c6']) {
+      const frame = Buffer.from(Parser.createPacket(new Reply(id)))
+      assert.equal(ackId(frame), id)
+      assert.equal(decodePacket(frame).id, id)
+    }
+  }
+  const plain = (h: string, tail = '\r\n'): Buffer =>
+    Buffer.from(`TWILSOCK V3.0 ${Buffer.byteLength(h)}\r\n${h}${tail}`, 'utf8')
+  const ok = '{"method":"reply","id":"TMx","status":{"code":200,"status":"OK"},"payload_size":0}'
+  assert.equal(ackId(plain(ok)), 'TMx')
+  assert.equal(ackId(plain(ok, '')), 'TMx')
+  // Anything else takes the full decoder (and its errors).
+  for (const f of [
+    plain(ok, '\r\nx'),
+    plain(ok, '\r'),
+    plain(ok.replace('200', '500')),
+    plain(ok.replace('"payload_size":0', '"payload_size":1')),
+    plain(ok.replace('TMx', 'TM\\u0078')),
+    plain(ok.replace('TMx', '')),
+    plain(`${ok} `),
+    Buffer.from(`TWILSOCK V3.0 ${ok.length + 1}\r\n${ok}\r\n`),
+    Buffer.from(`TWILSOCK V3.0 0${ok.length}\r\n${ok}\r\n`),
+    Buffer.from(`TWILSOCK V3.1 ${ok.length}\r\n${ok}\r\n`),
+  ]) {
+    assert.equal(ackId(f), undefined, f.toString('latin1'))
+  }
+  // Property: whenever the fast path takes a frame, the strict decoder reads the same reply.
+  const frames = fc
+    .tuple(
+      fc.constantFrom('TWILSOCK V3.0 ', 'TWILSOCK V3.0  '),
+      fc.constantFrom(0, 1, -1),
+      fc.string({ maxLength: 10 }),
+      fc.constantFrom(
+        '{"id":"ID","method":"reply","payload_type":"application/json","status":{"code":200,"status":"OK"},"payload_size":0}',
+        ok.replace('TMx', 'ID'),
+        '{"method":"reply","id":"ID","status":{"code":200,"status":"OK"}}',
+      ),
+      fc.constantFrom('', '\r\n', '\n', '\r\n\r\n'),
+    )
+    .map(([magic, delta, id, h, tail]) => {
+      const header = h.replace('ID', id)
+      return Buffer.from(`${magic}${Buffer.byteLength(header) + delta}\r\n${header}${tail}`, 'utf8')
+    })
+  fc.assert(
+    fc.property(frames, (f) => {
+      const id = ackId(f)
+      if (id === undefined) return
+      const pkt = decodePacket(f)
+      assert.equal(pkt.method, 'reply')
+      assert.equal(pkt.id, id)
+      assert.equal(pkt.payload.length, 0)
+    }),
+    { numRuns: 500 },
+  )
 })
 
 /** A client that keeps every raw frame it receives. */
@@ -160,4 +230,26 @@ test('a reader that stops is closed as a slow consumer even when one turn overfi
   assert.ok(closed.code === 4008 || closed.code === 1006, `close code ${closed.code}`)
   await until(() => closes.length > 0)
   assert.equal(closes[0], 4008)
+})
+
+test('acks in the SDK shapes and in any other valid shape clear unacked packets; stray ones do not', async (t) => {
+  const h = await startGateway()
+  t.after(() => h.close())
+  const a = await rawFrames(h, 'alice', false)
+  const s = a.session as TwilsockSession & { unacked: number }
+  for (let i = 0; i < 4; i++) s.notify('twilio.sync.event', { i })
+  await until(() => a.frames.length === 4)
+  assert.equal(s.unacked, 4)
+  const ids = a.frames.map((f) => decodePacket(f).id!)
+  for (const [k, { Reply, Parser }] of sdks.entries()) {
+    a.c.sendRaw(Buffer.from(Parser.createPacket(new Reply(ids[k]!))))
+  }
+  a.c.sendRaw(Buffer.from(sdks[0]!.Parser.createPacket(new sdks[0]!.Reply('TMnothing'))))
+  await until(() => s.unacked === 2)
+  // Field order and extra fields differ from the canonical shapes: the full decoder takes them.
+  a.c.send({ status: { code: 200, status: 'OK' }, method: 'reply', id: ids[2]! })
+  a.c.send({ method: 'reply', id: ids[3]!, status: { code: 200, status: 'OK' }, extra: true })
+  await until(() => s.unacked === 0)
+  assert.equal(a.c.ws.readyState, WebSocket.OPEN)
+  a.c.close()
 })

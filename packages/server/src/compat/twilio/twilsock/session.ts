@@ -29,6 +29,7 @@ import {
   type UpstreamResponse,
 } from '../upstream.ts'
 import {
+  ackId,
   decodePacket,
   encodeNotification,
   encodePacket,
@@ -257,6 +258,12 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       : Array.isArray(data)
         ? Buffer.concat(data)
         : Buffer.from(data)
+    // The most frequent packet by far: the client's ack of a notification. Exactly what `#dispatch` does with it.
+    const ack = ackId(frame)
+    if (ack !== undefined) {
+      this.#onAck(ack)
+      return
+    }
     let pkt: Packet
     try {
       pkt = decodePacket(frame)
@@ -280,7 +287,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   #dispatch(pkt: Packet): void {
     const method = pkt.method
     if (method === 'reply') {
-      this.#onAck(pkt)
+      this.#onAck(pkt.id)
       return
     }
     if (method === 'close') {
@@ -358,8 +365,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     return false
   }
 
-  #onAck(pkt: Packet): void {
-    if (pkt.id !== undefined && this.#unacked?.delete(pkt.id)) return
+  #onAck(id: string | undefined): void {
+    if (id !== undefined && this.#unacked?.delete(id)) return
     // An ack for nothing we sent: harmless, but it still costs a token so that it cannot be used to flood.
     this.#admit()
   }
