@@ -117,6 +117,8 @@ export class ObjectState {
  */
 export class ObjectStates {
   private readonly states = new Map<string, ObjectState>()
+  /** The most recently used state (last in {@link states}): touching it again moves nothing. */
+  private mru: ObjectState | undefined
   private readonly log: SyncEventLog
   private readonly projection: SyncProjection
   private readonly max: number
@@ -153,9 +155,11 @@ export class ObjectStates {
   /** The cached state, if any (no IO). */
   peek(ref: SyncObjectRef): ObjectState | undefined {
     const st = this.states.get(ref.stream)
-    if (st !== undefined) {
+    // Fan-out peeks one state once per subscriber in a row: only the first moves it to the end.
+    if (st !== undefined && st !== this.mru) {
       this.states.delete(ref.stream)
       this.states.set(ref.stream, st)
+      this.mru = st
     }
     return st
   }
@@ -175,6 +179,7 @@ export class ObjectStates {
   private create(ref: SyncObjectRef): ObjectState {
     const st = new ObjectState(ref, this.projection)
     this.states.set(ref.stream, st)
+    this.mru = st
     if (this.states.size > this.max) {
       const oldest = this.states.keys().next().value
       if (oldest !== undefined) this.states.delete(oldest)
