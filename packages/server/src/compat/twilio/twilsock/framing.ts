@@ -185,12 +185,13 @@ export function encodeNotification(id: string, n: EncodedNotification): Buffer {
 
 /**
  * The canonical client ack of a server packet: `reply` 200 with no payload, in the field orders twilsock's `Reply`
- * (`id, method, payload_type, status`) and a plain `{method, id, status}` produce. Only an exact match is taken
+ * (`id, method, payload_type, status`) and a plain `{method, id, status}` produce, with or without
+ * `payload_size` 0. Only an exact match is taken
  * (ids of letters, digits, `_` and `-`), so the header is certainly valid JSON and {@link decodePacket} would return
  * the same packet.
  */
 const ACK =
-  /^TWILSOCK V3\.0 ([1-9]\d{0,6})\r\n(\{"(?:id":"([\w-]{1,128})","method":"reply"|method":"reply","id":"([\w-]{1,128})")(?:,"payload_type":"application\/json")?,"status":\{"code":200,"status":"OK"\},"payload_size":0\})(?:\r\n)?$/
+  /^TWILSOCK V3\.0 ([1-9]\d{0,6})\r\n(\{"(?:id":"([\w-]{1,128})","method":"reply"|method":"reply","id":"([\w-]{1,128})")(?:,"payload_type":"application\/json")?,"status":\{"code":200,"status":"OK"\}(?:,"payload_size":0)?\})(?:\r\n)?$/
 /** Longest frame {@link ackId} looks at: longer ones cannot match {@link ACK}. */
 const MAX_ACK_FRAME = 400
 
