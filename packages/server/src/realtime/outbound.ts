@@ -51,10 +51,15 @@ function flushAll(): void {
 
 /**
  * Coalesces the writes of one event-loop turn on one socket into one `writev`: the socket is corked before the first
- * write of a turn and uncorked once, in the turn's check phase (`setImmediate`, one per turn for all sockets), or as
- * soon as {@link MAX_BATCH_BYTES} are held. Corked bytes stay in the socket's writable buffer, so `ws`'s
- * `bufferedAmount` (and {@link sendBounded}) count them. `ws`'s own frames (ping, pong, close) join the batch when
- * they are written in the same turn; `end()` uncorks by itself, and uncorking a destroyed socket is a no-op.
+ * write of a turn and uncorked once when the turn's JavaScript is done (`process.nextTick`, one for all sockets: after
+ * the current callback and the promise jobs it started, so a whole fan-out, pumps and all, is one batch), or as soon
+ * as {@link MAX_BATCH_BYTES} are held. Corked bytes stay in the socket's writable buffer, so `ws`'s `bufferedAmount`
+ * (and {@link sendBounded}) count them. `ws`'s own frames (ping, pong, close) join the batch when they are written in
+ * the same turn; `end()` uncorks by itself, and uncorking a destroyed socket is a no-op.
+ *
+ * `process.nextTick` rather than `setImmediate`: the fan-out bench batches the same (≈1.09 writes per `writev`)
+ * with lower latency, since `setImmediate` from inside a check-phase callback (the store's commit batch) waits for the
+ * next loop iteration's poll phase.
  */
 export class WriteBatcher {
   readonly #socket: CorkableSocket
@@ -73,7 +78,7 @@ export class WriteBatcher {
     pending.push(this)
     if (!scheduled) {
       scheduled = true
-      setImmediate(flushAll)
+      process.nextTick(flushAll)
     }
   }
 
