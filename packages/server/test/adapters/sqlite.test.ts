@@ -168,8 +168,11 @@ test('WAL checkpoints run on the worker thread (not inside COMMIT), and the work
   // for its last round (otherwise the WAL could never be reused and would grow).
   let n = 300
   const deadline = Date.now() + 30_000
-  while (!((s.checkpointerStats()?.pauses ?? 0) > 0 && (s.checkpointerStats()?.completed ?? 0) > 0)) {
-    if (Date.now() > deadline) throw new Error(`no paused checkpoint: ${JSON.stringify(s.checkpointerStats())}`)
+  while (!(
+    (s.checkpointerStats()?.pauses ?? 0) > 0 && (s.checkpointerStats()?.completed ?? 0) > 0
+  )) {
+    if (Date.now() > deadline)
+      throw new Error(`no paused checkpoint: ${JSON.stringify(s.checkpointerStats())}`)
     await Promise.all([appendBulk(s, 'k', 5), appendBulk(s, 'k', 5)])
     n += 10
   }
