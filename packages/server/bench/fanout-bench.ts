@@ -126,6 +126,10 @@ type FromServer =
       authFetches: number
       /** Server CPU of one such re-check (a channel fetch + a member fetch), measured after setup. */
       authFetchMicros: number
+      /** The store's WAL syncs so far (writes wait for them). */
+      syncs: { count: number; over10Ms: number; maxMs: number }
+      /** The checkpoint worker's writer pauses so far. */
+      pauses: { count: number; over10Ms: number; maxMs: number }
     }
 
 interface PhaseInput {
@@ -196,6 +200,10 @@ interface Measured extends PhaseResult {
   authRechecksPerDelivery: number
   /** Their estimated share of the server CPU of the phase. */
   authRecheckCpuShare: number
+  /** WAL syncs during the phase, how many took over 10 ms, and the longest so far (whole run). */
+  walSyncs: { count: number; over10Ms: number; maxSoFarMs: number }
+  /** Writer pauses of the checkpoint worker during the phase, likewise. */
+  checkpointPauses: { count: number; over10Ms: number; maxSoFarMs: number }
   pass: boolean
   /**
    * A clear failure, not worth a retry and ending the search: less than 80 % of the offered rate delivered, more than
@@ -286,6 +294,16 @@ async function orchestrate(): Promise<void> {
           (((c1.authFetches - c0.authFetches) / 2) * c1.authFetchMicros) /
           Math.max(1, cpu)
         ).toFixed(3),
+        walSyncs: {
+          count: c1.syncs.count - c0.syncs.count,
+          over10Ms: c1.syncs.over10Ms - c0.syncs.over10Ms,
+          maxSoFarMs: +c1.syncs.maxMs.toFixed(2),
+        },
+        checkpointPauses: {
+          count: c1.pauses.count - c0.pauses.count,
+          over10Ms: c1.pauses.over10Ms - c0.pauses.over10Ms,
+          maxSoFarMs: +c1.pauses.maxMs.toFixed(2),
+        },
         pass:
           r.latencyMs.p99 < p99Limit &&
           r.lost === 0 &&
@@ -441,6 +459,8 @@ function phaseLine(m: Measured, p99Limit: number, searching: boolean): string {
     `max ${f(m.serverEventLoopMaxMs)} ms, Sync auth re-checks ${m.authRechecksPerDelivery}/delivery ≈ ${Math.round(m.authRecheckCpuShare * 100)} % of its CPU; ` +
     `client ${m.clientCpuMicrosPerDelivery} µs CPU/delivery (${m.clientSystemCpuMicrosPerDelivery} system; ${Math.round(m.clientCoreShare * 100)} % of a core), send lag p99 ${f(m.sendLagMs.p99)} ms, ` +
     `loop delay p99 ${f(m.clientEventLoopP99Ms)} ms` +
+    `\n    store: ${m.walSyncs.count} WAL syncs (${m.walSyncs.over10Ms} over 10 ms; longest so far ${f(m.walSyncs.maxSoFarMs)} ms), ` +
+    `${m.checkpointPauses.count} checkpoint pauses (${m.checkpointPauses.over10Ms} over 10 ms; longest so far ${f(m.checkpointPauses.maxSoFarMs)} ms)` +
     (Number.isFinite(p99Limit)
       ? m.pass
         ? '  PASS'
@@ -556,6 +576,16 @@ async function runServer(): Promise<void> {
         eventLoopMaxMs: eld.max / 1e6,
         authFetches,
         authFetchMicros,
+        syncs: {
+          count: parley.store.syncStats().syncs,
+          over10Ms: parley.store.syncStats().over10Ms,
+          maxMs: parley.store.syncStats().maxMs,
+        },
+        pauses: {
+          count: parley.store.checkpointerStats()?.pauses ?? 0,
+          over10Ms: parley.store.checkpointerStats()?.pausesOver10Ms ?? 0,
+          maxMs: parley.store.checkpointerStats()?.pauseMsMax ?? 0,
+        },
       })
       eld.reset()
     } else if (m.type === 'stop') {

@@ -69,6 +69,8 @@ function run(): void {
   let r = round()
   let completed = false
   let paused = false
+  let pausedAt = 0
+  let pauseMs = 0
   for (let i = 1; i < MAX_ROUNDS && r.busy === 0; i++) {
     const next = round()
     // A smaller log: the writer reused the WAL from its start after an earlier complete round.
@@ -87,18 +89,20 @@ function run(): void {
     fdatasyncSync(dbFd)
     Atomics.store(state, 0, STATE_PAUSE_REQUESTED)
     paused = awaitPause()
+    pausedAt = performance.now()
     try {
       // Paused: no commit can come in between, so this round copies the rest.
       r = round()
       completed = paused && r.busy === 0 && r.checkpointed >= r.log
     } finally {
       if (paused) {
+        pauseMs = performance.now() - pausedAt
         Atomics.store(state, 0, STATE_RUNNING)
         post({ type: 'resume' })
       }
     }
   }
-  post({ type: 'ran', copied: Math.max(0, r.checkpointed), completed, paused })
+  post({ type: 'ran', copied: Math.max(0, r.checkpointed), completed, paused, pauseMs })
 }
 
 const timer = setInterval(() => {

@@ -52,6 +52,11 @@ export interface CheckpointerStats {
   completed: number
   /** Runs that paused the writer for their last round. */
   pauses: number
+  /** Total and longest time the writer was held by those pauses, in milliseconds. */
+  pauseMsTotal: number
+  pauseMsMax: number
+  /** Pauses longer than 10 ms. */
+  pausesOver10Ms: number
   /** WAL frames copied into the database file, summed over all runs. */
   framesCheckpointed: number
   /** Runs that failed (I/O trouble; the next run tries again). */
@@ -73,7 +78,7 @@ export interface Checkpointer {
 /** Messages from the worker. */
 export type CheckpointerMessage =
   | { type: 'ready' }
-  | { type: 'ran'; copied: number; completed: boolean; paused: boolean }
+  | { type: 'ran'; copied: number; completed: boolean; paused: boolean; pauseMs: number }
   | { type: 'resume' }
   | { type: 'failed' }
   | { type: 'stopped' }
@@ -105,6 +110,9 @@ export function startCheckpointer(options: CheckpointerOptions): Promise<Checkpo
     runs: 0,
     completed: 0,
     pauses: 0,
+    pauseMsTotal: 0,
+    pauseMsMax: 0,
+    pausesOver10Ms: 0,
     framesCheckpointed: 0,
     failures: 0,
   }
@@ -144,7 +152,12 @@ export function startCheckpointer(options: CheckpointerOptions): Promise<Checkpo
         stats.runs++
         stats.framesCheckpointed += m.copied
         if (m.completed) stats.completed++
-        if (m.paused) stats.pauses++
+        if (m.paused) {
+          stats.pauses++
+          stats.pauseMsTotal += m.pauseMs
+          stats.pauseMsMax = Math.max(stats.pauseMsMax, m.pauseMs)
+          if (m.pauseMs > 10) stats.pausesOver10Ms++
+        }
       } else if (m.type === 'resume') {
         if (stopped === undefined) worker.unref()
         resume()

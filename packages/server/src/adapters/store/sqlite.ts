@@ -254,6 +254,20 @@ export interface SqliteStore extends Store {
   readonly durability: SqliteDurability
   /** Counters of the checkpoint worker; undefined while it is not running (`:memory:`, turned off, not up yet). */
   checkpointerStats(): CheckpointerStats | undefined
+  /**
+   * Counters of the WAL syncs of `fsync-async` mode since the store opened: how many, their total and longest
+   * duration in milliseconds (writes wait for them: a slow disk shows here first).
+   */
+  syncStats(): SyncStats
+}
+
+/** {@link SqliteStore.syncStats}. */
+export interface SyncStats {
+  syncs: number
+  totalMs: number
+  maxMs: number
+  /** Syncs that took longer than 10 ms. */
+  over10Ms: number
 }
 
 /**
@@ -385,6 +399,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   /** Their rejections, used instead when the fsync fails. */
   let unsyncedFail: ((err: unknown) => void)[] = []
   let syncing = false
+  const syncStats: SyncStats = { syncs: 0, totalMs: 0, maxMs: 0, over10Ms: 0 }
   /** Set once an fsync failed: every later write rejects with it (fail-stop). */
   let failed: ChatError | undefined
   const doFsync =
@@ -542,8 +557,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       return
     }
     syncing = true
+    const syncStart = performance.now()
     doFsync(fd).then(
       () => {
+        const ms = performance.now() - syncStart
+        syncStats.syncs++
+        syncStats.totalMs += ms
+        if (ms > syncStats.maxMs) syncStats.maxMs = ms
+        if (ms > 10) syncStats.over10Ms++
         syncing = false
         for (const s of settles) s()
         // Writes that piled up during the fsync: run them now; the end of that batch starts the next fsync (covering
@@ -693,6 +714,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     checkpoint: () => checkpoint(BUSY_TIMEOUT_MS),
     walBytes,
     checkpointerStats: () => checkpointer?.stats(),
+    syncStats: () => ({ ...syncStats }),
   }
   return store
 }
