@@ -38,7 +38,11 @@ import {
 export interface ChatProjectionOptions {
   /** The operations used: `channels.fetch`, `members.fetch`, `users.fetch`. */
   core: Pick<Core, 'channels' | 'members' | 'users'>
-  /** How long a positive or negative access decision is reused at fan-out time. Default 500 ms. */
+  /**
+   * How long a positive or negative access decision is reused at fan-out time. Default 5000 ms. Decisions are dropped
+   * at once by every event that can change them (`observe`), so this only bounds how long a change that no event
+   * announced could go unnoticed.
+   */
   authCacheMs?: number
   /** Milliseconds clock for the access cache. Default `Date.now`. */
   now?: () => number
@@ -112,17 +116,20 @@ const kindOfStream = (stream: string): ObjectKind | undefined =>
  */
 export function createChatProjection(options: ChatProjectionOptions): SyncProjection {
   const { core } = options
-  const authCacheMs = options.authCacheMs ?? 500
+  const authCacheMs = options.authCacheMs ?? 5000
   const now = options.now ?? Date.now
   /** Access decisions by entity (the CH… or US… behind the stream), then by principal and stream. */
   const decisions = new Map<string, Map<string, { ok: boolean; at: number }>>()
   let cachedDecisions = 0
   /**
-   * Bumped per entity whenever access to its objects may have changed. A decision whose lookup started before the
-   * bump is not cached: it may have read the state from before the change (a pre-join "no" cached after the join
-   * would fail or end a subscription that is now allowed).
+   * The epoch (a counter of invalidations) at which each entity last had its decisions dropped, because access to its
+   * objects may have changed. A decision whose lookup started before that is not cached: it may have read the state
+   * from before the change (a pre-join "no" cached after the join would fail or end a subscription that is now
+   * allowed). When the map is cleared (bounded size), `clearedAt` stands in for every entity it held.
    */
-  const generations = new Map<string, number>()
+  const invalidatedAt = new Map<string, number>()
+  let epoch = 0
+  let clearedAt = 0
   const channelTypes = new Map<string, string>()
 
   function ref(
@@ -202,7 +209,7 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
       const t = now()
       const hit = decisions.get(scope)?.get(key)
       if (hit !== undefined && t - hit.at < authCacheMs) return hit.ok
-      const gen = generations.get(scope) ?? 0
+      const startedAt = epoch
       let ok: boolean
       try {
         ok = (await resolve(r.type, r.sid, p)).stream === r.stream
@@ -210,7 +217,7 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
         if (!(err instanceof SyncHttpError)) throw err
         ok = false
       }
-      if (gen !== (generations.get(scope) ?? 0)) return ok
+      if (clearedAt > startedAt || (invalidatedAt.get(scope) ?? 0) > startedAt) return ok
       if (cachedDecisions >= 10_000) {
         decisions.clear()
         cachedDecisions = 0
@@ -226,8 +233,12 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
       for (const ev of events) {
         const scope = accessScope(ev, channelTypes)
         if (scope === undefined) continue
-        if (generations.size >= 10_000) generations.clear()
-        generations.set(scope, (generations.get(scope) ?? 0) + 1)
+        epoch++
+        if (invalidatedAt.size >= 10_000) {
+          invalidatedAt.clear()
+          clearedAt = epoch
+        }
+        invalidatedAt.set(scope, epoch)
         cachedDecisions -= decisions.get(scope)?.size ?? 0
         decisions.delete(scope)
       }
