@@ -74,9 +74,20 @@ function relay(
   })
 }
 
-function stopAll(signal: NodeJS.Signals): void {
+/** Children already asked to stop: one child exiting must not signal the others a second time. */
+const signaled = new WeakSet<ChildProcess>()
+
+/**
+ * Asks every running child to stop with `signal`, once: a child that already got a stop signal gets none again
+ * (parley serve reads a second signal as "exit immediately"), unless `again` (the user pressed Ctrl-C twice).
+ */
+function stopAll(signal: NodeJS.Signals, again = false): void {
   stopping = true
-  for (const child of children) if (running(child)) child.kill(signal)
+  for (const child of children) {
+    if (!running(child) || (signaled.has(child) && !again)) continue
+    signaled.add(child)
+    child.kill(signal)
+  }
   forceTimer ??= setTimeout(() => {
     process.stderr.write('start-with-parley: still running after 30 s, killing\n')
     if (exitCode === 0) exitCode = 1
@@ -146,7 +157,7 @@ relay(parley.stderr, process.stderr)
 function onSignal(signal: NodeJS.Signals): void {
   stopSignals++
   // A second Ctrl-C: pass it on, so that parley serve stops without waiting for in-flight requests.
-  stopAll(stopSignals === 1 ? 'SIGTERM' : signal)
+  stopAll(stopSignals === 1 ? 'SIGTERM' : signal, stopSignals > 1)
   if (children.every((c) => !running(c))) process.exit(exitCode)
 }
 process.on('SIGINT', onSignal)
