@@ -47,6 +47,40 @@ test('Heartbeat pings every interval and reports a target dead after maxMissed u
   hb.stop()
 })
 
+test('Heartbeat spreads a round over the interval: each target once per interval, a slice at a time', () => {
+  const clock = new ManualTimers(0)
+  // 10 s: 40 slices of 250 ms.
+  const hb = new Heartbeat({ intervalMs: 10_000, maxMissed: 2, timers: clock })
+  const pings = new Map<number, number>()
+  const targets = Array.from({ length: 400 }, (_, i): HeartbeatTarget => {
+    const t: HeartbeatTarget = {
+      missedPongs: 0,
+      ping: () => {
+        pings.set(i, (pings.get(i) ?? 0) + 1)
+        hb.pong(t)
+      },
+      dead: () => assert.fail('answered every ping'),
+    }
+    return t
+  })
+  for (const t of targets) hb.add(t)
+  const perSlice: number[] = []
+  let before = 0
+  for (let k = 0; k < 40; k++) {
+    clock.advance(250)
+    const total = [...pings.values()].reduce((a, b) => a + b, 0)
+    perSlice.push(total - before)
+    before = total
+  }
+  // One round: every target pinged exactly once, never more than its share in one turn.
+  assert.equal(pings.size, 400)
+  assert.ok([...pings.values()].every((n) => n === 1))
+  assert.ok(Math.max(...perSlice) <= 10, String(perSlice))
+  clock.advance(10_000)
+  assert.ok([...pings.values()].every((n) => n === 2))
+  hb.stop()
+})
+
 test('sendBounded sends while the unsent bytes stay within the limit', () => {
   const sent: number[] = []
   const sock = { bufferedAmount: 0, send: (d: Buffer) => sent.push(d.length) }
