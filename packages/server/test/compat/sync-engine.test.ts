@@ -282,6 +282,9 @@ test('fan-out reaches every subscribed session; cancel and close stop delivery',
   await waitFor(() => a.syncEvents().length === 1 && b.syncEvents().length === 1)
   assert.equal(a.syncEvents()[0]!.type, 'map_item_added')
   assert.equal(a.syncEvents()[0]!.event.item_key, 'MB1')
+  // Live events go out as shared pre-encoded bytes, the same for both sessions.
+  assert.ok(a.encoded >= 1 && b.encoded >= 1)
+  assert.deepEqual(a.syncEvents()[0], b.syncEvents()[0])
   const res = await engine.handle(
     request(
       'POST',

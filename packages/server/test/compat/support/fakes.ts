@@ -3,6 +3,7 @@
  */
 import type { ChatEvent, EventType } from '../../../src/core/types.ts'
 import type {
+  EncodedNotification,
   TwilsockPrincipal,
   TwilsockSession,
   UpstreamHandler,
@@ -72,6 +73,17 @@ export class FakeSession implements TwilsockSession {
     if (this.closed) throw new Error('notify after close')
     this.sent.push({ type: messageType, payload })
   }
+  /** The shared-bytes path of live fan-out: records what the bytes say, so tests check what goes on the wire. */
+  notifyEncoded(n: EncodedNotification): void {
+    if (this.closed) throw new Error('notify after close')
+    this.sent.push({
+      type: n.messageType,
+      payload: n.json.length === 0 ? undefined : JSON.parse(n.json.toString('utf8')),
+    })
+    this.encoded++
+  }
+  /** How many notifications came through {@link notifyEncoded}. */
+  encoded = 0
   onClose(fn: () => void): void {
     this.closers.push(fn)
   }
