@@ -19,6 +19,7 @@ import {
   permissionsOf,
   requireAdmin,
   requirePermission,
+  scopeOf,
   streams,
   type Ctx,
   type Wtx,
@@ -51,7 +52,6 @@ import type {
 } from './types.ts'
 import { StoreConflictError, type PageQuery, type ReadRepos } from '../ports/store.ts'
 
-const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({ accountSid: s.accountSid, serviceSid: s.serviceSid })
 
 // ---------------------------------------------------------------------------------------------------------------
 // Internal operations shared with users.ts and services.ts

@@ -57,6 +57,9 @@ export const streams = {
   keys: (ac: string) => `keys:${ac}`,
 } as const
 
+/** The event scope (account and service) of a row that belongs to a service. */
+export const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({ accountSid: s.accountSid, serviceSid: s.serviceSid })
+
 /** The shared context. */
 export interface Ctx {
   deps: CoreDeps

@@ -15,6 +15,7 @@ import {
   loadService,
   memberAccess,
   requirePermission,
+  scopeOf,
   streams,
   type Ctx,
 } from './context.ts'
@@ -22,7 +23,6 @@ import { keysetPage } from './pagination.ts'
 import { LIMITS, checkAttributes, checkBody, checkDates, isCleanText, isSid } from './rules.ts'
 import type { Channel, Message, MessageMedia } from './types.ts'
 
-const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({ accountSid: s.accountSid, serviceSid: s.serviceSid })
 
 async function loadMessage(tx: ReadRepos, channel: Channel, sid: string): Promise<Message> {
   const m = isSid('IM', sid) ? await tx.messages.get(sid) : undefined

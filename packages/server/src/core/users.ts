@@ -18,6 +18,7 @@ import {
   permissionsOf,
   requireAdmin,
   requirePermission,
+  scopeOf,
   streams,
   type Ctx,
   type Wtx,
@@ -47,7 +48,6 @@ import type {
   UserChannelView,
 } from './types.ts'
 
-const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({ accountSid: s.accountSid, serviceSid: s.serviceSid })
 
 /** Deletes a user with its memberships, invites and bindings, emitting events. */
 export async function deleteUserTx(w: Wtx, service: Service, user: User): Promise<void> {
