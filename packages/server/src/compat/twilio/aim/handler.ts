@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { isChatError } from '@parley/token/errors'
+import { ChatError, isChatError } from '@parley/token/errors'
 import type { Core } from '../../../core/api.ts'
 import type { Channel, Page, PageRequest, UserActor } from '../../../core/types.ts'
 import { decodeComponent } from '../sync/engine.ts'
@@ -43,17 +43,7 @@ export type AimHandler = (
   session: TwilsockSession,
 ) => Promise<UpstreamResponse>
 
-class AimError extends Error {
-  readonly status: number
-  readonly code: number
-  constructor(status: number, code: number, message: string) {
-    super(message)
-    this.status = status
-    this.code = code
-  }
-}
-
-const notFound = (): AimError => new AimError(404, 20404, 'The requested resource was not found')
+const notFound = (): ChatError => new ChatError(20404)
 
 function ok(body: unknown, status = 200): UpstreamResponse {
   return { status, headers: { 'Content-Type': 'application/json' }, body }
@@ -80,7 +70,7 @@ function parseBody(req: UpstreamRequest): Body {
     const v = JSON.parse(text) as unknown
     return v !== null && typeof v === 'object' ? (v as Body) : {}
   } catch {
-    throw new AimError(400, 20001, 'Invalid JSON body')
+    throw new ChatError(20001, 'Invalid JSON body')
   }
 }
 
@@ -180,7 +170,7 @@ export function createAimHandler(options: AimOptions): AimHandler {
   async function typing(actor: UserActor, body: Body): Promise<UpstreamResponse> {
     const channelSid =
       str(body['ChannelSid']) ?? str(body['channel_sid']) ?? str(body['ConversationSid'])
-    if (channelSid === undefined) throw new AimError(400, 20001, 'ChannelSid is required')
+    if (channelSid === undefined) throw new ChatError(20001, 'ChannelSid is required')
     const channel = await core.channels.fetch(actor, actor.serviceSid, channelSid)
     await core.members.fetch(actor, actor.serviceSid, channel.sid, actor.identity)
     const s = await serviceSettings(actor)
@@ -231,7 +221,7 @@ export function createAimHandler(options: AimOptions): AimHandler {
       await core.userChannels.delete(actor, IS, actor.identity, channelRef)
       return ok({})
     }
-    throw new AimError(405, 20004, 'Method not allowed')
+    throw new ChatError(20004)
   }
 
   async function route(req: UpstreamRequest, session: TwilsockSession): Promise<UpstreamResponse> {
@@ -293,7 +283,7 @@ export function createAimHandler(options: AimOptions): AimHandler {
           if (str(body['type']) !== undefined) input.type = str(body['type']) as string
           return ok(channelJson(l, await core.channels.create(actor, IS, input)), 201)
         }
-        throw new AimError(405, 20004, 'Method not allowed')
+        throw new ChatError(20004)
       }
       const ch = r1
       if (r2 === undefined) {
@@ -313,7 +303,7 @@ export function createAimHandler(options: AimOptions): AimHandler {
           await core.channels.delete(actor, IS, ch)
           return ok({})
         }
-        throw new AimError(405, 20004, 'Method not allowed')
+        throw new ChatError(20004)
       }
       if ((r2 === 'Participants' || r2 === 'Members') && r4 === undefined) {
         if (r3 === undefined && method === 'POST') {
@@ -338,12 +328,12 @@ export function createAimHandler(options: AimOptions): AimHandler {
         }
         if (r3 !== undefined && method === 'GET')
           return ok(memberJson(l, await core.members.fetch(actor, IS, ch, r3)))
-        throw new AimError(405, 20004, 'Method not allowed')
+        throw new ChatError(20004)
       }
       if (r2 === 'Invites' && r4 === undefined) {
         if (r3 === undefined && method === 'POST') {
           const identity = str(body['identity'])
-          if (identity === undefined) throw new AimError(400, 20001, 'identity is required')
+          if (identity === undefined) throw new ChatError(20001, 'identity is required')
           const inv = await core.invites.create(actor, IS, ch, { identity })
           return ok({ sid: inv.sid, identity: inv.identity, channel_sid: inv.channelSid }, 201)
         }
@@ -358,7 +348,7 @@ export function createAimHandler(options: AimOptions): AimHandler {
           }
           return ok({})
         }
-        throw new AimError(405, 20004, 'Method not allowed')
+        throw new ChatError(20004)
       }
       if (r2 === 'Messages' && r4 === undefined) {
         if (r3 === undefined && method === 'POST') {
@@ -392,7 +382,7 @@ export function createAimHandler(options: AimOptions): AimHandler {
         }
         if (r3 !== undefined && method === 'GET')
           return ok(messageJson(l, await core.messages.fetch(actor, IS, ch, r3)))
-        throw new AimError(405, 20004, 'Method not allowed')
+        throw new ChatError(20004)
       }
       throw notFound()
     }
@@ -400,7 +390,7 @@ export function createAimHandler(options: AimOptions): AimHandler {
     if (r0 === 'Users') {
       if (r1 === undefined && method === 'GET') {
         const channelRef = params['ConversationSid'] ?? params['ChannelSid']
-        if (channelRef === undefined) throw new AimError(400, 20001, 'ConversationSid is required')
+        if (channelRef === undefined) throw new ChatError(20001, 'ConversationSid is required')
         const res = await core.members.list(actor, IS, channelRef, {}, page)
         const users = []
         for (const m of res.items) {
@@ -420,7 +410,7 @@ export function createAimHandler(options: AimOptions): AimHandler {
           if ('attributes' in body) input.attributes = str(body['attributes']) ?? null
           return ok(userJson(l, await core.users.update(actor, IS, r1, input)))
         }
-        throw new AimError(405, 20004, 'Method not allowed')
+        throw new ChatError(20004)
       }
       if (r1 !== undefined && (r2 === 'Channels' || r2 === 'Conversations') && r4 === undefined) {
         // Only one's own channel list: everybody else's is invisible.
@@ -459,7 +449,6 @@ export function createAimHandler(options: AimOptions): AimHandler {
     try {
       return await route(req, session)
     } catch (err) {
-      if (err instanceof AimError) return errorBody(err.status, err.code, err.message)
       if (isChatError(err)) return errorBody(err.status, err.code, err.message)
       onError(err)
       return errorBody(500, 20500, 'Internal server error')
