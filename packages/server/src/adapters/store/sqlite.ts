@@ -411,6 +411,10 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const begin = db.prepare('BEGIN IMMEDIATE')
   const commit = db.prepare('COMMIT')
   const rollback = db.prepare('ROLLBACK')
+  // Each op of a batch runs in its own savepoint: prepared once, not compiled again for every op.
+  const savepoint = db.prepare('SAVEPOINT op')
+  const release = db.prepare('RELEASE op')
+  const rollbackOp = db.prepare('ROLLBACK TO op')
 
   function schedule(): void {
     if (scheduled || running || pausedForCheckpoint) return
@@ -454,7 +458,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
             continue
           }
           try {
-            db.exec('SAVEPOINT op')
+            savepoint.run()
           } catch (err) {
             // Cannot even open the op's savepoint (I/O trouble): the batch is lost, as for a failed COMMIT.
             fatal = err
@@ -463,13 +467,13 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
           }
           try {
             const value = await op.fn(writeRepos)
-            db.exec('RELEASE op')
+            release.run()
             results.push({ ok: true, value })
           } catch (error) {
             if (db.inTransaction) {
               try {
-                db.exec('ROLLBACK TO op')
-                db.exec('RELEASE op')
+                rollbackOp.run()
+                release.run()
               } catch (e) {
                 fatal = e
               }
