@@ -880,6 +880,7 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
   function table<T>(spec: TableSpec<T>) {
     const colNames = Object.keys(spec.cols)
     const getters = Object.values(spec.cols)
+    const colIndex = new Map(colNames.map((c, i) => [c, i]))
     const nonPk = colNames.filter((c) => !spec.pk.includes(c))
     const upsertSql =
       `INSERT INTO ${spec.table} (${colNames.join(', ')}, data) VALUES (${colNames.map(() => '?').join(', ')}, ?) ` +
@@ -942,8 +943,9 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
       async put(row: T): Promise<void> {
         const params: Param[] = getters.map((g) => g(row))
         if (view !== undefined) {
-          dirtyRow(spec.pk.map((c) => spec.cols[c]!(row)))
-          dirtyLookups((c) => spec.cols[c]!(row))
+          const col = (c: string): Param => params[colIndex.get(c)!]!
+          dirtyRow(spec.pk.map(col))
+          dirtyLookups(col)
         }
         params.push(JSON.stringify(row))
         runUnique(upsertSql, params)
