@@ -36,6 +36,7 @@ import {
   clientFrame,
   initFrame,
   mintToken,
+  ServerStream,
   upgradeRequest,
   type BenchKeys,
 } from './support/twilsock-client.ts'
@@ -256,8 +257,7 @@ async function runServer(): Promise<void> {
 
 interface Conn {
   socket: Socket
-  buf: Buffer
-  upgraded: boolean
+  stream: ServerStream
   started: number
   done: boolean
 }
@@ -298,40 +298,13 @@ async function runClient(): Promise<void> {
       if (ok + failed === connections) resolveAll()
       else pump()
     }
-    const onData = (c: Conn, chunk: Buffer): void => {
-      c.buf = c.buf.length === 0 ? chunk : Buffer.concat([c.buf, chunk])
-      if (!c.upgraded) {
-        const end = c.buf.indexOf('\r\n\r\n')
-        if (end === -1) return
-        if (!c.buf.subarray(0, 12).toString('latin1').startsWith('HTTP/1.1 101'))
-          return finish(c, false)
-        c.upgraded = true
-        c.buf = c.buf.subarray(end + 4)
-      }
-      // Frames from the server are unmasked.
-      for (;;) {
-        if (c.buf.length < 2) return
-        const opcode = c.buf[0]! & 0x0f
-        let len = c.buf[1]! & 0x7f
-        let off = 2
-        if (len === 126) {
-          if (c.buf.length < 4) return
-          len = c.buf.readUInt16BE(2)
-          off = 4
-        } else if (len === 127) {
-          if (c.buf.length < 10) return
-          len = Number(c.buf.readBigUInt64BE(2))
-          off = 10
-        }
-        if (c.buf.length < off + len) return
-        const payload = c.buf.subarray(off, off + len)
-        c.buf = c.buf.subarray(off + len)
-        if (opcode === 0x9) c.socket.write(clientFrame(Buffer.from(payload), 0xa))
-        else if (opcode === 0x8) return finish(c, false)
-        else if (opcode === 0x2 && !c.done) {
-          const text = payload.toString('latin1')
-          finish(c, text.includes('"method":"reply"') && text.includes('"status":{"code":200'))
-        }
+    /** One server frame of `c`: pings are answered, a close fails it, the first binary frame is the init reply. */
+    const onFrame = (c: Conn, opcode: number, buf: Buffer, start: number, end: number): void => {
+      if (opcode === 0x9) c.socket.write(clientFrame(Buffer.from(buf.subarray(start, end)), 0xa))
+      else if (opcode === 0x8) finish(c, false)
+      else if (opcode === 0x2 && !c.done) {
+        const text = buf.toString('latin1', start, end)
+        finish(c, text.includes('"method":"reply"') && text.includes('"status":{"code":200'))
       }
     }
     const pump = (): void => {
@@ -341,14 +314,18 @@ async function runClient(): Promise<void> {
         const socket = connect({ port, host: '127.0.0.1', noDelay: true })
         const c: Conn = {
           socket,
-          buf: Buffer.alloc(0),
-          upgraded: false,
+          // Frames from the server are unmasked; ServerStream also reads the upgrade response.
+          stream: new ServerStream((opcode, buf, start, end) =>
+            onFrame(c, opcode, buf, start, end),
+          ),
           started: performance.now(),
           done: false,
         }
         open.push(socket)
         socket.on('connect', () => socket.write(req))
-        socket.on('data', (d: Buffer) => onData(c, d))
+        socket.on('data', (d: Buffer) => {
+          if (!c.stream.push(d)) finish(c, false)
+        })
         socket.on('error', () => finish(c, false))
         socket.on('close', () => finish(c, false))
       }
