@@ -569,6 +569,8 @@ async function runServer(): Promise<void> {
     if (m.type === 'cpu') {
       profile()
       const c = cpuUsage()
+      const syncs = parley.store.syncStats()
+      const checkpoints = parley.store.checkpointerStats()
       send({
         type: 'cpu',
         cpuMicros: c.user + c.system,
@@ -576,15 +578,11 @@ async function runServer(): Promise<void> {
         eventLoopMaxMs: eld.max / 1e6,
         authFetches,
         authFetchMicros,
-        syncs: {
-          count: parley.store.syncStats().syncs,
-          over10Ms: parley.store.syncStats().over10Ms,
-          maxMs: parley.store.syncStats().maxMs,
-        },
+        syncs: { count: syncs.syncs, over10Ms: syncs.over10Ms, maxMs: syncs.maxMs },
         pauses: {
-          count: parley.store.checkpointerStats()?.pauses ?? 0,
-          over10Ms: parley.store.checkpointerStats()?.pausesOver10Ms ?? 0,
-          maxMs: parley.store.checkpointerStats()?.pauseMsMax ?? 0,
+          count: checkpoints?.pauses ?? 0,
+          over10Ms: checkpoints?.pausesOver10Ms ?? 0,
+          maxMs: checkpoints?.pauseMsMax ?? 0,
         },
       })
       eld.reset()
