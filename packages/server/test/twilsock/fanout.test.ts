@@ -14,11 +14,7 @@ import {
   encodeNotification,
   encodePacket,
 } from '../../src/compat/twilio/twilsock/framing.ts'
-import {
-  EncodedNotification,
-  notifyEncoded,
-  type TwilsockSession,
-} from '../../src/compat/twilio/upstream.ts'
+import { EncodedNotification, type TwilsockSession } from '../../src/compat/twilio/upstream.ts'
 import { mintParley, RawClient, startGateway, until, type Harness } from './support.ts'
 
 const require = createRequire(import.meta.url)
@@ -157,7 +153,7 @@ test('one shared payload reaches every session byte-identical to the per-subscri
     event: { id: 7, item_data: { body: 'héllo "x"' } },
   }
   const n = new EncodedNotification('twilio.sync.event', value)
-  for (const p of peers) notifyEncoded(p.session, n)
+  for (const p of peers) p.session.notifyEncoded(n)
   peers[0]!.session.notify('twilio.sync.event', value)
   await until(() => peers.every((p) => p.frames.length >= 1) && peers[0]!.frames.length === 2)
   for (const p of peers) {
@@ -175,7 +171,7 @@ test('packet ids are unique within a session and keep the TM prefix', async (t) 
   const a = await rawFrames(h, 'alice', false)
   const b = await rawFrames(h, 'bob', false)
   const n = new EncodedNotification('twilio.sync.event', { i: 0 })
-  for (let i = 0; i < 2000; i++) notifyEncoded(a.session, n)
+  for (let i = 0; i < 2000; i++) a.session.notifyEncoded(n)
   for (let i = 0; i < 10; i++) b.session.notify('twilio.sync.event', { i })
   await until(() => a.frames.length === 2000 && b.frames.length === 10)
   const ids = a.frames.map((f) => decodePacket(f).id!)
@@ -222,7 +218,7 @@ test('a reader that stops is closed as a slow consumer even when one turn overfi
   let sent = 0
   // All in one turn: nothing is written until the batch is flushed, unless the bound forces it.
   while (!a.session.closed && sent < 20_000) {
-    notifyEncoded(a.session, n)
+    a.session.notifyEncoded(n)
     sent++
   }
   assert.equal(a.session.closed, true)

@@ -59,10 +59,10 @@ export interface TwilsockSession {
    */
   notify(messageType: string, payload: unknown): void
   /**
-   * Same as `notify(n.messageType, n.value)`, with the payload serialised once for every session it goes to (the
-   * bytes on the wire are identical). Optional: callers fall back to `notify` through {@link notifyEncoded}.
+   * Same as `notify` with the payload `n` was built from, serialised once for every session it goes to (the bytes on
+   * the wire are identical).
    */
-  notifyEncoded?(n: EncodedNotification): void
+  notifyEncoded(n: EncodedNotification): void
   /** Register a cleanup that runs once when the socket closes (for any reason). */
   onClose(fn: () => void): void
   readonly closed: boolean
@@ -81,7 +81,6 @@ export type UpstreamHandler = (
  */
 export class EncodedNotification {
   readonly messageType: string
-  readonly value: unknown
   /** `JSON.stringify(value)` as UTF-8; empty when it is `undefined` (no payload). */
   readonly json: Buffer
   /** Why `value` could not be serialised (then nothing is sent); `undefined` when it could. */
@@ -89,7 +88,6 @@ export class EncodedNotification {
 
   constructor(messageType: string, value: unknown) {
     this.messageType = messageType
-    this.value = value
     let json: string | undefined
     try {
       json = value === undefined ? undefined : (JSON.stringify(value) as string | undefined)
@@ -101,9 +99,3 @@ export class EncodedNotification {
 }
 
 const EMPTY = Buffer.alloc(0)
-
-/** Sends a pre-encoded notification, through `notify` when the session cannot take the encoded form. */
-export function notifyEncoded(session: TwilsockSession, n: EncodedNotification): void {
-  if (session.notifyEncoded !== undefined) session.notifyEncoded(n)
-  else session.notify(n.messageType, n.value)
-}

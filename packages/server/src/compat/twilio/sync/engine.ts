@@ -11,7 +11,6 @@
 import type { ChatEvent } from '../../../core/types.ts'
 import {
   EncodedNotification,
-  notifyEncoded,
   type TwilsockSession,
   type UpstreamRequest,
   type UpstreamResponse,
@@ -249,7 +248,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
           // still delivered so the SDK learns of it (e.g. twilio-chat's channelRemoved), then the stream stops.
           for (const ev of await eventsAfter(st, sub.lastSent)) {
             for (const m of encoded(sub, ev)) {
-              if (m.op === 'object_removed') notifyEncoded(sub.session, m.notification)
+              if (m.op === 'object_removed') sub.session.notifyEncoded(m.notification)
             }
           }
           if (sub.pending !== null) failed(sub, new SyncHttpError(403, 20403, 'Forbidden'))
@@ -274,7 +273,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
             drop(sub)
             return
           }
-          for (const m of encoded(sub, ev)) notifyEncoded(sub.session, m.notification)
+          for (const m of encoded(sub, ev)) sub.session.notifyEncoded(m.notification)
           sub.lastSent = ev.streamSeq
         }
         if (sub.pending !== null) {
