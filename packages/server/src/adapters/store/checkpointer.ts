@@ -57,7 +57,10 @@ export interface CheckpointerStats {
   pauseMsMax: number
   /** Pauses longer than 10 ms. */
   pausesOver10Ms: number
-  /** WAL frames copied into the database file, summed over all runs. */
+  /**
+   * Sum over all runs of the frames the WAL had copied at the end of the run (SQLite's count since the WAL was last
+   * reused): a measure of checkpoint work, not a count of distinct frames.
+   */
   framesCheckpointed: number
   /** Runs that failed (I/O trouble; the next run tries again). */
   failures: number
