@@ -248,7 +248,13 @@ for (const mode of modes) {
         ])
       assert.deepEqual(await s.read(names), [ch, undefined])
       assert.deepEqual(await s.write(names), [ch, undefined])
-      const renamed = { ...ch, uniqueName: 'new' }
+      // Only the data changes (the row is updated in place): every key sees the new version.
+      const edited = { ...ch, friendlyName: 'edited' }
+      await s.write(async (tx) => tx.channels.put(edited))
+      assert.deepEqual(await s.read(names), [edited, undefined])
+      assert.deepEqual(await s.write(names), [edited, undefined])
+      assert.deepEqual(await s.read((tx) => tx.channels.get(ch.sid)), edited)
+      const renamed = { ...edited, uniqueName: 'new' }
       await s.write(async (tx) => tx.channels.put(renamed))
       assert.deepEqual(await s.read(names), [undefined, renamed])
       assert.deepEqual(await s.write(names), [undefined, renamed])

@@ -28,9 +28,9 @@
  *     deleted only by the last connection's close (after `close()` has waited for every fsync), or on opening a
  *     database of zero pages (never ours after migrations), or when leaving WAL mode (we never do).
  *     `wal_checkpoint(TRUNCATE)` and `journal_size_limit` (64 MiB) shrink the same inode with `ftruncate`. A WAL
- *     restart after a full checkpoint overwrites the same file from offset 0. As a belt-and-braces check, before each
- *     fsync the store compares the path's inode with its fd's; a mismatch fails the batch (below) instead of syncing a
- *     stale file.
+ *     restart after a full checkpoint overwrites the same file from offset 0. As a belt-and-braces check, before an fsync
+ *     (at most every {@link WAL_IDENTITY_CHECK_MS}) the store compares the path's inode with its fd's; a mismatch fails
+ *     the batch (below) and stops writes instead of going on syncing a stale file.
  *   - *Checkpoints.* With `synchronous=NORMAL` SQLite still syncs the WAL before copying frames into the database
  *     file and syncs the database file after a completed checkpoint, before the WAL can be reset, truncated or
  *     restarted; so a checkpoint (the automatic one inside `COMMIT`, or ours) never loses a frame, acknowledged or
@@ -214,6 +214,8 @@ export const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 export const CHECKPOINT_BUSY_MS = 50
 
 const BUSY_TIMEOUT_MS = 5000
+/** How often (at most) the store checks that `-wal` is still the file its fd syncs (module doc, *WAL file identity*). */
+const WAL_IDENTITY_CHECK_MS = 250
 
 /** Result of `PRAGMA wal_checkpoint`: `busy` 1 when readers or a writer kept it from completing; sizes in frames. */
 export interface CheckpointResult {
@@ -399,6 +401,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   /** Their rejections, used instead when the fsync fails. */
   let unsyncedFail: ((err: unknown) => void)[] = []
   let syncing = false
+  /** When the WAL path's identity was last checked (see kickSync). */
+  let walCheckedAt = -Infinity
   const syncStats: SyncStats = { syncs: 0, totalMs: 0, maxMs: 0, over10Ms: 0 }
   /** Set once an fsync failed: every later write rejects with it (fail-stop). */
   let failed: ChatError | undefined
@@ -552,9 +556,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     try {
       if (walFd === undefined && !openWal())
         throw new Error(`${walPath} does not exist after a commit`)
-      // The path must still name the file we sync (SQLite never replaces it while open: see the module doc).
-      if (statSync(walPath).ino !== walIno)
-        throw new Error(`${walPath} was replaced while the database was open`)
+      // The path must still name the file we sync (SQLite never replaces it while open: see the module doc). A
+      // belt-and-braces check, so at most every WAL_IDENTITY_CHECK_MS rather than a stat before every fsync.
+      const t = performance.now()
+      if (t - walCheckedAt >= WAL_IDENTITY_CHECK_MS) {
+        if (statSync(walPath).ino !== walIno)
+          throw new Error(`${walPath} was replaced while the database was open`)
+        walCheckedAt = t
+      }
       fd = walFd!
     } catch (err) {
       syncFailed(err, fails)
@@ -897,6 +906,11 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
     }))
     const lookupCols = [...new Set(lookups.flatMap((l) => l.cols))]
     const oldKeysSql = `SELECT ${lookupCols.join(', ')} FROM ${spec.table} WHERE ${pkWhere}`
+    // A put that changes only `data` of an existing row updates that column alone: the upsert would also delete and
+    // re-insert the row's entries in every index (a channel's, on every message), dirtying their pages for the COMMIT.
+    const nonPkIndex = nonPk.map((c) => colIndex.get(c)!)
+    const oldColsSql = `SELECT ${nonPk.join(', ')} FROM ${spec.table} WHERE ${pkWhere}`
+    const updateDataSql = `UPDATE ${spec.table} SET data = ? WHERE ${pkWhere}`
 
     /** A point read through the row cache: at most one row, by `params` of the lookup tagged `tag`. */
     const cachedGet = (tag: string, sql: string, params: Param[]): T | undefined => {
@@ -942,12 +956,25 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
       },
       async put(row: T): Promise<void> {
         const params: Param[] = getters.map((g) => g(row))
+        const col = (c: string): Param => params[colIndex.get(c)!]!
+        const pk = spec.pk.map(col)
+        // Tables with lookups are updated in place (users, channels, members): read the current columns (which the
+        // cache needs anyway, for the old lookup keys) to see whether only `data` changes.
+        const old =
+          lookups.length === 0 || nonPk.length === 0
+            ? undefined
+            : (prep(oldColsSql).get(...pk) as Record<string, Param> | undefined)
         if (view !== undefined) {
-          const col = (c: string): Param => params[colIndex.get(c)!]!
-          dirtyRow(spec.pk.map(col))
+          markDirty(pkTag, pk)
+          if (old !== undefined) dirtyLookups((c) => old[c] ?? null)
           dirtyLookups(col)
         }
-        params.push(JSON.stringify(row))
+        const data = JSON.stringify(row)
+        if (old !== undefined && nonPk.every((c, i) => old[c] === params[nonPkIndex[i]!])) {
+          prep(updateDataSql).run(data, ...pk)
+          return
+        }
+        params.push(data)
         runUnique(upsertSql, params)
       },
       async delete(...key: Param[]): Promise<void> {
