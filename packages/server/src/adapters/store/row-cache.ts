@@ -29,6 +29,12 @@ export interface CacheView {
   set(table: string, key: string, data: string | null): void
   /** `key` of `table` is about to be written on this connection (write view only). */
   dirty(key: string): void
+  /**
+   * `key` of `table` is about to be written on this connection, and will hold `data` once the batch commits (write
+   * view only). Like {@link dirty}, and if the key is cached (its previous state was hot), the batch's COMMIT installs
+   * `data` instead of evicting the key, unless the op rolls back or a later write of the batch dirties it again.
+   */
+  wrote(table: string, key: string, data: string): void
   /** Rows of `table` are about to be written in bulk (write view only): the table's keys are all dirty. */
   dirtyTable(table: string): void
 }
@@ -64,7 +70,9 @@ function isWellFormed(s: string): boolean {
  *
  * Batches: between {@link beginBatch} and {@link endBatch}, keys the write connection writes are recorded as dirty;
  * the write view neither answers nor records them (its connection may see uncommitted values), and `endBatch`
- * evicts them all. The read view ignores dirtiness: its connection sees committed data only, as does every entry.
+ * evicts them all, then installs the new values of the hot ones a committed batch wrote ({@link CacheView.wrote}), so
+ * a row read and written by every message (a channel, a stream's last sequence number) stays cached. The read view
+ * ignores dirtiness: its connection sees committed data only, as does every entry.
  */
 export class RowCache {
   readonly reader: CacheView
@@ -75,6 +83,10 @@ export class RowCache {
   #inBatch = false
   readonly #dirtyKeys = new Set<string>()
   readonly #dirtyTables = new Set<string>()
+  /** What the batch's ended ops wrote to hot keys, installed at COMMIT. */
+  readonly #installs = new Map<string, { table: string; data: string }>()
+  /** The same for the op running now: joins {@link #installs} when it ends well, dropped when it rolls back. */
+  readonly #opInstalls = new Map<string, { table: string; data: string }>()
 
   constructor(limits: RowCacheLimits) {
     this.#limits = limits
@@ -82,6 +94,9 @@ export class RowCache {
       get: (_table, key) => this.#entries.get(key),
       set: (_table, key, data) => this.#set(key, data),
       dirty: () => {
+        throw new Error('row cache: the read view cannot write')
+      },
+      wrote: () => {
         throw new Error('row cache: the read view cannot write')
       },
       dirtyTable: () => {
@@ -95,8 +110,23 @@ export class RowCache {
       },
       dirty: (key) => {
         // Outside a batch (only a caller that kept `tx` past its write could do that) the write commits at once.
-        if (this.#inBatch) this.#dirtyKeys.add(key)
-        else this.#delete(key)
+        if (!this.#inBatch) {
+          this.#delete(key)
+          return
+        }
+        this.#dirtyKeys.add(key)
+        if (this.#opInstalls.size > 0) this.#opInstalls.delete(key)
+        if (this.#installs.size > 0) this.#installs.delete(key)
+      },
+      wrote: (table, key, data) => {
+        if (!this.#inBatch) {
+          this.#delete(key)
+          return
+        }
+        this.#dirtyKeys.add(key)
+        if (this.#entries.has(key) || this.#opInstalls.has(key) || this.#installs.has(key)) {
+          this.#opInstalls.set(key, { table, data })
+        }
       },
       dirtyTable: (table) => {
         if (this.#inBatch) this.#dirtyTables.add(table)
@@ -111,14 +141,31 @@ export class RowCache {
   }
 
   /**
-   * The batch ended (COMMIT, failed COMMIT or rollback alike): evicts every key it wrote. Must run synchronously
-   * right after the COMMIT or ROLLBACK, before anything else can read.
+   * The op running in the batch ended: `committed` when its savepoint was released (its writes are part of the
+   * batch), false when it rolled back (they are not: its keys stay dirty, and are evicted at the end of the batch).
    */
-  endBatch(): void {
+  endOp(committed: boolean): void {
+    if (committed) for (const [key, v] of this.#opInstalls) this.#installs.set(key, v)
+    this.#opInstalls.clear()
+  }
+
+  /**
+   * The batch ended: evicts every key it wrote, then, when `committed` (its COMMIT succeeded), installs what its ops
+   * wrote to keys that were hot. Must run synchronously right after the COMMIT or ROLLBACK, before anything else can
+   * read.
+   */
+  endBatch(committed = false): void {
     for (const key of this.#dirtyKeys) this.#delete(key)
     for (const table of this.#dirtyTables) this.#deleteTable(table)
+    if (committed) {
+      for (const [key, { table, data }] of this.#installs) {
+        if (!this.#dirtyTables.has(table)) this.#set(key, data)
+      }
+    }
     this.#dirtyKeys.clear()
     this.#dirtyTables.clear()
+    this.#installs.clear()
+    this.#opInstalls.clear()
     this.#inBatch = false
   }
 

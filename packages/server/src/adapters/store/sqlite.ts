@@ -84,7 +84,8 @@
  *   every table, `userChannels.get(user, channel)`, and the unique lookups `users.getByIdentity`,
  *   `channels.getByUniqueName`, `members.getByIdentity`, `invites.getByIdentity`, "not found" answers included. An
  *   entry holds the row's `data` JSON (or "absent"); every call parses it again, so callers get a fresh object as
- *   without the cache. Lists, counts, the other message lookups and the event log are not cached.
+ *   without the cache. Lists, counts, the other message lookups and the event log (but for each stream's last
+ *   sequence number) are not cached.
  *   - *Invariant: an entry is the committed state of its key*, except while a batch that wrote the key is open, when
  *     it is the state before that batch (still the committed state). Reads of the read connection use and fill the
  *     cache freely: that connection sees committed data only. In a write transaction, every key a write may change is
@@ -94,7 +95,11 @@
  *     dirty key (or table) bypass the cache and do not fill it; of any other key they see the committed state, so
  *     they may use and fill it. Rows an op wrote stay dirty if its savepoint rolls back (evicting too much is safe).
  *   - *End of batch.* Right after `COMMIT` (or a failed `COMMIT`, or `ROLLBACK`), synchronously, every dirty key and
- *     table is evicted. Reads that ran during the batch (interleaved at its awaits; `:memory:` reads wait for it
+ *     table is evicted; after a successful `COMMIT`, the keys that were cached before the batch wrote them get the
+ *     version its last successful write of them left (writes of ops whose savepoint rolled back do not count), so a
+ *     row written by every message (its channel) stays cached. Each stream's last sequence number (`events.lastSeq`)
+ *     is cached the same way: an append right after the number the connection last read or appended installs the
+ *     next one; any other append just evicts it. Reads that ran during the batch (interleaved at its awaits; `:memory:` reads wait for it
  *     instead) may have filled dirty keys with pre-batch values: the eviction removes them. No stale value can come
  *     back afterwards, because an entry is only ever filled synchronously with the answer of the statement just run
  *     (no await between reading SQLite and filling the entry), and from then on SQLite answers the new state.
@@ -107,8 +112,8 @@
  *     the entry is evicted.
  *   - *Limits.* At most `maxEntries` entries (default 100 000) and `maxChars` UTF-16 code units of keys and JSON
  *     (default 32 Mi); past either the oldest entries are evicted (first in, first out). `rowCache: false` turns the
- *     cache off. Cost on writes: one extra point read of the key columns per put or delete of a user, channel,
- *     member or invite.
+ *     cache off. Cost on writes: one extra point read of the row's columns per put or delete of a user, channel,
+ *     member or invite (which also lets a put that changes only `data` update that column alone).
  *
  * @module
  */
@@ -214,6 +219,8 @@ export const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 export const CHECKPOINT_BUSY_MS = 50
 
 const BUSY_TIMEOUT_MS = 5000
+/** Row cache tag of a stream's last sequence number (`events.lastSeq`). */
+const LAST_SEQ_TAG = 'events|last|'
 /** How often (at most) the store checks that `-wal` is still the file its fd syncs (module doc, *WAL file identity*). */
 const WAL_IDENTITY_CHECK_MS = 250
 
@@ -446,6 +453,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
     const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
     let fatal: unknown = failed
+    let committed = false
     rowCache?.beginBatch()
     try {
       if (fatal === undefined) {
@@ -472,8 +480,10 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
           try {
             const value = await op.fn(writeRepos)
             release.run()
+            rowCache?.endOp(true)
             results.push({ ok: true, value })
           } catch (error) {
+            rowCache?.endOp(false)
             if (db.inTransaction) {
               try {
                 rollbackOp.run()
@@ -491,6 +501,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         if (fatal === undefined) {
           try {
             commit.run()
+            committed = true
           } catch (err) {
             fatal = err
           }
@@ -506,7 +517,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     } finally {
       // Synchronously after COMMIT or ROLLBACK (no await in between): every key the batch wrote leaves the cache
       // before anything can read again.
-      rowCache?.endBatch()
+      rowCache?.endBatch(committed)
     }
     running = false
     const settle = (): void => {
@@ -928,6 +939,11 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
       const key = cacheKey(tag, params)
       if (key !== undefined) view!.dirty(key)
     }
+    /** Marks a key dirty that holds `data` once the batch commits (installed then if the key is hot). */
+    const wrote = (tag: string, params: Param[], data: string): void => {
+      const key = cacheKey(tag, params)
+      if (key !== undefined) view!.wrote(spec.table, key, data)
+    }
     /** Marks dirty the lookup keys of a row whose column values `col` gives. */
     const dirtyLookups = (col: (c: string) => Param): void => {
       for (const l of lookups) markDirty(l.tag, l.cols.map(col))
@@ -972,10 +988,15 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
         const data = JSON.stringify(row)
         if (old !== undefined && nonPk.every((c, i) => old[c] === params[nonPkIndex[i]!])) {
           prep(updateDataSql).run(data, ...pk)
-          return
+        } else {
+          params.push(data)
+          runUnique(upsertSql, params)
         }
-        params.push(data)
-        runUnique(upsertSql, params)
+        // Written: the keys that were hot get the new version when the batch commits.
+        if (view !== undefined) {
+          wrote(pkTag, pk, data)
+          for (const l of lookups) wrote(l.tag, l.cols.map(col), data)
+        }
       },
       async delete(...key: Param[]): Promise<void> {
         dirtyRow(key)
@@ -1131,6 +1152,8 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
     createdAt: r.created_at,
   })
   const lastSeqSql = 'SELECT MAX(stream_seq) AS s FROM events WHERE stream = ?'
+  /** The last `lastSeq` answer or append of this connection (see `append`). */
+  let lastKnown: { stream: string; seq: number } | undefined
   const readStreamSql =
     'SELECT * FROM events WHERE stream = ? AND stream_seq > ? ORDER BY stream_seq LIMIT ?'
   const readAfterSql = 'SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?'
@@ -1209,7 +1232,17 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
     webhooks: { ...scoped(webhooks, 'channel_sid'), deleteByChannel: deleteByChannel(webhooks) },
     events: {
       async lastSeq(stream) {
-        return (prep(lastSeqSql).get(stream) as { s: number | null }).s ?? 0
+        const key = view === undefined ? undefined : cacheKey(LAST_SEQ_TAG, [stream])
+        const hit = key === undefined ? undefined : view!.get('events', key)
+        let seq: number
+        if (typeof hit === 'string') {
+          seq = Number(hit)
+        } else {
+          seq = (prep(lastSeqSql).get(stream) as { s: number | null }).s ?? 0
+          if (key !== undefined) view!.set('events', key, String(seq))
+        }
+        lastKnown = { stream, seq }
+        return seq
       },
       async readStream(stream, after, limit) {
         return (prep(readStreamSql).all(stream, after, limit) as EventRow[]).map(toEvent)
@@ -1232,6 +1265,15 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
           ev.createdAt,
           data,
         ])
+        // The stream's cached last sequence number: `lastKnown` is at least the stream's greatest (it can only be
+        // above it, after a rolled-back append), so an append right after it is the new greatest.
+        const isNext = lastKnown?.stream === ev.stream && lastKnown.seq === ev.streamSeq - 1
+        lastKnown = isNext ? { stream: ev.stream, seq: ev.streamSeq } : undefined
+        const key = view === undefined ? undefined : cacheKey(LAST_SEQ_TAG, [ev.stream])
+        if (key !== undefined) {
+          if (isNext) view!.wrote('events', key, String(ev.streamSeq))
+          else view!.dirty(key)
+        }
         return { ...ev, seq: Number(info.lastInsertRowid) }
       },
     },
