@@ -48,6 +48,17 @@ export interface ChatProjectionOptions {
   now?: () => number
 }
 
+/** A cached access decision (see `createChatProjection`). */
+interface Decision {
+  ok: boolean
+  /** When it was looked up (the `now` clock). */
+  at: number
+  /** The entity whose events invalidate it. */
+  scope: string
+  /** The invalidation epoch at which its lookup started. */
+  epoch: number
+}
+
 /** The user actor a Twilsock session acts as. */
 export function actorOf(p: SyncPrincipal): UserActor {
   return { kind: 'user', accountSid: p.accountSid, serviceSid: p.serviceSid, identity: p.identity }
@@ -118,14 +129,17 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
   const { core } = options
   const authCacheMs = options.authCacheMs ?? 5000
   const now = options.now ?? Date.now
-  /** Access decisions by entity (the CH… or US… behind the stream), then by principal and stream. */
-  const decisions = new Map<string, Map<string, { ok: boolean; at: number }>>()
-  let cachedDecisions = 0
+  /**
+   * Access decisions by object reference (one per subscription) and principal (one per session): looked up on every
+   * delivery, so by identity rather than by a key string built each time, and freed with them. A decision holds the
+   * entity (the CH… or US… behind the stream) and the epoch at which its lookup started.
+   */
+  const decisions = new WeakMap<SyncObjectRef, WeakMap<SyncPrincipal, Decision>>()
   /**
    * The epoch (a counter of invalidations) at which each entity last had its decisions dropped, because access to its
-   * objects may have changed. A decision whose lookup started before that is not cached: it may have read the state
-   * from before the change (a pre-join "no" cached after the join would fail or end a subscription that is now
-   * allowed). When the map is cleared (bounded size), `clearedAt` stands in for every entity it held.
+   * objects may have changed. A decision whose lookup started before that is not used, nor cached: it may have read
+   * the state from before the change (a pre-join "no" cached after the join would fail or end a subscription that is
+   * now allowed). When the map is cleared (bounded size), `clearedAt` stands in for every entity it held.
    */
   const invalidatedAt = new Map<string, number>()
   let epoch = 0
@@ -201,32 +215,37 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
     }
   }
 
+  /** No event that may change access to `scope`'s objects came after `startedAt`. */
+  function isCurrent(scope: string, startedAt: number): boolean {
+    return clearedAt <= startedAt && (invalidatedAt.get(scope) ?? 0) <= startedAt
+  }
+
+  /** Looks the decision up (as a `resolve` would) and caches it unless an invalidation raced the lookup. */
+  async function decide(r: SyncObjectRef, p: SyncPrincipal, t: number): Promise<boolean> {
+    const scope = r.stream.slice(r.stream.indexOf(':') + 1)
+    const startedAt = epoch
+    let ok: boolean
+    try {
+      ok = (await resolve(r.type, r.sid, p)).stream === r.stream
+    } catch (err) {
+      if (!(err instanceof SyncHttpError)) throw err
+      ok = false
+    }
+    if (!isCurrent(scope, startedAt)) return ok
+    let forRef = decisions.get(r)
+    if (forRef === undefined) decisions.set(r, (forRef = new WeakMap()))
+    forRef.set(p, { ok, at: t, scope, epoch: startedAt })
+    return ok
+  }
+
   return {
     resolve,
-    async authorize(r, p) {
-      const scope = r.stream.slice(r.stream.indexOf(':') + 1)
-      const key = `${p.accountSid}|${p.serviceSid}|${p.identity}|${r.stream}`
+    authorize(r, p) {
       const t = now()
-      const hit = decisions.get(scope)?.get(key)
-      if (hit !== undefined && t - hit.at < authCacheMs) return hit.ok
-      const startedAt = epoch
-      let ok: boolean
-      try {
-        ok = (await resolve(r.type, r.sid, p)).stream === r.stream
-      } catch (err) {
-        if (!(err instanceof SyncHttpError)) throw err
-        ok = false
-      }
-      if (clearedAt > startedAt || (invalidatedAt.get(scope) ?? 0) > startedAt) return ok
-      if (cachedDecisions >= 10_000) {
-        decisions.clear()
-        cachedDecisions = 0
-      }
-      let forScope = decisions.get(scope)
-      if (forScope === undefined) decisions.set(scope, (forScope = new Map()))
-      if (!forScope.has(key)) cachedDecisions++
-      forScope.set(key, { ok, at: t })
-      return ok
+      const hit = decisions.get(r)?.get(p)
+      if (hit !== undefined && t - hit.at < authCacheMs && isCurrent(hit.scope, hit.epoch))
+        return hit.ok
+      return decide(r, p, t)
     },
     observe(events) {
       // Membership or visibility changed: decide again on the next delivery instead of after the cache delay.
@@ -239,8 +258,6 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
           clearedAt = epoch
         }
         invalidatedAt.set(scope, epoch)
-        cachedDecisions -= decisions.get(scope)?.size ?? 0
-        decisions.delete(scope)
       }
     },
     project(r: SyncObjectRef, ev: ChatEvent): readonly SyncMutation[] {

@@ -243,7 +243,8 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         mustRefresh = false
         if (sub.closed || sub.session.closed) return
         if (st.lastSeq <= sub.lastSent && sub.pending === null) continue
-        if (!(await projection.authorize(sub.ref, sub.session.principal))) {
+        const allowed = projection.authorize(sub.ref, sub.session.principal)
+        if (!(typeof allowed === 'boolean' ? allowed : await allowed)) {
           // Access is gone, often because the object itself was removed: the removal (which carries no data) is
           // still delivered so the SDK learns of it (e.g. twilio-chat's channelRemoved), then the stream stops.
           for (const ev of await eventsAfter(st, sub.lastSent)) {

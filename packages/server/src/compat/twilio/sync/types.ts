@@ -45,7 +45,8 @@ export type SyncPrincipal = TwilsockPrincipal
  */
 export interface SyncProjection {
   resolve(type: SyncObjectType, sidOrName: string, principal: SyncPrincipal): Promise<SyncObjectRef>
-  authorize(ref: SyncObjectRef, principal: SyncPrincipal): Promise<boolean>
+  /** A cached decision may come back synchronously (it is asked on every delivery). */
+  authorize(ref: SyncObjectRef, principal: SyncPrincipal): boolean | Promise<boolean>
   project(ref: SyncObjectRef, event: ChatEvent): readonly SyncMutation[]
   /** Sees every committed event before live fan-out (e.g. to forget cached access decisions). MUST NOT throw. */
   observe?(events: readonly ChatEvent[]): void
