@@ -18,10 +18,18 @@ export function objectUrl(base: string, ref: SyncObjectRef): string {
   return `${base}/v3/${COLLECTION[ref.type]}/${ref.sid}`
 }
 
+/** The last date {@link isoDate} formatted (the events of one write share their time). */
+let lastDateMs = Number.NaN
+let lastDate = ''
+
 /** ISO-8601 without milliseconds, as Twilio formats dates. */
 export function isoDate(ms: number): string {
+  if (ms === lastDateMs) return lastDate
   // toISOString always ends in `.sssZ`.
-  return `${new Date(ms).toISOString().slice(0, -5)}Z`
+  const s = `${new Date(ms).toISOString().slice(0, -5)}Z`
+  lastDateMs = ms
+  lastDate = s
+  return s
 }
 
 /** An item as `GET …/Items` returns it. */
@@ -74,37 +82,82 @@ export function eventPayload(
   ev: ChatEvent,
   m: SyncMutation,
 ): { event_type: string; event: Record<string, unknown> } {
+  // Once per event for all its subscribers, yet on the fan-out path: plain object literals of fixed shapes (no
+  // computed keys, no spreads), which V8 builds and JSON.stringify walks fastest.
   const id = ev.streamSeq
-  const common = { id, date_created: isoDate(ev.createdAt) }
-  const url = objectUrl(base, ref)
+  const created = isoDate(ev.createdAt)
   if (m.op === 'object_removed') {
-    return { event_type: `${ref.type}_removed`, event: { ...common, [`${ref.type}_sid`]: ref.sid } }
+    switch (ref.type) {
+      case 'document':
+        return {
+          event_type: 'document_removed',
+          event: { id, date_created: created, document_sid: ref.sid },
+        }
+      case 'map':
+        return { event_type: 'map_removed', event: { id, date_created: created, map_sid: ref.sid } }
+      case 'list':
+        return {
+          event_type: 'list_removed',
+          event: { id, date_created: created, list_sid: ref.sid },
+        }
+    }
   }
+  const revision = String(id)
   if (m.op === 'document_updated') {
     return {
       event_type: 'document_updated',
       event: {
-        ...common,
+        id,
+        date_created: created,
         document_sid: ref.sid,
         document_data: m.data,
-        document_revision: String(id),
+        document_revision: revision,
       },
     }
   }
-  const isList = ref.type === 'list'
-  const prefix = isList ? 'list' : 'map'
+  const itemUrl = `${objectUrl(base, ref)}/Items/${encodeURIComponent(m.key)}`
+  if (ref.type === 'list') {
+    return {
+      event_type: LIST_EVENT[m.op],
+      event: {
+        id,
+        date_created: created,
+        list_sid: ref.sid,
+        list_unique_name: ref.uniqueName,
+        item_index: Number(m.key),
+        item_data: m.data,
+        item_revision: revision,
+        item_url: itemUrl,
+        list_revision: revision,
+        date_expires: null,
+      },
+    }
+  }
   return {
-    event_type: `${prefix}_${m.op}`,
+    event_type: MAP_EVENT[m.op],
     event: {
-      ...common,
-      [`${prefix}_sid`]: ref.sid,
-      [`${prefix}_unique_name`]: ref.uniqueName,
-      [isList ? 'item_index' : 'item_key']: isList ? Number(m.key) : m.key,
+      id,
+      date_created: created,
+      map_sid: ref.sid,
+      map_unique_name: ref.uniqueName,
+      item_key: m.key,
       item_data: m.data,
-      item_revision: String(id),
-      item_url: `${url}/Items/${encodeURIComponent(m.key)}`,
-      [`${prefix}_revision`]: String(id),
+      item_revision: revision,
+      item_url: itemUrl,
+      map_revision: revision,
       date_expires: null,
     },
   }
+}
+
+type ItemOp = 'item_added' | 'item_updated' | 'item_removed'
+const LIST_EVENT: Record<ItemOp, string> = {
+  item_added: 'list_item_added',
+  item_updated: 'list_item_updated',
+  item_removed: 'list_item_removed',
+}
+const MAP_EVENT: Record<ItemOp, string> = {
+  item_added: 'map_item_added',
+  item_updated: 'map_item_updated',
+  item_removed: 'map_item_removed',
 }
