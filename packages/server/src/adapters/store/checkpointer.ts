@@ -34,11 +34,18 @@ export const STATE_PAUSE_REQUESTED = 1
 /** The writer is paused (between batches) until the worker sets {@link STATE_RUNNING} and posts `resume`. */
 export const STATE_PAUSED = 2
 
+/** Default {@link CheckpointerOptions.intervalMs}. */
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 100
+
 /** Options of {@link startCheckpointer}. */
 export interface CheckpointerOptions {
   /** The database file (not `:memory:`). */
   filename: string
-  /** How often the worker checkpoints. Default 250 ms. */
+  /**
+   * How often the worker checkpoints. Default {@link DEFAULT_CHECKPOINT_INTERVAL_MS}: shorter rounds write less into
+   * the database file at a time, so its sync holds up the WAL's syncs (the writes' latency) for less (fan-out bench:
+   * p99 at 2,000 deliveries/s 5.3–6.0 ms at 100 ms against 5.8–6.1 ms at 250 ms and 7.0–8.0 ms at 1 s).
+   */
   intervalMs?: number
   /** Called when the worker hands the writer back after {@link Checkpointer.takePause} (or when the worker dies). */
   onResume?: () => void
@@ -103,7 +110,7 @@ export function startCheckpointer(options: CheckpointerOptions): Promise<Checkpo
   const state = new Int32Array(shared)
   const data: CheckpointerWorkerData = {
     filename: options.filename,
-    intervalMs: Math.max(10, options.intervalMs ?? 250),
+    intervalMs: Math.max(10, options.intervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS),
     state: shared,
   }
   const worker = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {

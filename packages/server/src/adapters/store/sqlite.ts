@@ -72,7 +72,7 @@
  *   `checkpointer.ts`). SQLite's automatic checkpoint runs inside the `COMMIT` that takes the WAL past 1,000 pages, on
  *   the committing thread, i.e. the event loop: it copies the pages into the database file and syncs both files,
  *   milliseconds during which no socket is served. Instead a worker thread with its own connection runs
- *   `wal_checkpoint(PASSIVE)` every 250 ms, and once it is up the writer sets `wal_autocheckpoint = 0`. A PASSIVE
+ *   `wal_checkpoint(PASSIVE)` every 100 ms, and once it is up the writer sets `wal_autocheckpoint = 0`. A PASSIVE
  *   checkpoint never blocks the writer or readers, and syncs exactly as the automatic one does (see *Checkpoints*
  *   above: the worker's connection runs with `synchronous=NORMAL`). The WAL is reused from its start only after a
  *   checkpoint that copied every frame, which a concurrent one never does under steady writes; so for its last
