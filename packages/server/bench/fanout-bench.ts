@@ -122,6 +122,9 @@ type FromServer =
       cpuMicros: number
       eventLoopP99Ms: number
       eventLoopMaxMs: number
+      /** The event loop's active and idle time so far (`performance.eventLoopUtilization()`), ms. */
+      eventLoopActiveMs: number
+      eventLoopIdleMs: number
       /** Channel + member fetches on behalf of users so far (the Sync projection's authorization re-checks). */
       authFetches: number
       /** Server CPU of one such re-check (a channel fetch + a member fetch), measured after setup. */
@@ -196,6 +199,8 @@ interface Measured extends PhaseResult {
   serverCpuMicrosPerDelivery: number
   serverEventLoopP99Ms: number
   serverEventLoopMaxMs: number
+  /** Share of the phase's wall time the server's event loop was running callbacks (0–1): near 1, it is saturated. */
+  serverEventLoopBusy: number
   /** Sync authorization re-checks (channel + member fetch) per delivery. */
   authRechecksPerDelivery: number
   /** Their estimated share of the server CPU of the phase. */
@@ -285,6 +290,13 @@ async function orchestrate(): Promise<void> {
         serverCpuMicrosPerDelivery: +(cpu / Math.max(1, r.delivered)).toFixed(1),
         serverEventLoopP99Ms: c1.eventLoopP99Ms,
         serverEventLoopMaxMs: c1.eventLoopMaxMs,
+        serverEventLoopBusy: +(
+          (c1.eventLoopActiveMs - c0.eventLoopActiveMs) /
+          Math.max(
+            1e-9,
+            c1.eventLoopActiveMs - c0.eventLoopActiveMs + c1.eventLoopIdleMs - c0.eventLoopIdleMs,
+          )
+        ).toFixed(3),
         authRechecksPerDelivery: +(
           (c1.authFetches - c0.authFetches) /
           2 /
@@ -455,7 +467,7 @@ function phaseLine(m: Measured, p99Limit: number, searching: boolean): string {
     (m.backlogAtStart > 0
       ? ` (started with ${m.backlogAtStart} replies/deliveries still owed)`
       : '') +
-    `\n    server ${m.serverCpuMicrosPerMessage} µs CPU/msg = ${m.serverCpuMicrosPerDelivery} µs/delivery, loop delay p99 ${f(m.serverEventLoopP99Ms)} ` +
+    `\n    server ${m.serverCpuMicrosPerMessage} µs CPU/msg = ${m.serverCpuMicrosPerDelivery} µs/delivery, event loop ${Math.round(m.serverEventLoopBusy * 100)} % busy, loop delay p99 ${f(m.serverEventLoopP99Ms)} ` +
     `max ${f(m.serverEventLoopMaxMs)} ms, Sync auth re-checks ${m.authRechecksPerDelivery}/delivery ≈ ${Math.round(m.authRecheckCpuShare * 100)} % of its CPU; ` +
     `client ${m.clientCpuMicrosPerDelivery} µs CPU/delivery (${m.clientSystemCpuMicrosPerDelivery} system; ${Math.round(m.clientCoreShare * 100)} % of a core), send lag p99 ${f(m.sendLagMs.p99)} ms, ` +
     `loop delay p99 ${f(m.clientEventLoopP99Ms)} ms` +
@@ -576,6 +588,8 @@ async function runServer(): Promise<void> {
         cpuMicros: c.user + c.system,
         eventLoopP99Ms: eld.percentile(99) / 1e6,
         eventLoopMaxMs: eld.max / 1e6,
+        eventLoopActiveMs: performance.eventLoopUtilization().active,
+        eventLoopIdleMs: performance.eventLoopUtilization().idle,
         authFetches,
         authFetchMicros,
         syncs: { count: syncs.syncs, over10Ms: syncs.over10Ms, maxMs: syncs.maxMs },
