@@ -28,9 +28,9 @@
  *     deleted only by the last connection's close (after `close()` has waited for every fsync), or on opening a
  *     database of zero pages (never ours after migrations), or when leaving WAL mode (we never do).
  *     `wal_checkpoint(TRUNCATE)` and `journal_size_limit` (64 MiB) shrink the same inode with `ftruncate`. A WAL
- *     restart after a full checkpoint overwrites the same file from offset 0. As a belt-and-braces check, before an fsync
- *     (at most every {@link WAL_IDENTITY_CHECK_MS}) the store compares the path's inode with its fd's; a mismatch fails
- *     the batch (below) and stops writes instead of going on syncing a stale file.
+ *     restart after a full checkpoint overwrites the same file from offset 0. As a belt-and-braces check, before an
+ *     fsync (at most every {@link WAL_IDENTITY_CHECK_MS}) the store compares the path's inode with its fd's; a
+ *     mismatch fails the batch (below) and stops writes instead of going on syncing a stale file.
  *   - *Checkpoints.* With `synchronous=NORMAL` SQLite still syncs the WAL before copying frames into the database
  *     file and syncs the database file after a completed checkpoint, before the WAL can be reset, truncated or
  *     restarted; so a checkpoint (the automatic one inside `COMMIT`, or ours) never loses a frame, acknowledged or
@@ -99,8 +99,9 @@
  *     version its last successful write of them left (writes of ops whose savepoint rolled back do not count), so a
  *     row written by every message (its channel) stays cached. Each stream's last sequence number (`events.lastSeq`)
  *     is cached the same way: an append right after the number the connection last read or appended installs the
- *     next one; any other append just evicts it. Reads that ran during the batch (interleaved at its awaits; `:memory:` reads wait for it
- *     instead) may have filled dirty keys with pre-batch values: the eviction removes them. No stale value can come
+ *     next one; any other append just evicts it. Reads that ran during the batch (interleaved at its awaits;
+ *     `:memory:` reads wait for it instead) may have filled dirty keys with pre-batch values: the eviction removes
+ *     them. No stale value can come
  *     back afterwards, because an entry is only ever filled synchronously with the answer of the statement just run
  *     (no await between reading SQLite and filling the entry), and from then on SQLite answers the new state.
  *   - *Visibility* is the read connection's: an entry reflects `COMMIT`, not the fsync after it, so with pipelined
@@ -221,7 +222,7 @@ export const CHECKPOINT_BUSY_MS = 50
 const BUSY_TIMEOUT_MS = 5000
 /** Row cache tag of a stream's last sequence number (`events.lastSeq`). */
 const LAST_SEQ_TAG = 'events|last|'
-/** How often (at most) the store checks that `-wal` is still the file its fd syncs (module doc, *WAL file identity*). */
+/** How often (at most) the store checks that `-wal` is still the file its fd syncs (module doc: WAL file identity). */
 const WAL_IDENTITY_CHECK_MS = 250
 
 /** Result of `PRAGMA wal_checkpoint`: `busy` 1 when readers or a writer kept it from completing; sizes in frames. */
