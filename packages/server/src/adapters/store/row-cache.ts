@@ -1,6 +1,7 @@
 /**
  * The SQLite store's row cache: the `data` JSON of hot rows by primary key and by unique lookup key, including "not
- * found" answers, kept coherent with the database by invalidation at the end of every write batch. The coherence
+ * found" answers (and each event stream's last sequence number), kept coherent with the database by invalidation at
+ * the end of every write batch, then installation of what a committed batch wrote to cached keys. The coherence
  * argument is in the module doc of `sqlite.ts` ("Row cache"); this module is the mechanism.
  *
  * A cache key is built by {@link cacheKey} from a tag naming the table and the lookup (`users|identity|`) and the
@@ -27,12 +28,13 @@ export interface CacheView {
   get(table: string, key: string): string | null | undefined
   /** Records what the statement for `key` just answered on this connection (ignored where that is not committed). */
   set(table: string, key: string, data: string | null): void
-  /** `key` of `table` is about to be written on this connection (write view only). */
+  /** `key` is about to be written on this connection (write view only). */
   dirty(key: string): void
   /**
-   * `key` of `table` is about to be written on this connection, and will hold `data` once the batch commits (write
-   * view only). Like {@link dirty}, and if the key is cached (its previous state was hot), the batch's COMMIT installs
-   * `data` instead of evicting the key, unless the op rolls back or a later write of the batch dirties it again.
+   * `key` of `table` was just written on this connection and holds `data` once the batch commits (write view only).
+   * Like {@link dirty}; and if the key is cached at this moment (a row or "not found", also when filled during the
+   * batch), the batch's successful COMMIT installs `data` instead of evicting the key, unless the op rolls back or a
+   * later write of the batch marks the key dirty again.
    */
   wrote(table: string, key: string, data: string): void
   /** Rows of `table` are about to be written in bulk (write view only): the table's keys are all dirty. */

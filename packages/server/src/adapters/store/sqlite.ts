@@ -84,26 +84,28 @@
  *   every table, `userChannels.get(user, channel)`, and the unique lookups `users.getByIdentity`,
  *   `channels.getByUniqueName`, `members.getByIdentity`, `invites.getByIdentity`, "not found" answers included. An
  *   entry holds the row's `data` JSON (or "absent"); every call parses it again, so callers get a fresh object as
- *   without the cache. Lists, counts, the other message lookups and the event log (but for each stream's last
- *   sequence number) are not cached.
+ *   without the cache. Each stream's last sequence number (`events.lastSeq`) is cached too, as text. Lists, counts,
+ *   the other message lookups and the rest of the event log are not cached.
  *   - *Invariant: an entry is the committed state of its key*, except while a batch that wrote the key is open, when
  *     it is the state before that batch (still the committed state). Reads of the read connection use and fill the
  *     cache freely: that connection sees committed data only. In a write transaction, every key a write may change is
- *     marked dirty before the statement runs: the primary key, the lookup keys of the row's new version and of its
+ *     marked dirty before the statement runs (a stream's last-sequence key right after its append, with nothing in
+ *     between): the primary key, the lookup keys of the row's new version and of its
  *     current version (read from the write connection, so a renamed channel's old name or a deleted member's
  *     (channel, identity) is included); a bulk `deleteByChannel` marks the whole table. Write-transaction reads of a
  *     dirty key (or table) bypass the cache and do not fill it; of any other key they see the committed state, so
  *     they may use and fill it. Rows an op wrote stay dirty if its savepoint rolls back (evicting too much is safe).
  *   - *End of batch.* Right after `COMMIT` (or a failed `COMMIT`, or `ROLLBACK`), synchronously, every dirty key and
- *     table is evicted; after a successful `COMMIT`, the keys that were cached before the batch wrote them get the
- *     version its last successful write of them left (writes of ops whose savepoint rolled back do not count), so a
- *     row written by every message (its channel) stays cached. Each stream's last sequence number (`events.lastSeq`)
- *     is cached the same way: an append right after the number the connection last read or appended installs the
- *     next one; any other append just evicts it. Reads that ran during the batch (interleaved at its awaits;
+ *     table is evicted. Then, after a successful `COMMIT` only, a key that was cached when the batch wrote it gets
+ *     the value that write stored (the row's new JSON), unless anything later in the batch marked it dirty again (a
+ *     write in an op that rolled back, a put that failed, a bulk delete of its table): then it stays evicted. So a
+ *     row written by every message (its channel) stays cached. A stream's last sequence number is installed the same
+ *     way when an append stores the number right after the one the connection last read or appended (which is then
+ *     the greatest); any other append just evicts it. Reads that ran during the batch (interleaved at its awaits;
  *     `:memory:` reads wait for it instead) may have filled dirty keys with pre-batch values: the eviction removes
- *     them. No stale value can come
- *     back afterwards, because an entry is only ever filled synchronously with the answer of the statement just run
- *     (no await between reading SQLite and filling the entry), and from then on SQLite answers the new state.
+ *     them. No stale value can come back afterwards, because an entry is only ever filled synchronously with the
+ *     answer of the statement just run (no await between reading SQLite and filling the entry), or right after
+ *     `COMMIT` with what the batch's last write of the key stored, and from then on SQLite answers that state.
  *   - *Visibility* is the read connection's: an entry reflects `COMMIT`, not the fsync after it, so with pipelined
  *     batches a later batch's rows can be served before an earlier batch's fsync settles, exactly as the read
  *     connection would show them (see *Readers* above). After a failed fsync reads likewise go on from the cache.
@@ -983,7 +985,8 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
             : (prep(oldColsSql).get(...pk) as Record<string, Param> | undefined)
         if (view !== undefined) {
           markDirty(pkTag, pk)
-          if (old !== undefined) dirtyLookups((c) => old[c] ?? null)
+          // The old version's lookup keys (a primary-key column of a lookup is the same in both versions).
+          if (old !== undefined) dirtyLookups((c) => (c in old ? (old[c] ?? null) : col(c)))
           dirtyLookups(col)
         }
         const data = JSON.stringify(row)

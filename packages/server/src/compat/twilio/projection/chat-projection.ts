@@ -39,9 +39,9 @@ export interface ChatProjectionOptions {
   /** The operations used: `channels.fetch`, `members.fetch`, `users.fetch`. */
   core: Pick<Core, 'channels' | 'members' | 'users'>
   /**
-   * How long a positive or negative access decision is reused at fan-out time. Default 5000 ms. Decisions are dropped
-   * at once by every event that can change them (`observe`), so this only bounds how long a change that no event
-   * announced could go unnoticed.
+   * How long a positive or negative access decision is reused at fan-out time. Default 5000 ms. Decisions are set aside
+   * (looked up again) at once after every event that can change them (`observe`), so this only bounds how long a
+   * change that no event announced could go unnoticed.
    */
   authCacheMs?: number
   /** Milliseconds clock for the access cache. Default `Date.now`. */
@@ -136,10 +136,10 @@ export function createChatProjection(options: ChatProjectionOptions): SyncProjec
    */
   const decisions = new WeakMap<SyncObjectRef, WeakMap<SyncPrincipal, Decision>>()
   /**
-   * The epoch (a counter of invalidations) at which each entity last had its decisions dropped, because access to its
-   * objects may have changed. A decision whose lookup started before that is not used, nor cached: it may have read
-   * the state from before the change (a pre-join "no" cached after the join would fail or end a subscription that is
-   * now allowed). When the map is cleared (bounded size), `clearedAt` stands in for every entity it held.
+   * The epoch (a counter of invalidations) at which each entity last had its decisions invalidated, because access to
+   * its objects may have changed. A decision whose lookup started before that is not used, nor cached: it may have
+   * read the state from before the change (a pre-join "no" cached after the join would fail or end a subscription that
+   * is now allowed). When the map is cleared (bounded size), `clearedAt` stands in for every entity it held.
    */
   const invalidatedAt = new Map<string, number>()
   let epoch = 0
