@@ -557,10 +557,14 @@ type Action =
   | { t: 'putUserChannel'; u: number; ch: number; v: number }
   | { t: 'delUserChannel'; u: number; ch: number }
   | { t: 'getUserChannel'; u: number; ch: number }
+  | { t: 'lastSeq'; s: number }
+  | { t: 'appendNext'; s: number }
+  | { t: 'appendAt'; s: number; seq: number }
 
 const ids = ['a', 'b']
 const svs = [SV, sid('IS', 1)]
 const chs = [sid('CH', 1), sid('CH', 2)]
+const streamNames = ['messages:a', 'channel:a']
 
 // Small key spaces, so that sequences often hit the same rows and keys through different paths.
 const small = fc.integer({ min: 0, max: 2 })
@@ -578,6 +582,7 @@ const readAction: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('getInvite' as const), n: small }),
   fc.record({ t: fc.constant('inviteById' as const), ch, id }),
   fc.record({ t: fc.constant('getUserChannel' as const), u: small, ch }),
+  fc.record({ t: fc.constant('lastSeq' as const), s: fc.constantFrom(0, 1) }),
 )
 const writeAction: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('putUser' as const), n: small, sv, id, v }),
@@ -596,6 +601,13 @@ const writeAction: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('invitesByChannel' as const), ch }),
   fc.record({ t: fc.constant('putUserChannel' as const), u: small, ch, v }),
   fc.record({ t: fc.constant('delUserChannel' as const), u: small, ch }),
+  // The core's pattern (read the last number, append the next), and appends anywhere (gaps, repeats, below the top).
+  fc.record({ t: fc.constant('appendNext' as const), s: fc.constantFrom(0, 1) }),
+  fc.record({
+    t: fc.constant('appendAt' as const),
+    s: fc.constantFrom(0, 1),
+    seq: fc.integer({ min: 1, max: 12 }),
+  }),
 )
 const action = fc.oneof(readAction, writeAction)
 
@@ -646,10 +658,31 @@ async function runAction(tx: WriteRepos | ReadRepos, a: Action): Promise<unknown
         return await w.userChannels.delete(sid('US', a.u), sid('CH', a.ch + 1)).then(() => null)
       case 'getUserChannel':
         return await tx.userChannels.get(sid('US', a.u), sid('CH', a.ch + 1))
+      case 'lastSeq':
+        return await tx.events.lastSeq(streamNames[a.s]!)
+      case 'appendNext': {
+        const next = (await w.events.lastSeq(streamNames[a.s]!)) + 1
+        return await appendEvent(w, streamNames[a.s]!, next).then(() => next)
+      }
+      case 'appendAt':
+        return await appendEvent(w, streamNames[a.s]!, a.seq).then(() => null)
     }
   } catch (err) {
     return (err as Error).name
   }
+}
+
+function appendEvent(w: WriteRepos, stream: string, streamSeq: number) {
+  return w.events.append({
+    stream,
+    streamSeq,
+    type: 'message_added',
+    key: null,
+    data: { streamSeq },
+    accountSid: AC,
+    serviceSid: SV,
+    createdAt: 1,
+  })
 }
 
 /** One write: its actions, whether it throws at the end, and read-only action lists it starts as concurrent reads. */
