@@ -918,12 +918,10 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
       tag: `${spec.table}|${name}|`,
       sql: `SELECT data FROM ${spec.table} WHERE ${where(cols)} LIMIT 1`,
     }))
-    const lookupCols = [...new Set(lookups.flatMap((l) => l.cols))]
-    const oldKeysSql = `SELECT ${lookupCols.join(', ')} FROM ${spec.table} WHERE ${pkWhere}`
     // A put that changes only `data` of an existing row updates that column alone: the upsert would also delete and
     // re-insert the row's entries in every index (a channel's, on every message), dirtying their pages for the COMMIT.
     const nonPkIndex = nonPk.map((c) => colIndex.get(c)!)
-    const oldColsSql = `SELECT ${nonPk.join(', ')} FROM ${spec.table} WHERE ${pkWhere}`
+    const currentSql = `SELECT ${nonPk.join(', ')} FROM ${spec.table} WHERE ${pkWhere}`
     const updateDataSql = `UPDATE ${spec.table} SET data = ? WHERE ${pkWhere}`
 
     /** A point read through the row cache: at most one row, by `params` of the lookup tagged `tag`. */
@@ -952,15 +950,21 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
       for (const l of lookups) markDirty(l.tag, l.cols.map(col))
     }
     /**
-     * Before writing the row with primary key `pk`: marks dirty its primary key and the lookup keys of its current
-     * version on this connection (a put may change them; a delete frees them).
+     * The non-key columns of the row with primary key `pk` as this connection sees it, for tables with lookups (the
+     * ones whose rows are updated in place); `undefined` for other tables, or when there is no such row.
      */
-    const dirtyRow = (pk: Param[]): void => {
-      if (view === undefined) return
+    const current = (pk: Param[]): Record<string, Param> | undefined =>
+      lookups.length === 0
+        ? undefined
+        : (prep(currentSql).get(...pk) as Record<string, Param> | undefined)
+    /**
+     * Before writing the row with primary key `pk`: marks dirty that key and the lookup keys of its current version
+     * `old` (a put may change them; a delete frees them). A lookup's primary-key column is `pk`'s.
+     */
+    const dirtyRow = (pk: Param[], old: Record<string, Param> | undefined): void => {
       markDirty(pkTag, pk)
-      if (lookups.length === 0) return
-      const old = prep(oldKeysSql).get(...pk) as Record<string, Param> | undefined
-      if (old !== undefined) dirtyLookups((c) => old[c] ?? null)
+      if (old !== undefined)
+        dirtyLookups((c) => (c in old ? (old[c] ?? null) : pk[spec.pk.indexOf(c)]!))
     }
 
     return {
@@ -977,16 +981,10 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
         const params: Param[] = getters.map((g) => g(row))
         const col = (c: string): Param => params[colIndex.get(c)!]!
         const pk = spec.pk.map(col)
-        // Tables with lookups are updated in place (users, channels, members): read the current columns (which the
-        // cache needs anyway, for the old lookup keys) to see whether only `data` changes.
-        const old =
-          lookups.length === 0 || nonPk.length === 0
-            ? undefined
-            : (prep(oldColsSql).get(...pk) as Record<string, Param> | undefined)
+        // The current columns: the cache needs the old lookup keys, and they show whether only `data` changes.
+        const old = current(pk)
         if (view !== undefined) {
-          markDirty(pkTag, pk)
-          // The old version's lookup keys (a primary-key column of a lookup is the same in both versions).
-          if (old !== undefined) dirtyLookups((c) => (c in old ? (old[c] ?? null) : col(c)))
+          dirtyRow(pk, old)
           dirtyLookups(col)
         }
         const data = JSON.stringify(row)
@@ -1003,7 +1001,7 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
         }
       },
       async delete(...key: Param[]): Promise<void> {
-        dirtyRow(key)
+        if (view !== undefined) dirtyRow(key, current(key))
         prep(`DELETE FROM ${spec.table} WHERE ${pkWhere}`).run(...key)
       },
       async one(where: string, ...params: Param[]): Promise<T | undefined> {
