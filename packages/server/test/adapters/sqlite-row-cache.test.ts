@@ -411,17 +411,6 @@ for (const mode of modes) {
 
     test("a stream's last sequence number follows appends, rolled-back ops and failed commits", async () => {
       const s = withFailingCommit(() => mode.open())
-      const append = (tx: WriteRepos, stream: string, streamSeq: number) =>
-        tx.events.append({
-          stream,
-          streamSeq,
-          type: 'message_added',
-          key: null,
-          data: { n: streamSeq },
-          accountSid: AC,
-          serviceSid: SV,
-          createdAt: 1,
-        })
       const last = (tx: ReadRepos) => Promise.all([tx.events.lastSeq('a'), tx.events.lastSeq('b')])
       const both = async (want: number[]) => {
         // Twice each: the second answer may come from the cache.
@@ -431,39 +420,39 @@ for (const mode of modes) {
       await both([0, 0])
       // The usual pattern (read, then append the next), over several batches.
       for (let n = 1; n <= 3; n++) {
-        await s.store.write(async (tx) => append(tx, 'a', (await tx.events.lastSeq('a')) + 1))
+        await s.store.write(async (tx) => appendEvent(tx, 'a', (await tx.events.lastSeq('a')) + 1))
         await both([n, 0])
       }
       // One batch: op 1 appends to both streams and throws, op 2 appends the next of one stream after what it reads.
       const bad = s.store.write(async (tx) => {
-        await append(tx, 'a', (await tx.events.lastSeq('a')) + 1)
-        await append(tx, 'b', (await tx.events.lastSeq('b')) + 1)
+        await appendEvent(tx, 'a', (await tx.events.lastSeq('a')) + 1)
+        await appendEvent(tx, 'b', (await tx.events.lastSeq('b')) + 1)
         assert.deepEqual(await last(tx), [4, 1])
         throw new Error('boom')
       })
       const ok = s.store.write(async (tx) => {
         const seq = (await tx.events.lastSeq('a')) + 1
-        await append(tx, 'a', seq)
+        await appendEvent(tx, 'a', seq)
         return seq
       })
       await assert.rejects(bad, /boom/)
       assert.equal(await ok, 4)
       await both([4, 0])
-      await s.store.write(async (tx) => append(tx, 'b', (await tx.events.lastSeq('b')) + 1))
+      await s.store.write(async (tx) => appendEvent(tx, 'b', (await tx.events.lastSeq('b')) + 1))
       await both([4, 1])
       // An append that does not follow the last known number (a gap, then one below the greatest).
-      await s.store.write(async (tx) => append(tx, 'a', 9))
+      await s.store.write(async (tx) => appendEvent(tx, 'a', 9))
       await both([9, 1])
-      await s.store.write(async (tx) => append(tx, 'a', 7))
+      await s.store.write(async (tx) => appendEvent(tx, 'a', 7))
       await both([9, 1])
       // A batch whose COMMIT fails: nothing of it shows.
       s.failNextCommit()
       await assert.rejects(
-        s.store.write(async (tx) => append(tx, 'a', (await tx.events.lastSeq('a')) + 1)),
+        s.store.write(async (tx) => appendEvent(tx, 'a', (await tx.events.lastSeq('a')) + 1)),
         { code: 52001 },
       )
       await both([9, 1])
-      await s.store.write(async (tx) => append(tx, 'a', (await tx.events.lastSeq('a')) + 1))
+      await s.store.write(async (tx) => appendEvent(tx, 'a', (await tx.events.lastSeq('a')) + 1))
       await both([10, 1])
       await s.store.close()
     })
