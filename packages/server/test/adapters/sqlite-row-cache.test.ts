@@ -13,6 +13,7 @@ import fc from 'fast-check'
 import { sqliteStore, type SqliteStoreOptions } from '../../src/adapters/store/sqlite.ts'
 import type { Channel, Invite, Member, Message, User, UserChannel } from '../../src/core/types.ts'
 import type { ReadRepos, Store, WriteRepos } from '../../src/ports/store.ts'
+import { channelRow, messageRow, userRow } from './fixtures/rows.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'parley-rowcache-'))
 after(() => rmSync(root, { recursive: true, force: true }))
@@ -28,21 +29,14 @@ function user(
   serviceSid = SV,
   friendlyName: string | null = null,
 ): User {
-  return {
+  return userRow({
     sid: sid('US', n),
-    accountSid: AC,
     serviceSid,
     identity,
     friendlyName,
-    attributes: '{}',
-    roleSid: sid('RL', 0),
-    isOnline: null,
-    isNotifiable: null,
-    joinedChannelsCount: 0,
     createdAt: n,
     updatedAt: n,
-    revision: 1,
-  }
+  })
 }
 
 function channel(
@@ -50,24 +44,7 @@ function channel(
   uniqueName: string | null,
   friendlyName: string | null = null,
 ): Channel {
-  return {
-    sid: sid('CH', n),
-    accountSid: AC,
-    serviceSid: SV,
-    friendlyName,
-    uniqueName,
-    attributes: '{}',
-    type: 'public',
-    createdBy: 'system',
-    membersCount: 0,
-    messagesCount: 0,
-    nextMessageIndex: 0,
-    lastMessageIndex: null,
-    lastMessageAt: null,
-    createdAt: n,
-    updatedAt: n,
-    revision: 1,
-  }
+  return channelRow({ sid: sid('CH', n), uniqueName, friendlyName, createdAt: n, updatedAt: n })
 }
 
 function member(n: number, channelSid: string, identity: string, revision = 1): Member {
@@ -103,24 +80,7 @@ function invite(n: number, channelSid: string, identity: string, createdBy = 'sy
 }
 
 function message(n: number, channelSid: string, index: number, body = 'hi'): Message {
-  return {
-    sid: sid('IM', n),
-    accountSid: AC,
-    serviceSid: SV,
-    channelSid,
-    from: 'alice',
-    body,
-    attributes: '{}',
-    index,
-    type: 'text',
-    media: null,
-    wasEdited: false,
-    lastUpdatedBy: null,
-    clientMessageId: null,
-    createdAt: n,
-    updatedAt: n,
-    revision: 1,
-  }
+  return messageRow({ sid: sid('IM', n), channelSid, index, body, createdAt: n, updatedAt: n })
 }
 
 function userChannel(userN: number, channelN: number, revision = 1): UserChannel {

@@ -8,68 +8,22 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { Channel, Message, User } from '../../src/core/types.ts'
 import { StoreConflictError, type NewEvent, type Store, type WriteRepos } from '../../src/ports/store.ts'
+import { channelRow, messageRow, userRow } from './fixtures/rows.ts'
 
 let n = 0
 const hex = (): string => (++n).toString(16).padStart(32, '0')
 
 function user(serviceSid: string, identity: string, createdAt: number): User {
-  return {
-    sid: 'US' + hex(),
-    accountSid: 'AC' + '0'.repeat(32),
-    serviceSid,
-    identity,
-    friendlyName: null,
-    attributes: '{}',
-    roleSid: 'RL' + '0'.repeat(32),
-    isOnline: null,
-    isNotifiable: null,
-    joinedChannelsCount: 0,
-    createdAt,
-    updatedAt: createdAt,
-    revision: 1,
-  }
+  return userRow({ sid: 'US' + hex(), serviceSid, identity, createdAt, updatedAt: createdAt })
 }
 
 function channel(serviceSid: string, uniqueName: string | null): Channel {
-  return {
-    sid: 'CH' + hex(),
-    accountSid: 'AC' + '0'.repeat(32),
-    serviceSid,
-    friendlyName: null,
-    uniqueName,
-    attributes: '{}',
-    type: 'public',
-    createdBy: 'system',
-    membersCount: 0,
-    messagesCount: 0,
-    nextMessageIndex: 0,
-    lastMessageIndex: null,
-    lastMessageAt: null,
-    createdAt: 1,
-    updatedAt: 1,
-    revision: 1,
-  }
+  return channelRow({ sid: 'CH' + hex(), serviceSid, uniqueName })
 }
 
 function message(channelSid: string, index: number, clientMessageId: string | null = null): Message {
-  return {
-    sid: 'IM' + hex(),
-    accountSid: 'AC' + '0'.repeat(32),
-    serviceSid: 'IS' + '0'.repeat(32),
-    channelSid,
-    from: 'alice',
-    body: `m${index}`,
-    attributes: '{}',
-    index,
-    type: 'text',
-    media: null,
-    wasEdited: false,
-    lastUpdatedBy: null,
-    clientMessageId,
-    createdAt: 1,
-    updatedAt: 1,
-    revision: index + 1,
-  }
+  const sid = 'IM' + hex()
+  return messageRow({ sid, channelSid, index, body: `m${index}`, clientMessageId, revision: index + 1 })
 }
 
 async function append(tx: WriteRepos, stream: string) {
