@@ -89,8 +89,8 @@
  *   - *Invariant: an entry is the committed state of its key*, except while a batch that wrote the key is open, when
  *     it is the state before that batch (still the committed state). Reads of the read connection use and fill the
  *     cache freely: that connection sees committed data only. In a write transaction, every key a write may change is
- *     marked dirty before the statement runs (a stream's last-sequence key right after its append, with nothing in
- *     between): the primary key, the lookup keys of the row's new version and of its
+ *     marked dirty in the same synchronous step as the statement that writes it (before it, or right after it when it
+ *     succeeded: nothing can read in between): the primary key, the lookup keys of the row's new version and of its
  *     current version (read from the write connection, so a renamed channel's old name or a deleted member's
  *     (channel, identity) is included); a bulk `deleteByChannel` marks the whole table. Write-transaction reads of a
  *     dirty key (or table) bypass the cache and do not fill it; of any other key they see the committed state, so
@@ -958,8 +958,9 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
         ? undefined
         : (prep(currentSql).get(...pk) as Record<string, Param> | undefined)
     /**
-     * Before writing the row with primary key `pk`: marks dirty that key and the lookup keys of its current version
-     * `old` (a put may change them; a delete frees them). A lookup's primary-key column is `pk`'s.
+     * With a write of the row with primary key `pk` (before it, or right after it succeeded): marks dirty that key and
+     * the lookup keys of its version `old` from before the write (a put may change them; a delete frees them). A
+     * lookup's primary-key column is `pk`'s.
      */
     const dirtyRow = (pk: Param[], old: Record<string, Param> | undefined): void => {
       markDirty(pkTag, pk)
@@ -983,10 +984,6 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
         const pk = spec.pk.map(col)
         // The current columns: the cache needs the old lookup keys, and they show whether only `data` changes.
         const old = current(pk)
-        if (view !== undefined) {
-          dirtyRow(pk, old)
-          dirtyLookups(col)
-        }
         const data = JSON.stringify(row)
         if (old !== undefined && nonPk.every((c, i) => old[c] === params[nonPkIndex[i]!])) {
           prep(updateDataSql).run(data, ...pk)
@@ -994,8 +991,10 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
           params.push(data)
           runUnique(upsertSql, params)
         }
-        // Written: the keys that were hot get the new version when the batch commits.
+        // Written (a statement that failed changed nothing): the old version's keys are dirty; the new version's
+        // too, and those that were hot get it when the batch commits.
         if (view !== undefined) {
+          dirtyRow(pk, old)
           wrote(pkTag, pk, data)
           for (const l of lookups) wrote(l.tag, l.cols.map(col), data)
         }
