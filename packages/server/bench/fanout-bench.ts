@@ -40,6 +40,10 @@
  * delay, and the Sync authorization re-checks per delivery (the core's channel and member fetches on behalf of users
  * are counted, since the bench issues no aim GETs, and one re-check is timed in isolation after setup).
  *
+ * Each phase also reports the host's steal time (`/proc/stat`): on a shared VM the hypervisor can take tens of percent
+ * of the CPU time while the bench loads both cores, which inflates every latency and CPU figure at once; a phase
+ * with more than 5 % steal says so.
+ *
  * `--memory` (diagnostic) runs the server on in-memory SQLite: no fsync, nothing persisted, so the targets do not
  * apply; comparing it with the default run isolates the cost of the synchronous commit.
  * `FANOUT_BENCH_SERVER_FLAGS` / `FANOUT_BENCH_CLIENT_FLAGS` add node flags to the server / load client (e.g.
@@ -49,7 +53,7 @@
  * @module
  */
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { connect, type Socket } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -192,6 +196,29 @@ function quantile(sorted: ArrayLike<number>, p: number): number {
 
 const hexOf = (sid: string): string => sid.slice(2)
 
+/** The machine's CPU time so far from `/proc/stat` (clock ticks, all CPUs): stolen and in all; `undefined` off Linux. */
+function hostCpuTimes(): { steal: number; total: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user/nice)
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number)
+    if (line.startsWith('cpu ') === false || f.length < 8 || f.some((x) => !Number.isFinite(x)))
+      return undefined
+    return { steal: f[7]!, total: f.reduce((a, b) => a + b, 0) }
+  } catch {
+    return undefined
+  }
+}
+
+/** Steal as a share of the CPU time between two {@link hostCpuTimes} readings. */
+function stealShare(
+  a: ReturnType<typeof hostCpuTimes>,
+  b: ReturnType<typeof hostCpuTimes>,
+): number | null {
+  if (a === undefined || b === undefined || b.total <= a.total) return null
+  return +((b.steal - a.steal) / (b.total - a.total)).toFixed(3)
+}
+
 // ---- orchestrator ----------------------------------------------------------------------------------------------
 
 interface Measured extends PhaseResult {
@@ -209,6 +236,12 @@ interface Measured extends PhaseResult {
   walSyncs: { count: number; over10Ms: number; maxSoFarMs: number }
   /** Writer pauses of the checkpoint worker during the phase, likewise. */
   checkpointPauses: { count: number; over10Ms: number; maxSoFarMs: number }
+  /**
+   * Share of the machine's CPU time the hypervisor gave to others during the phase (`steal` in `/proc/stat`; `null`
+   * where that is not available). On a shared VM this is what slows every process at once: a phase with tens of
+   * percent of steal measures the host, not the code.
+   */
+  hostSteal: number | null
   pass: boolean
   /**
    * A clear failure, not worth a retry and ending the search: less than 80 % of the offered rate delivered, more than
@@ -277,11 +310,13 @@ async function orchestrate(): Promise<void> {
     ) => {
       server.send({ type: 'cpu' } satisfies ToServer)
       const c0 = await once<Extract<FromServer, { type: 'cpu' }>>(server, 'cpu')
+      const h0 = hostCpuTimes()
       const t0 = performance.now()
       client.send({ type: 'run', deliveriesPerSecond, durationMs: ms } satisfies ToClient)
       const r = await once<Extract<FromClient, { type: 'phase' }>>(client, 'phase')
       server.send({ type: 'cpu' } satisfies ToServer)
       const c1 = await once<Extract<FromServer, { type: 'cpu' }>>(server, 'cpu')
+      const hostSteal = stealShare(h0, hostCpuTimes())
       const cpu = Math.max(0, c1.cpuMicros - c0.cpuMicros - idleCpuPerMs * (performance.now() - t0))
       const { type: _type, ...result } = r
       const m: Measured = {
@@ -316,6 +351,7 @@ async function orchestrate(): Promise<void> {
           over10Ms: c1.pauses.over10Ms - c0.pauses.over10Ms,
           maxSoFarMs: +c1.pauses.maxMs.toFixed(2),
         },
+        hostSteal,
         pass:
           r.latencyMs.p99 < p99Limit &&
           r.lost === 0 &&
@@ -422,13 +458,15 @@ async function orchestrate(): Promise<void> {
         `      server CPU ${fixed.serverCpuMicrosPerDelivery} µs/delivery (${fixed.serverCpuMicrosPerMessage} µs/message incl. its persistence) → ` +
           `CPU-bound ceiling ≈ ${Math.round(1e6 / Math.max(1, fixed.serverCpuMicrosPerDelivery))} deliveries/s per core ` +
           '(CPU time net of the idle cost; less sensitive to other load than latency, not immune to it)',
+        ...(fixed.hostSteal === null ? [] : [`      during (a): ${stealText(fixed.hostSteal)}`]),
         ...(search
           ? [
               `  (b) highest rate with p99 < ${TARGET.searchP99Ms} ms and nothing lost: ` +
                 (best === undefined
                   ? 'none of the steps passed'
                   : `${best.targetRate} deliveries/s offered, ${bestRate}/s delivered (p50 ${best.latencyMs.p50.toFixed(2)} ms, ` +
-                    `p99 ${best.latencyMs.p99.toFixed(2)} ms, p999 ${best.latencyMs.p999.toFixed(2)} ms)`),
+                    `p99 ${best.latencyMs.p99.toFixed(2)} ms, p999 ${best.latencyMs.p999.toFixed(2)} ms)` +
+                    (best.hostSteal === null ? '' : `; ${stealText(best.hostSteal)}`)),
               `      target ≥ ${TARGET.searchRate} deliveries/s → ${bestRate >= TARGET.searchRate ? 'PASS' : 'FAIL'} ` +
                 `(measured / target = ${ratio(bestRate, TARGET.searchRate)}; / reference ≈ ${TARGET.referenceRate} = ${ratio(bestRate, TARGET.referenceRate)})`,
             ]
@@ -458,6 +496,12 @@ function durabilityText(durability: string): string {
   }
 }
 
+/** The steal share as the report prints it, with a warning once it is large enough to dominate the numbers. */
+function stealText(steal: number): string {
+  const pct = `${(steal * 100).toFixed(0)} % of CPU time stolen by the hypervisor`
+  return steal >= 0.05 ? `${pct} (contended host: latency and CPU figures are inflated)` : pct
+}
+
 function phaseLine(m: Measured, p99Limit: number, searching: boolean): string {
   const f = (n: number) => n.toFixed(2)
   return (
@@ -473,6 +517,7 @@ function phaseLine(m: Measured, p99Limit: number, searching: boolean): string {
     `loop delay p99 ${f(m.clientEventLoopP99Ms)} ms` +
     `\n    store: ${m.walSyncs.count} WAL syncs (${m.walSyncs.over10Ms} over 10 ms; longest so far ${f(m.walSyncs.maxSoFarMs)} ms), ` +
     `${m.checkpointPauses.count} checkpoint pauses (${m.checkpointPauses.over10Ms} over 10 ms; longest so far ${f(m.checkpointPauses.maxSoFarMs)} ms)` +
+    (m.hostSteal === null ? '' : `; host: ${stealText(m.hostSteal)}`) +
     (Number.isFinite(p99Limit)
       ? m.pass
         ? '  PASS'
