@@ -10,8 +10,18 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import Database from 'better-sqlite3'
 import fc from 'fast-check'
+import { CachedRow } from '../../src/adapters/store/row-cache.ts'
 import { sqliteStore, type SqliteStoreOptions } from '../../src/adapters/store/sqlite.ts'
-import type { Channel, Invite, Member, Message, User, UserChannel } from '../../src/core/types.ts'
+import { defaultServiceSettings } from '../../src/core/rules.ts'
+import type {
+  Channel,
+  Invite,
+  Member,
+  Message,
+  Service,
+  User,
+  UserChannel,
+} from '../../src/core/types.ts'
 import type { ReadRepos, Store, WriteRepos } from '../../src/ports/store.ts'
 import { channelRow, messageRow, userRow } from './fixtures/rows.ts'
 
@@ -133,6 +143,36 @@ for (const mode of modes) {
       assert.deepEqual(seen, { before: [undefined, undefined], afterPut: [u, u] })
       assert.deepEqual(await s.read((tx) => tx.users.get(u.sid)), u)
       assert.deepEqual(await s.read((tx) => tx.users.getByIdentity(SV, 'alice')), u)
+      await s.close()
+    })
+
+    test('every read gets its own copy of a cached row, nested values included', async () => {
+      const s = mode.open()
+      const svc: Service = {
+        ...defaultServiceSettings(),
+        sid: sid('IS', 7),
+        accountSid: AC,
+        friendlyName: 'copies',
+        createdAt: 1,
+        updatedAt: 1,
+        defaultServiceRoleSid: sid('RL', 1),
+        defaultChannelRoleSid: sid('RL', 2),
+        defaultChannelCreatorRoleSid: sid('RL', 3),
+        webhookFilters: ['onMessageSent'],
+      }
+      await s.write((tx) => tx.services.put(svc))
+      const first = await s.read((tx) => tx.services.get(svc.sid))
+      const second = await s.read((tx) => tx.services.get(svc.sid))
+      assert.deepEqual(first, svc)
+      assert.notEqual(first, second)
+      // Changes to what one caller got, at every depth, are not seen by the next read (nor in a write batch).
+      first!.friendlyName = 'changed'
+      first!.limits.channelMembers = 1
+      first!.webhookFilters.push('onChannelAdded')
+      first!.notifications.newMessage.enabled = true
+      second!.media.sizeLimitMb = 2
+      assert.deepEqual(await s.read((tx) => tx.services.get(svc.sid)), svc)
+      assert.deepEqual(await s.write((tx) => tx.services.get(svc.sid)), svc)
       await s.close()
     })
 
@@ -739,4 +779,44 @@ describe('row cache: cached and uncached stores answer alike (property)', () => 
       )
     })
   }
+})
+
+describe('row cache: a cached row decodes like JSON.parse (property)', () => {
+  test('decode() equals JSON.parse of its text and is a fresh, independent copy each time', () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue(),
+        fc.constantFrom('__proto__', 'constructor', 'a'),
+        (value, key) => {
+          // Rows are objects; a key like `__proto__` must stay an own data property, as JSON.parse makes it.
+          const text = JSON.stringify({ [key]: value, nested: { [key]: [value] }, value })
+          const row = new CachedRow(text)
+          const a = row.decode<Record<string, unknown>>()
+          const b = row.decode<Record<string, unknown>>()
+          const expected = JSON.parse(text) as unknown
+          assert.deepEqual(a, expected)
+          assert.equal(Object.getPrototypeOf(a), Object.prototype)
+          assert.deepEqual(Object.keys(a), Object.keys(expected as object))
+          // Mutating every container of one copy leaves the next decode unchanged.
+          const scramble = (v: unknown): void => {
+            if (typeof v !== 'object' || v === null) return
+            for (const k of Object.keys(v)) {
+              scramble((v as Record<string, unknown>)[k])
+              Object.defineProperty(v, k, {
+                value: 'x',
+                writable: true,
+                enumerable: true,
+                configurable: true,
+              })
+            }
+            if (Array.isArray(v)) v.push('extra')
+          }
+          scramble(a)
+          assert.deepEqual(b, expected)
+          assert.deepEqual(row.decode(), expected)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
 })

@@ -15,17 +15,82 @@
 export interface RowCacheLimits {
   /** Most entries (rows and "not found" answers, over every table and lookup). */
   maxEntries: number
-  /** Most UTF-16 code units of keys plus cached JSON. */
+  /**
+   * Most UTF-16 code units of keys plus cached JSON, each row's JSON counted twice: once for the text, once for the
+   * decoded copy kept beside it (about as large in memory).
+   */
   maxChars: number
+}
+
+/**
+ * A cached row: its `data` JSON, decoded on first use and kept decoded. {@link decode} hands out a fresh copy each time,
+ * equal to what `JSON.parse(data)` returns (callers may change it freely), at a fraction of the cost: objects are
+ * copied with a spread, and only the values that are objects or arrays, found once when decoding, are copied further
+ * (most rows are flat).
+ */
+export class CachedRow {
+  readonly data: string
+  /** The decoded row, never handed out. */
+  #template: unknown
+  /** How to copy it; `undefined` until decoded. */
+  #plan: CopyPlan | undefined
+
+  constructor(data: string) {
+    this.data = data
+  }
+
+  /** A fresh copy of the row, as `JSON.parse(data)` would give. */
+  decode<T>(): T {
+    if (this.#plan === undefined) {
+      this.#template = JSON.parse(this.data)
+      this.#plan = copyPlan(this.#template)
+    }
+    return copyJson(this.#template, this.#plan) as T
+  }
+}
+
+/**
+ * What a copy of a decoded JSON value must do: nothing for a primitive (`null`); for an object, spread it and copy
+ * further the own keys whose values are containers; for an array, copy each element.
+ */
+type CopyPlan = null | { keys: [string, CopyPlan][] } | { items: CopyPlan[]; flat: boolean }
+
+function copyPlan(v: unknown): CopyPlan {
+  if (typeof v !== 'object' || v === null) return null
+  if (Array.isArray(v)) {
+    const items = v.map(copyPlan)
+    return { items, flat: items.every((p) => p === null) }
+  }
+  const keys: [string, CopyPlan][] = []
+  for (const [k, x] of Object.entries(v)) {
+    const p = copyPlan(x)
+    if (p !== null) keys.push([k, p])
+  }
+  return { keys }
+}
+
+/**
+ * A copy of `v` by its plan. A spread copies own properties as data properties, a `__proto__` key included; assigning
+ * to such a key then updates that own property, so the copy has the same shape as the original.
+ */
+function copyJson(v: unknown, plan: CopyPlan): unknown {
+  if (plan === null) return v
+  if ('items' in plan) {
+    const a = v as unknown[]
+    return plan.flat ? a.slice() : a.map((x, i) => copyJson(x, plan.items[i]!))
+  }
+  const o: Record<string, unknown> = { ...(v as Record<string, unknown>) }
+  for (const [k, p] of plan.keys) o[k] = copyJson(o[k], p)
+  return o
 }
 
 /** One connection's access to the cache, used by that connection's repositories. */
 export interface CacheView {
   /**
-   * The cached `data` JSON for `key` of `table` (`null`: known to be absent), or `undefined` when the statement must
-   * run (not cached, or not what this connection would answer now).
+   * The cached row for `key` of `table` (`null`: known to be absent), or `undefined` when the statement must run (not
+   * cached, or not what this connection would answer now).
    */
-  get(table: string, key: string): string | null | undefined
+  get(table: string, key: string): CachedRow | null | undefined
   /** Records what the statement for `key` just answered on this connection (ignored where that is not committed). */
   set(table: string, key: string, data: string | null): void
   /** `key` is about to be written on this connection (write view only). */
@@ -80,7 +145,7 @@ export class RowCache {
   readonly reader: CacheView
   readonly writer: CacheView
   readonly #limits: RowCacheLimits
-  readonly #entries = new Map<string, string | null>()
+  readonly #entries = new Map<string, CachedRow | null>()
   #chars = 0
   #inBatch = false
   readonly #dirtyKeys = new Set<string>()
@@ -176,10 +241,10 @@ export class RowCache {
   }
 
   #set(key: string, data: string | null): void {
-    const size = key.length + (data === null ? 0 : data.length)
+    const size = key.length + (data === null ? 0 : 2 * data.length)
     if (size > this.#limits.maxChars || this.#limits.maxEntries < 1) return
     this.#delete(key)
-    this.#entries.set(key, data)
+    this.#entries.set(key, data === null ? null : new CachedRow(data))
     this.#chars += size
     // First in, first out: a Map iterates in insertion order.
     while (this.#entries.size > this.#limits.maxEntries || this.#chars > this.#limits.maxChars) {
@@ -193,7 +258,7 @@ export class RowCache {
     const data = this.#entries.get(key)
     if (data === undefined) return
     this.#entries.delete(key)
-    this.#chars -= key.length + (data === null ? 0 : data.length)
+    this.#chars -= key.length + (data === null ? 0 : 2 * data.data.length)
   }
 
   /** Every key starts with its table's tag prefix `<table>|`. */

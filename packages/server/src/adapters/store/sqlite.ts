@@ -83,8 +83,8 @@
  * - **Row cache** (`rowCache` option, on by default; `row-cache.ts`). Point reads of hot rows skip SQLite: `get(sid)` of
  *   every table, `userChannels.get(user, channel)`, and the unique lookups `users.getByIdentity`,
  *   `channels.getByUniqueName`, `members.getByIdentity`, `invites.getByIdentity`, "not found" answers included. An
- *   entry holds the row's `data` JSON (or "absent"); every call parses it again, so callers get a fresh object as
- *   without the cache. Each stream's last sequence number (`events.lastSeq`) is cached too, as text. Lists, counts,
+ *   entry holds the row's `data` JSON (or "absent"), decoded on first use; every call gets its own copy of the decoded
+ *   row (a spread, deeper only where a value is an object), so callers get a fresh object as without the cache. Each stream's last sequence number (`events.lastSeq`) is cached too, as text. Lists, counts,
  *   the other message lookups and the rest of the event log are not cached.
  *   - *Invariant: an entry is the committed state of its key*, except while a batch that wrote the key is open, when
  *     it is the state before that batch (still the committed state). Reads of the read connection use and fill the
@@ -114,7 +114,7 @@
  *     the lock file ensures; a change made behind the store's back (an external `sqlite3` shell) is not seen until
  *     the entry is evicted.
  *   - *Limits.* At most `maxEntries` entries (default 100 000) and `maxChars` UTF-16 code units of keys and JSON
- *     (default 32 Mi); past either the oldest entries are evicted (first in, first out). `rowCache: false` turns the
+ *     (default 64 Mi; a row's JSON counts twice, for the decoded copy kept beside it); past either the oldest entries are evicted (first in, first out). `rowCache: false` turns the
  *     cache off. Cost on writes: one extra point read of the row's columns per put or delete of a user, channel,
  *     member or invite (which also lets a put that changes only `data` update that column alone).
  *
@@ -196,7 +196,8 @@ export interface SqliteStoreOptions {
    * The row cache (see the module doc): `true` (default) with the default limits, limits to override, or `false` to
    * turn it off. `maxEntries` (default {@link DEFAULT_ROW_CACHE_ENTRIES}) bounds the entries over every table and
    * lookup ("not found" answers included); `maxChars` (default {@link DEFAULT_ROW_CACHE_CHARS}) the UTF-16 code units
-   * of their keys and JSON. Past either, the oldest entries are evicted.
+   * of their keys and JSON, each row's JSON counted twice (the decoded copy kept beside it is about as large). Past
+   * either, the oldest entries are evicted.
    */
   rowCache?: boolean | { maxEntries?: number; maxChars?: number }
   /**
@@ -209,8 +210,11 @@ export interface SqliteStoreOptions {
 /** Default {@link SqliteStoreOptions.rowCache} `maxEntries`. */
 export const DEFAULT_ROW_CACHE_ENTRIES = 100_000
 
-/** Default {@link SqliteStoreOptions.rowCache} `maxChars`: 32 Mi code units (32 to 64 MiB of string data). */
-export const DEFAULT_ROW_CACHE_CHARS = 32 * 1024 * 1024
+/**
+ * Default {@link SqliteStoreOptions.rowCache} `maxChars`: 64 Mi code units, i.e. up to 32 Mi of JSON (32 to 64 MiB of
+ * string data, and about as much again for the decoded rows).
+ */
+export const DEFAULT_ROW_CACHE_CHARS = 64 * 1024 * 1024
 
 /** {@link SqliteStoreOptions.durability}. */
 export type SqliteDurability = 'fsync-async' | 'full' | 'normal'
@@ -929,7 +933,7 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
       const key = view === undefined ? undefined : cacheKey(tag, params)
       if (key !== undefined) {
         const hit = view!.get(spec.table, key)
-        if (hit !== undefined) return hit === null ? undefined : (JSON.parse(hit) as T)
+        if (hit !== undefined) return hit === null ? undefined : hit.decode<T>()
       }
       const r = prep(sql).get(...params) as { data: string } | undefined
       // Synchronously after the statement: what it answered is still what this connection sees.
@@ -1236,8 +1240,8 @@ function makeRepos(db: DB, view: CacheView | undefined): WriteRepos {
         const key = view === undefined ? undefined : cacheKey(LAST_SEQ_TAG, [stream])
         const hit = key === undefined ? undefined : view!.get('events', key)
         let seq: number
-        if (typeof hit === 'string') {
-          seq = Number(hit)
+        if (hit !== undefined && hit !== null) {
+          seq = Number(hit.data)
         } else {
           seq = (prep(lastSeqSql).get(stream) as { s: number | null }).s ?? 0
           if (key !== undefined) view!.set('events', key, String(seq))
