@@ -110,6 +110,12 @@ export interface RealtimeConfig extends RealtimeLimits {
    * created on first start with mode 0600.
    */
   readonly continuationSecret: string | undefined
+  /**
+   * Run WebSocket framing and socket I/O in a child process (`PARLEY_SOCKET_PROCESS`: `1`/`true` or `0`/`false`;
+   * default off). The main process then spends nothing on per-socket reads, writes and frames, which raises the
+   * fan-out rate one machine sustains (docs/internals/fanout-performance.md); the price is one more process.
+   */
+  readonly socketProcess: boolean
 }
 
 /** Options accepted by {@link loadConfig}; every field is optional and overrides the environment. */
@@ -124,6 +130,8 @@ export interface ConfigOptions {
   /** Comma-separated list or array of allowed WebSocket origins; see {@link RealtimeConfig.allowedOrigins}. */
   allowedOrigins?: string | readonly string[]
   continuationSecret?: string
+  /** See {@link RealtimeConfig.socketProcess}. */
+  socketProcess?: boolean | string
   realtime?: Partial<Record<keyof RealtimeLimits, number | string>>
 }
 
@@ -316,6 +324,12 @@ export function loadConfig(
     )
   }
 
+  const socketProcess = toBool(
+    'socketProcess (PARLEY_SOCKET_PROCESS)',
+    options.socketProcess ?? pickString(env['PARLEY_SOCKET_PROCESS']),
+    false,
+  )
+
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
     throw new ConfigError(
       'limits.headersTimeoutMs: must not be larger than limits.requestTimeoutMs',
@@ -334,8 +348,19 @@ export function loadConfig(
       ...(realtimeLimits as RealtimeLimits),
       allowedOrigins,
       continuationSecret: rawSecret?.trim(),
+      socketProcess,
     }),
   })
+}
+
+/** A yes/no setting: `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off` (any case); `def` when unset. */
+function toBool(name: string, raw: boolean | string | undefined, def: boolean): boolean {
+  if (raw === undefined) return def
+  if (typeof raw === 'boolean') return raw
+  const v = raw.trim().toLowerCase()
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true
+  if (['0', 'false', 'no', 'off'].includes(v)) return false
+  throw new ConfigError(`${name}: expected true or false (1/0), got ${shown(raw)}`)
 }
 
 /**

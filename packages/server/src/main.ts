@@ -186,6 +186,7 @@ export async function createParleyServer(
         onError: (err) => logger.error('twilio compat error', { err }),
         tokenWarningLeadMs: rt.tokenWarningLeadSeconds * 1000,
         continuationSecret,
+        socketProcess: rt.socketProcess,
         ...(rt.authFailureLimit > 0
           ? {
               failedAuthPerAddress: {

@@ -16,6 +16,7 @@ test('loadConfig gives the realtime defaults when nothing is set', () => {
       ...DEFAULT_REALTIME_LIMITS,
       allowedOrigins: undefined,
       continuationSecret: undefined,
+      socketProcess: false,
     },
   )
   assert.equal(c.realtime.tokenWarningLeadSeconds, 180)
@@ -37,6 +38,7 @@ test('loadConfig reads every realtime variable', () => {
       PARLEY_AUTH_DEADLINE_MS: '3000',
       PARLEY_MAX_SESSIONS_PER_IDENTITY: '7',
       PARLEY_CONTINUATION_SECRET: HEX_SECRET,
+      PARLEY_SOCKET_PROCESS: 'true',
     },
   )
   assert.deepEqual(c.realtime.allowedOrigins, [
@@ -52,6 +54,18 @@ test('loadConfig reads every realtime variable', () => {
   assert.equal(c.realtime.authDeadlineMs, 3000)
   assert.equal(c.realtime.maxSessionsPerIdentity, 7)
   assert.equal(c.realtime.continuationSecret, HEX_SECRET)
+  assert.equal(c.realtime.socketProcess, true)
+  for (const [raw, want] of [
+    ['1', true],
+    ['ON', true],
+    ['0', false],
+    ['no', false],
+  ] as const)
+    assert.equal(loadConfig({}, { PARLEY_SOCKET_PROCESS: raw }).realtime.socketProcess, want)
+  assert.equal(
+    loadConfig({ socketProcess: false }, { PARLEY_SOCKET_PROCESS: '1' }).realtime.socketProcess,
+    false,
+  )
 })
 
 test('loadConfig: explicit options win over the environment; * allows every origin', () => {
@@ -90,6 +104,7 @@ test('loadConfig rejects malformed realtime settings with a ConfigError naming t
     [{ PARLEY_ALLOWED_ORIGINS: ',,' }, /PARLEY_ALLOWED_ORIGINS.*at least one/],
     [{ PARLEY_CONTINUATION_SECRET: 'too-short' }, /PARLEY_CONTINUATION_SECRET.*32 bytes/],
     [{ PARLEY_CONTINUATION_SECRET: 'ab'.repeat(16) }, /PARLEY_CONTINUATION_SECRET/],
+    [{ PARLEY_SOCKET_PROCESS: 'maybe' }, /PARLEY_SOCKET_PROCESS.*true or false/],
   ]
   for (const [env, message] of bad) {
     assert.throws(

@@ -27,6 +27,24 @@ export function sendBounded(socket: BufferedSocket, data: Buffer, maxBytes: numb
   return true
 }
 
+/**
+ * What a connection's owner needs of its WebSocket: `ws`'s `WebSocket`, or the socket process's stand-in
+ * (`pump/parent.ts`). `readyState` as in `ws` (1 open).
+ */
+export interface MessageSocket extends BufferedSocket {
+  readonly readyState: number
+  ping(): void
+  close(code?: number, reason?: string): void
+  terminate(): void
+  on(
+    event: 'message',
+    listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void,
+  ): this
+  on(event: 'pong', listener: () => void): this
+  on(event: 'error', listener: (err: Error) => void): this
+  on(event: 'close', listener: (code: number) => void): this
+}
+
 /** The part of a `net.Socket` that {@link WriteBatcher} needs. */
 export interface CorkableSocket {
   cork(): void
@@ -103,4 +121,29 @@ export class WriteBatcher {
     this.hold()
     return true
   }
+}
+
+/**
+ * Sends `data` on a socket whose turn's writes `batcher` coalesces (if any), within the slow-consumer bound: over the
+ * limit with a batch held, the batch goes to the kernel first (as unbatched writes would have), then the bound is
+ * judged again on what the kernel could not take.
+ *
+ * @returns `false` when the socket is a slow consumer (nothing sent; the caller closes it with
+ *   {@link CLOSE_SLOW_CONSUMER}).
+ */
+export function sendWithin(
+  socket: BufferedSocket,
+  batcher: WriteBatcher | undefined,
+  data: Buffer,
+  maxBytes: number,
+): boolean {
+  batcher?.hold()
+  if (
+    sendBounded(socket, data, maxBytes) ||
+    (batcher?.flushAndHold() === true && sendBounded(socket, data, maxBytes))
+  ) {
+    batcher?.wrote(data.length)
+    return true
+  }
+  return false
 }

@@ -4,6 +4,7 @@
  * Twilsock client on `ws`.
  */
 import { createHmac, randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocket } from 'ws'
@@ -145,6 +146,12 @@ export interface HarnessOptions extends Partial<Omit<TwilsockGatewayOptions, 've
   now?: () => number
 }
 
+/**
+ * Options every {@link startGateway} of this process gets unless its caller overrides them: `socket-process.test.ts`
+ * sets `socketProcess` to run the gateway suites again over the socket process.
+ */
+export const harnessDefaults: { socketProcess?: boolean } = {}
+
 /** Starts an HTTP server on 127.0.0.1:0 with a gateway on /v3/wsconnect and an in-test key resolver. */
 export async function startGateway(o: HarnessOptions = {}): Promise<Harness> {
   const keys = makeKeys()
@@ -163,7 +170,12 @@ export async function startGateway(o: HarnessOptions = {}): Promise<Harness> {
         ),
       now,
     })
-  const gateway = createTwilsockGateway({ upstream: notFoundUpstream, ...o, verify })
+  const gateway = createTwilsockGateway({
+    upstream: notFoundUpstream,
+    ...harnessDefaults,
+    ...o,
+    verify,
+  })
   const server = createServer((_req, res) => res.writeHead(404).end())
   server.on('upgrade', (req, socket, head) => {
     if (!gateway.handleUpgrade(req, socket, head)) socket.destroy()
@@ -306,4 +318,16 @@ export async function until(cond: () => boolean, timeoutMs = 5000, stepMs = 10):
     if (Date.now() > end) throw new Error('condition not met in time')
     await sleep(stepMs)
   }
+}
+
+/** Pids of this process's children running the socket process's module (`realtime/pump/child.js`). */
+export function socketProcesses(): number[] {
+  const pids: number[] = []
+  for (const task of readdirSync('/proc/self/task')) {
+    const kids = readFileSync(`/proc/self/task/${task}/children`, 'utf8').trim()
+    for (const pid of kids === '' ? [] : kids.split(/\s+/).map(Number)) {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pump/child.js')) pids.push(pid)
+    }
+  }
+  return pids
 }

@@ -32,8 +32,13 @@ export interface ChatHarness {
   close(): Promise<void>
 }
 
-/** Starts a harness; with `dataDir` the store is on disk, so {@link ChatHarness.restart} keeps the data. */
-export async function startChatHarness(opts: { dataDir?: string } = {}): Promise<ChatHarness> {
+/**
+ * Starts a harness; with `dataDir` the store is on disk, so {@link ChatHarness.restart} keeps the data; with
+ * `socketProcess` the server runs its sockets in a child process (`PARLEY_SOCKET_PROCESS`).
+ */
+export async function startChatHarness(
+  opts: { dataDir?: string; socketProcess?: boolean } = {},
+): Promise<ChatHarness> {
   const boot = async (port: number): Promise<ParleyServer> =>
     createParleyServer(
       loadConfig(
@@ -41,6 +46,7 @@ export async function startChatHarness(opts: { dataDir?: string } = {}): Promise
           port,
           host: '127.0.0.1',
           ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
+          ...(opts.socketProcess !== undefined ? { socketProcess: opts.socketProcess } : {}),
         },
         {},
       ),

@@ -21,6 +21,7 @@ import { WebSocketServer } from 'ws'
 import { Heartbeat } from '../../../realtime/heartbeat.ts'
 import { TokenBucket } from '../../../realtime/rate-limiter.ts'
 import { systemTimers, type TimerHandle, type Timers } from '../../../realtime/timers.ts'
+import { SocketPump } from '../../../realtime/pump/parent.ts'
 import { originAllowed, refuseUpgrade, requestPath } from '../../../realtime/upgrade.ts'
 import type { TwilsockSession, UpstreamHandler } from '../upstream.ts'
 import type { GatewayContext, GatewayLog } from './context.ts'
@@ -127,6 +128,11 @@ export interface TwilsockGatewayOptions {
   /** Poll interval for {@link isKeyActive}. Default 2 s. */
   readonly keyPollIntervalMs?: number
   readonly log?: GatewayLog
+  /**
+   * Run WebSocket framing and socket I/O in a child process (`realtime/pump/parent.ts`): the event loop then spends
+   * nothing on per-socket reads, writes and frames. Default false.
+   */
+  readonly socketProcess?: boolean
   /** Called after a session is initialised. */
   readonly onSessionOpen?: (session: TwilsockSession) => void
   /** Called when a socket closes (initialised or not) with the close code. */
@@ -276,6 +282,15 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     maxFragments: 64,
     maxBufferedChunks: 1024,
   })
+  const pump =
+    opts.socketProcess === true
+      ? new SocketPump({
+          maxPayloadBytes: limits.maxPayloadBytes,
+          maxOutboundBytes: limits.maxOutboundBytes,
+          closeGraceMs: limits.closeGraceMs,
+          log,
+        })
+      : undefined
 
   function revokeKey(keySid: string): number {
     if (!revoked.has(keySid)) {
@@ -360,6 +375,16 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
       socket.on('error', () => {
         // Errors before/while upgrading (e.g. ECONNRESET) must not crash the process; ws handles the rest.
       })
+      if (pump !== undefined) {
+        pump.adopt(req, socket, head, (ws) => {
+          if (closing) {
+            ws.close(CLOSE.goingAway, 'server shutting down')
+            return
+          }
+          connections.add(new Session(ws, ctx, address))
+        })
+        return true
+      }
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (closing) {
           ws.close(CLOSE.goingAway, 'server shutting down')
@@ -408,6 +433,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
       if (cut !== undefined) timers.clearTimeout(cut)
       heartbeat.stop()
       wss.close()
+      await pump?.close()
     },
   }
 }

@@ -11,13 +11,13 @@
  */
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
-import type { WebSocket } from 'ws'
 import type { HeartbeatTarget } from '../../../realtime/heartbeat.ts'
 import {
   CLOSE_SLOW_CONSUMER,
-  sendBounded,
+  sendWithin,
   WriteBatcher,
   type CorkableSocket,
+  type MessageSocket,
 } from '../../../realtime/outbound.ts'
 import { TokenBucket } from '../../../realtime/rate-limiter.ts'
 import type { TimerHandle } from '../../../realtime/timers.ts'
@@ -81,7 +81,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   readonly #batcher: WriteBatcher | undefined
   #state: SessionState = 'awaiting_init'
   #principal: TwilsockPrincipal | undefined
-  readonly #ws: WebSocket
+  readonly #ws: MessageSocket
   readonly #ctx: GatewayContext
   readonly #bucket: TokenBucket
   #floodWindowStart = 0
@@ -106,10 +106,11 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   readonly remoteAddress: string
 
   /**
+   * @param ws The connection: a `ws` WebSocket, or the socket process's stand-in for one.
    * @param socket The raw socket under `ws` (from the upgrade): when given, writes of one event-loop turn are
-   *   coalesced into one `writev` ({@link WriteBatcher}).
+   *   coalesced into one `writev` ({@link WriteBatcher}). Not with the socket process, which batches itself.
    */
-  constructor(ws: WebSocket, ctx: GatewayContext, remoteAddress = '', socket?: CorkableSocket) {
+  constructor(ws: MessageSocket, ctx: GatewayContext, remoteAddress = '', socket?: CorkableSocket) {
     const uuid = randomUUID().replaceAll('-', '')
     this.id = `TS${uuid}`
     this.#idPrefix = `TM${uuid.slice(0, 12)}`
@@ -699,18 +700,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
 
   #send(buf: Buffer): boolean {
     if (this.#ws.readyState !== 1 || this.#closing) return false
-    const batcher = this.#batcher
-    const max = this.#ctx.maxOutboundBytes
-    batcher?.hold()
-    // Over the limit with a batch held: hand the batch to the kernel first (as unbatched writes would have been),
-    // then judge again on what it could not take.
-    if (
-      sendBounded(this.#ws, buf, max) ||
-      (batcher?.flushAndHold() && sendBounded(this.#ws, buf, max))
-    ) {
-      batcher?.wrote(buf.length)
-      return true
-    }
+    if (sendWithin(this.#ws, this.#batcher, buf, this.#ctx.maxOutboundBytes)) return true
     this.#ctx.log('warn', 'twilsock slow consumer', { session: this.id })
     this.close(CLOSE.slowConsumer, 'slow consumer')
     return false
