@@ -53,7 +53,7 @@
  * @module
  */
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { connect, type Socket } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -108,7 +108,14 @@ interface ChannelSetup {
 }
 
 type ToServer =
-  | { type: 'setup'; dataDir: string; users: number; channelSize: number; memory: boolean }
+  | {
+      type: 'setup'
+      dataDir: string
+      users: number
+      channelSize: number
+      memory: boolean
+      socketProcess: boolean
+    }
   | { type: 'cpu' }
   | { type: 'stop' }
 type FromServer =
@@ -123,7 +130,10 @@ type FromServer =
     }
   | {
       type: 'cpu'
+      /** The server process's CPU time so far, its socket process's included (`--socket-process`). */
       cpuMicros: number
+      /** The socket process's share of {@link cpuMicros}. */
+      socketProcessCpuMicros: number
       eventLoopP99Ms: number
       eventLoopMaxMs: number
       /** The event loop's active and idle time so far (`performance.eventLoopUtilization()`), ms. */
@@ -196,6 +206,29 @@ function quantile(sorted: ArrayLike<number>, p: number): number {
 
 const hexOf = (sid: string): string => sid.slice(2)
 
+/**
+ * CPU time of this process's children so far (the server's socket process), µs, from `/proc`; 0 where that is not
+ * available or there are none.
+ */
+function childrenCpuMicros(): number {
+  const tick = 1e6 / 100 // USER_HZ: 100 on Linux
+  let total = 0
+  try {
+    for (const task of readdirSync('/proc/self/task')) {
+      const kids = readFileSync(`/proc/self/task/${task}/children`, 'utf8').trim()
+      for (const pid of kids === '' ? [] : kids.split(/\s+/)) {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        // Fields after the command name (in parentheses, which may hold spaces): utime is the 12th, stime the 13th.
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        total += (Number(f[11]) + Number(f[12])) * tick
+      }
+    }
+  } catch {
+    // Not Linux, or a child exited meanwhile.
+  }
+  return total
+}
+
 /** The machine's CPU time so far from `/proc/stat` (clock ticks, all CPUs): stolen and in all; `undefined` off Linux. */
 function hostCpuTimes(): { steal: number; total: number } | undefined {
   try {
@@ -224,6 +257,8 @@ function stealShare(
 interface Measured extends PhaseResult {
   serverCpuMicrosPerMessage: number
   serverCpuMicrosPerDelivery: number
+  /** The socket process's part of it (`--socket-process`; 0 without). */
+  socketProcessCpuMicrosPerDelivery: number
   serverEventLoopP99Ms: number
   serverEventLoopMaxMs: number
   /** Share of the phase's wall time the server's event loop was running callbacks (0–1): near 1, it is saturated. */
@@ -261,6 +296,8 @@ async function orchestrate(): Promise<void> {
   const json = argv.includes('--json')
   // Diagnostic only: in-memory SQLite, so no fsync on commit (messages are then NOT persisted, unlike the issue asks).
   const memory = argv.includes('--memory')
+  // The server's WebSocket framing and socket I/O in a child process (PARLEY_SOCKET_PROCESS).
+  const socketProcess = argv.includes('--socket-process')
   if (users % channelSize !== 0)
     throw new RangeError('--users must be a multiple of --channel-size')
 
@@ -279,7 +316,14 @@ async function orchestrate(): Promise<void> {
     const extra = (env['FANOUT_BENCH_SERVER_FLAGS'] ?? '').split(' ').filter(Boolean)
     const server = spawnRole(self, 'server', ['--max-old-space-size=2048', ...extra])
     children.push(server)
-    server.send({ type: 'setup', dataDir, users, channelSize, memory } satisfies ToServer)
+    server.send({
+      type: 'setup',
+      dataDir,
+      users,
+      channelSize,
+      memory,
+      socketProcess,
+    } satisfies ToServer)
     const ready = await once<Extract<FromServer, { type: 'ready' }>>(server, 'ready')
 
     const client = spawnRole(self, 'client', [
@@ -323,6 +367,10 @@ async function orchestrate(): Promise<void> {
         ...result,
         serverCpuMicrosPerMessage: Math.round(cpu / Math.max(1, r.accepted)),
         serverCpuMicrosPerDelivery: +(cpu / Math.max(1, r.delivered)).toFixed(1),
+        socketProcessCpuMicrosPerDelivery: +(
+          (c1.socketProcessCpuMicros - c0.socketProcessCpuMicros) /
+          Math.max(1, r.delivered)
+        ).toFixed(1),
         serverEventLoopP99Ms: c1.eventLoopP99Ms,
         serverEventLoopMaxMs: c1.eventLoopMaxMs,
         serverEventLoopBusy: +(
@@ -447,7 +495,8 @@ async function orchestrate(): Promise<void> {
         `Parley fan-out benchmark — ${users} users, ${users / channelSize} channels × ${channelSize}, ` +
           (memory
             ? 'IN-MEMORY SQLite (--memory: diagnostic, nothing persisted, targets do not apply)'
-            : `on-disk SQLite, ${durabilityText(ready.durability)}`),
+            : `on-disk SQLite, ${durabilityText(ready.durability)}`) +
+          (socketProcess ? '; sockets in a child process (--socket-process)' : ''),
         `  machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; load client on the same machine`,
         `  (a) ${rate} deliveries/s: delivered ${fixed.deliveriesPerSecond}/s, latency p50 ${fixed.latencyMs.p50.toFixed(2)} ms, ` +
           `p99 ${fixed.latencyMs.p99.toFixed(2)} ms, p999 ${fixed.latencyMs.p999.toFixed(2)} ms; lost ${fixed.lost}, duplicated ${fixed.duplicated}`,
@@ -511,7 +560,11 @@ function phaseLine(m: Measured, p99Limit: number, searching: boolean): string {
     (m.backlogAtStart > 0
       ? ` (started with ${m.backlogAtStart} replies/deliveries still owed)`
       : '') +
-    `\n    server ${m.serverCpuMicrosPerMessage} µs CPU/msg = ${m.serverCpuMicrosPerDelivery} µs/delivery, event loop ${Math.round(m.serverEventLoopBusy * 100)} % busy, loop delay p99 ${f(m.serverEventLoopP99Ms)} ` +
+    `\n    server ${m.serverCpuMicrosPerMessage} µs CPU/msg = ${m.serverCpuMicrosPerDelivery} µs/delivery` +
+    (m.socketProcessCpuMicrosPerDelivery > 0
+      ? ` (socket process ${m.socketProcessCpuMicrosPerDelivery})`
+      : '') +
+    `, event loop ${Math.round(m.serverEventLoopBusy * 100)} % busy, loop delay p99 ${f(m.serverEventLoopP99Ms)} ` +
     `max ${f(m.serverEventLoopMaxMs)} ms, Sync auth re-checks ${m.authRechecksPerDelivery}/delivery ≈ ${Math.round(m.authRecheckCpuShare * 100)} % of its CPU; ` +
     `client ${m.clientCpuMicrosPerDelivery} µs CPU/delivery (${m.clientSystemCpuMicrosPerDelivery} system; ${Math.round(m.clientCoreShare * 100)} % of a core), send lag p99 ${f(m.sendLagMs.p99)} ms, ` +
     `loop delay p99 ${f(m.clientEventLoopP99Ms)} ms` +
@@ -537,7 +590,16 @@ async function runServer(): Promise<void> {
   )
   const t0 = performance.now()
   const parley = await createParleyServer(
-    loadConfig({ port: 0, host: '127.0.0.1', dataDir: setup.dataDir, logLevel: 'silent' }, {}),
+    loadConfig(
+      {
+        port: 0,
+        host: '127.0.0.1',
+        dataDir: setup.dataDir,
+        logLevel: 'silent',
+        socketProcess: setup.socketProcess,
+      },
+      {},
+    ),
     {
       bootstrap: true,
       logger: silentLogger,
@@ -626,11 +688,13 @@ async function runServer(): Promise<void> {
     if (m.type === 'cpu') {
       profile()
       const c = cpuUsage()
+      const children = childrenCpuMicros()
       const syncs = parley.store.syncStats()
       const checkpoints = parley.store.checkpointerStats()
       send({
         type: 'cpu',
-        cpuMicros: c.user + c.system,
+        cpuMicros: c.user + c.system + children,
+        socketProcessCpuMicros: children,
         eventLoopP99Ms: eld.percentile(99) / 1e6,
         eventLoopMaxMs: eld.max / 1e6,
         eventLoopActiveMs: performance.eventLoopUtilization().active,
