@@ -48,7 +48,8 @@
  * apply; comparing it with the default run isolates the cost of the synchronous commit.
  * `FANOUT_BENCH_SERVER_FLAGS` / `FANOUT_BENCH_CLIENT_FLAGS` add node flags to the server / load client (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`);
- * `FANOUT_BENCH_PROFILE=<file.cpuprofile>` writes a CPU profile of the server during phase (a) only.
+ * `FANOUT_BENCH_PROFILE=<file.cpuprofile>` writes a CPU profile of the server during phase (a) only;
+ * `FANOUT_BENCH_HEAP_PROFILE=<file.heapprofile>` a sampled allocation profile (collected objects included).
  *
  * @module
  */
@@ -684,9 +685,36 @@ async function runServer(): Promise<void> {
       })
     }
   }
+  // FANOUT_BENCH_HEAP_PROFILE=<file.heapprofile>: where the server allocates during phase (a), collected objects
+  // included (sampled every 4 KiB), for Chrome DevTools' Memory panel or a script.
+  const heapProfileFile = env['FANOUT_BENCH_HEAP_PROFILE']
+  let heapReadings = 0
+  let heapInspector: Session | undefined
+  const heapProfile = (): void => {
+    heapReadings++
+    if (heapProfileFile === undefined) return
+    if (heapReadings === 5) {
+      heapInspector = new Session()
+      heapInspector.connect()
+      heapInspector.post('HeapProfiler.enable', () =>
+        heapInspector?.post('HeapProfiler.startSampling', {
+          samplingInterval: 4096,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        } as never),
+      )
+    } else if (heapReadings === 6 && heapInspector !== undefined) {
+      const s = heapInspector
+      s.post('HeapProfiler.getSamplingProfile', (err, res) => {
+        if (err === null) writeFileSync(heapProfileFile, JSON.stringify(res.profile))
+        s.post('HeapProfiler.stopSampling', () => s.disconnect())
+      })
+    }
+  }
   process.on('message', (m: ToServer) => {
     if (m.type === 'cpu') {
       profile()
+      heapProfile()
       const c = cpuUsage()
       const children = childrenCpuMicros()
       const syncs = parley.store.syncStats()
