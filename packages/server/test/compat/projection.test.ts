@@ -1,7 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ChatError } from '@parley/token/errors'
-import { createChatProjection } from '../../src/compat/twilio/projection/chat-projection.ts'
+import {
+  createChatProjection,
+  DEFAULT_AUTH_CACHE_MS,
+} from '../../src/compat/twilio/projection/chat-projection.ts'
 import { objectSid, parseObjectId } from '../../src/compat/twilio/projection/names.ts'
 import { projectEvent } from '../../src/compat/twilio/projection/data.ts'
 import type { ChatEvent, Message, UserChannel } from '../../src/core/types.ts'
@@ -207,4 +210,46 @@ test('access decisions are cached briefly, forgotten on membership changes, and 
   gate = undefined
   assert.equal(await projection.authorize(ref, principal), true)
   assert.equal(lookups, 5)
+})
+
+test('a cached access decision is looked up again once the cache period (default 30 s) has passed, with no event in between', async () => {
+  let t = 1_000_000
+  let member = true
+  let lookups = 0
+  const core = {
+    channels: { fetch: async () => ({ sid: CH, type: 'public' }) },
+    members: {
+      fetch: async () => {
+        lookups++
+        if (!member) throw new ChatError(50200)
+        return { identity: 'bob' }
+      },
+    },
+    users: {},
+  }
+  const projection = createChatProjection({ core: core as never, now: () => t })
+  const ref = {
+    sid: objectSid('messages', CH),
+    uniqueName: `${CH}.messages`,
+    type: 'list' as const,
+    stream: `messages:${CH}`,
+  }
+  const principal = {
+    accountSid: 'AC' + 'd'.repeat(32),
+    serviceSid: 'IS' + 'c'.repeat(32),
+    identity: 'bob',
+    keySid: 'SK',
+    endpointId: 'e',
+    expiresAt: 0,
+  }
+  assert.equal(await projection.authorize(ref, principal), true)
+  // A change no event announced: seen only after the cache period.
+  member = false
+  assert.equal(DEFAULT_AUTH_CACHE_MS, 30_000)
+  t += DEFAULT_AUTH_CACHE_MS - 1
+  assert.equal(await projection.authorize(ref, principal), true)
+  assert.equal(lookups, 1)
+  t += 1
+  assert.equal(await projection.authorize(ref, principal), false)
+  assert.equal(lookups, 2)
 })

@@ -39,14 +39,19 @@ export interface ChatProjectionOptions {
   /** The operations used: `channels.fetch`, `members.fetch`, `users.fetch`. */
   core: Pick<Core, 'channels' | 'members' | 'users'>
   /**
-   * How long a positive or negative access decision is reused at fan-out time. Default 5000 ms. Decisions are set aside
-   * (looked up again) at once after every event that can change them (`observe`), so this only bounds how long a
-   * change that no event announced could go unnoticed.
+   * How long a positive or negative access decision is reused at fan-out time. Default {@link DEFAULT_AUTH_CACHE_MS}.
+   * Decisions are set aside (looked up again) at once after every event that can change them (`observe`: membership,
+   * a channel's type, removals), so this only bounds how long a change that no event announced could go unnoticed.
+   * Every subscription's decision is looked up again once per period: at 5 s that was ~8 % of the server's CPU with
+   * 1,000 subscribed users at 2,000 deliveries/s (fan-out bench).
    */
   authCacheMs?: number
   /** Milliseconds clock for the access cache. Default `Date.now`. */
   now?: () => number
 }
+
+/** Default {@link ChatProjectionOptions.authCacheMs}: 30 s. */
+export const DEFAULT_AUTH_CACHE_MS = 30_000
 
 /** A cached access decision (see `createChatProjection`). */
 interface Decision {
@@ -127,7 +132,7 @@ const kindOfStream = (stream: string): ObjectKind | undefined =>
  */
 export function createChatProjection(options: ChatProjectionOptions): SyncProjection {
   const { core } = options
-  const authCacheMs = options.authCacheMs ?? 5000
+  const authCacheMs = options.authCacheMs ?? DEFAULT_AUTH_CACHE_MS
   const now = options.now ?? Date.now
   /**
    * Access decisions by object reference (one per subscription) and principal (one per session): looked up on every
