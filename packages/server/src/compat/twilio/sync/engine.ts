@@ -226,6 +226,34 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     return out
   }
 
+  /** Sends `events` (in order) that come after `sub.lastSent`, until the subscription or its session closes. */
+  function sendEvents(sub: Subscription, events: readonly ChatEvent[]): void {
+    for (const ev of events) {
+      if (sub.closed || sub.session.closed) return
+      if (ev.streamSeq <= sub.lastSent) continue
+      for (const m of encoded(sub, ev)) sub.session.notifyEncoded(m.notification)
+      sub.lastSent = ev.streamSeq
+    }
+  }
+
+  /**
+   * The live case of {@link pump} without its promise and microtasks (ten per message in a channel of ten): a
+   * confirmed subscription with no pump running, whose object state is cached, whose new events are all in that
+   * state's tail and whose access is decided (cached decision). Does what one round of `pump` would; `false` when
+   * this is not that case (nothing done: run `pump`).
+   */
+  function sendLive(sub: Subscription): boolean {
+    if (sub.busy || sub.pending !== null) return false
+    const st = states.peek(sub.ref)
+    if (st === undefined) return false
+    if (sub.closed || sub.session.closed || st.lastSeq <= sub.lastSent) return true
+    const events = st.tailAfter(sub.lastSent)
+    if (events === undefined || projection.authorize(sub.ref, sub.session.principal) !== true)
+      return false
+    sendEvents(sub, events)
+    return true
+  }
+
   /** Sends every event after `lastSent` (replay and live alike), then confirms a pending establish. */
   async function pump(sub: Subscription, refresh: boolean): Promise<void> {
     if (sub.busy) {
@@ -258,11 +286,15 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         }
         const found = eventsAfter(st, sub.lastSent)
         const events = Array.isArray(found) ? found : await found
+        if (sub.pending === null) {
+          sendEvents(sub, events)
+          continue
+        }
         let replayed = 0
         for (const ev of events) {
           if (sub.closed || sub.session.closed) return
           if (ev.streamSeq <= sub.lastSent) continue
-          if (sub.pending !== null && replayed++ >= maxReplayEvents) {
+          if (replayed++ >= maxReplayEvents) {
             sub.session.notify(
               SYNC_EVENT,
               control('subscription_established', sub.pending, {
@@ -516,7 +548,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         void states
           .offer(stream, list)
           .then(() => {
-            for (const sub of byStream.get(stream) ?? []) void pump(sub, false)
+            for (const sub of byStream.get(stream) ?? []) if (!sendLive(sub)) void pump(sub, false)
           })
           .catch(onError)
       }
