@@ -208,7 +208,11 @@ export class SocketPump {
     const reader = new RecordReader((type, id, payload) => this.#onRecord(type, id, payload))
     pipe.on('data', (chunk: Buffer) => reader.push(chunk))
     pipe.on('error', () => child.kill('SIGKILL'))
-    child.on('error', (err) => this.#opts.log?.('error', 'socket process error', { err }))
+    child.on('error', (err) => {
+      this.#opts.log?.('error', 'socket process error', { err })
+      // A child that could not even start never exits: forget it, so that the next upgrade tries again.
+      if (child.pid === undefined) this.#onExit(child, null, null)
+    })
     child.once('exit', (code, signal) => this.#onExit(child, code, signal))
     const config: PumpConfig = {
       type: 'config',
