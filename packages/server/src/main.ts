@@ -31,6 +31,7 @@ import type { BootstrapResult } from './core/types.ts'
 import { createApp, type App } from './http/app.ts'
 import { coreAuthenticator } from './http/auth.ts'
 import { createLogger, type Logger } from './http/log.ts'
+import type { MetricType } from './http/metrics.ts'
 import { createNodeBridge, type UpgradeHandler } from './http/node.ts'
 import { restRoutes } from './http/routes.ts'
 import { originCheck } from './http/upgrade-origin.ts'
@@ -51,6 +52,8 @@ export interface PluginContext {
   readonly logger: Logger
   /** Register a WebSocket upgrade handler for an exact path (e.g. `/v3/wsconnect`). */
   onUpgrade(path: string, handler: UpgradeHandler): () => void
+  /** Add a gauge or counter to `GET /metrics`, read at every scrape; returns a function that removes it. */
+  metric(name: string, type: MetricType, help: string, read: () => number): () => void
 }
 
 /**
@@ -176,7 +179,9 @@ export async function createParleyServer(
     })
 
   const pluginClosers: (() => Promise<void>)[] = []
-  const ctx: PluginContext = { config, core, store, bus, logger, onUpgrade }
+  const metric = app.metrics.register.bind(app.metrics)
+  registerStoreMetrics(metric, store)
+  const ctx: PluginContext = { config, core, store, bus, logger, onUpgrade, metric }
   const plugins: ParleyPlugin[] = []
   if (options.twilio !== false) {
     const rt = config.realtime
@@ -338,4 +343,35 @@ function tightenSecretFiles(dataDir: string, logger: Logger): void {
       }
     }
   }
+}
+
+/** The store's health on `GET /metrics`: WAL syncs (writes wait for them) and the checkpoint worker's pauses. */
+function registerStoreMetrics(metric: PluginContext['metric'], store: SqliteStore): void {
+  metric(
+    'parley_store_wal_syncs_total',
+    'counter',
+    'WAL syncs (every acknowledged write waits for one).',
+    () => store.syncStats().syncs,
+  )
+  metric(
+    'parley_store_wal_sync_seconds_total',
+    'counter',
+    'Time spent in WAL syncs, in seconds.',
+    () => store.syncStats().totalMs / 1000,
+  )
+  metric(
+    'parley_store_wal_syncs_slow_total',
+    'counter',
+    'WAL syncs that took longer than 10 ms.',
+    () => store.syncStats().over10Ms,
+  )
+  metric('parley_store_wal_bytes', 'gauge', 'Size of the write-ahead log, in bytes.', () =>
+    store.walBytes(),
+  )
+  metric(
+    'parley_store_checkpoint_pauses_total',
+    'counter',
+    'Times the checkpoint worker held the writer.',
+    () => store.checkpointerStats()?.pauses ?? 0,
+  )
 }

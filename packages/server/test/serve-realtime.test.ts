@@ -207,3 +207,61 @@ test('realtime limits from the environment reach the gateway: sessions per ident
     await parley.close()
   }
 })
+
+test('GET /metrics shows the realtime gateway, the store and (when on) the socket process', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'parley-metrics-'))
+  try {
+    for (const socketProcess of [false, true]) {
+      const parley = await createParleyServer(
+        loadConfig(
+          {
+            port: 0,
+            host: '127.0.0.1',
+            dataDir: join(root, String(socketProcess)),
+            logLevel: 'silent',
+            socketProcess,
+          },
+          {},
+        ),
+        { bootstrap: true },
+      )
+      try {
+        const scrape = async (): Promise<Map<string, number>> => {
+          const text = await (await fetch(`${parley.url}/metrics`)).text()
+          const m = new Map<string, number>()
+          for (const line of text.split('\n')) {
+            const [name, value] = line.split(' ')
+            if (name && value && !line.startsWith('#')) m.set(name, Number(value))
+          }
+          return m
+        }
+        const before = await scrape()
+        assert.equal(before.get('parley_twilsock_sessions'), 0)
+        assert.equal(before.get('parley_twilsock_connections'), 0)
+        assert.equal(before.get('parley_sync_subscriptions'), 0)
+        assert.ok(
+          (before.get('parley_store_wal_syncs_total') ?? -1) > 0,
+          'bootstrap writes were synced',
+        )
+        assert.ok(before.has('parley_store_wal_bytes'))
+        assert.equal(before.has('parley_socket_process_starts_total'), socketProcess)
+
+        const c = await RawClient.connect(wsUrl(parley.url))
+        await c.init(mint(credsOf(parley.bootstrapped!), 'alice'))
+        const during = await scrape()
+        assert.equal(during.get('parley_twilsock_sessions'), 1)
+        assert.equal(during.get('parley_twilsock_connections'), 1)
+        if (socketProcess) {
+          assert.equal(during.get('parley_socket_process_starts_total'), 1)
+          assert.equal(during.get('parley_socket_process_connections'), 1)
+        }
+        c.close()
+        await c.closed
+      } finally {
+        await parley.close()
+      }
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+})

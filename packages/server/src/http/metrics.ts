@@ -1,6 +1,7 @@
 /**
  * A minimal in-process metrics registry rendered in the Prometheus text exposition format (version 0.0.4):
- * request counts by status class, a latency histogram, open connections and process memory.
+ * request counts by status class, a latency histogram, open connections and process memory, plus the gauges and
+ * counters other parts register ({@link HttpMetrics.register}: the store, the realtime gateway).
  *
  * @module
  */
@@ -9,8 +10,14 @@ import { memoryUsage, uptime } from 'node:process'
 /** Upper bounds (seconds) of the request-duration histogram buckets. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const
 
+/** Kind of a registered metric. */
+export type MetricType = 'gauge' | 'counter'
+
+const METRIC_NAME = /^[a-z_][a-z0-9_]*$/
+
 /** HTTP metrics of one server. */
 export class HttpMetrics {
+  readonly #registered = new Map<string, { type: MetricType; help: string; read: () => number }>()
   readonly #byClass = new Map<string, number>()
   readonly #bucketCounts = new Array<number>(BUCKETS.length).fill(0)
   #durationSum = 0
@@ -59,6 +66,22 @@ export class HttpMetrics {
     return this.#durationCount
   }
 
+  /**
+   * Adds a metric read at every scrape (`read` must be cheap and must not throw; a throw or a non-finite value is
+   * rendered as `NaN`). Returns a function that removes it.
+   *
+   * @throws {RangeError} for a name that is not a Prometheus metric name, or one already registered.
+   */
+  register(name: string, type: MetricType, help: string, read: () => number): () => void {
+    if (!METRIC_NAME.test(name)) throw new RangeError(`metric name ${name} is not valid`)
+    if (this.#registered.has(name)) throw new RangeError(`metric ${name} is already registered`)
+    const entry = { type, help: help.replace(/[\\\n]/g, ' '), read }
+    this.#registered.set(name, entry)
+    return () => {
+      if (this.#registered.get(name) === entry) this.#registered.delete(name)
+    }
+  }
+
   /** The Prometheus text exposition of every metric. */
   render(): string {
     const lines: string[] = []
@@ -103,6 +126,17 @@ export class HttpMetrics {
     lines.push('# HELP process_uptime_seconds Seconds since the process started.')
     lines.push('# TYPE process_uptime_seconds gauge')
     lines.push(`process_uptime_seconds ${uptime()}`)
+    for (const [name, m] of this.#registered) {
+      let v: number
+      try {
+        v = m.read()
+      } catch {
+        v = NaN
+      }
+      lines.push(`# HELP ${name} ${m.help}`)
+      lines.push(`# TYPE ${name} ${m.type}`)
+      lines.push(`${name} ${Number.isFinite(v) ? v : 'NaN'}`)
+    }
     return lines.join('\n') + '\n'
   }
 }

@@ -215,6 +215,32 @@ test('healthz and metrics answer without auth; healthz is 503 when not ready', a
   assert.equal((await app.fetch(new Request('http://x/healthz'))).status, 503)
 })
 
+test('registered gauges and counters are rendered at every scrape; bad or duplicate names are refused', async () => {
+  const app = makeApp()
+  let n = 1
+  const off = app.metrics.register('parley_test_things', 'gauge', 'Things.\nNow.', () => n)
+  app.metrics.register('parley_test_broken', 'counter', 'Broken.', () => {
+    throw new Error('x')
+  })
+  assert.throws(
+    () => app.metrics.register('parley_test_things', 'gauge', 'Again.', () => 0),
+    RangeError,
+  )
+  assert.throws(() => app.metrics.register('bad-name', 'gauge', 'Bad.', () => 0), RangeError)
+  const scrape = async () => (await app.fetch(new Request('http://x/metrics'))).text()
+  let text = await scrape()
+  assert.match(
+    text,
+    /# HELP parley_test_things Things\. Now\.\n# TYPE parley_test_things gauge\nparley_test_things 1\n/,
+  )
+  assert.match(text, /# TYPE parley_test_broken counter\nparley_test_broken NaN\n/)
+  n = 7
+  assert.match(await scrape(), /\nparley_test_things 7\n/)
+  off()
+  text = await scrape()
+  assert.doesNotMatch(text, /parley_test_things/)
+})
+
 test('unknown route → 404 20404, wrong method → 405 20004 with Allow, no auth → uniform 401', async () => {
   const app = makeApp()
   const nf = await app.fetch(

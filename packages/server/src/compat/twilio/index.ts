@@ -115,6 +115,8 @@ export interface TwilioPluginContext {
     path: string,
     handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
   ): () => void
+  /** Adds a gauge or counter to the server's metrics (`GET /metrics`); returns a function that removes it. */
+  metric?(name: string, type: 'gauge' | 'counter', help: string, read: () => number): () => void
 }
 
 /** Options of {@link twilioPlugin}: gateway options except what the plugin provides. */
@@ -135,9 +137,7 @@ export type TwilioPluginOptions = Omit<
  * const server = await createParleyServer(config, { plugins: [twilioPlugin()] })
  * ```
  */
-export function twilioPlugin(
-  options: TwilioPluginOptions = {},
-): (ctx: TwilioPluginContext) => {
+export function twilioPlugin(options: TwilioPluginOptions = {}): (ctx: TwilioPluginContext) => {
   close: () => Promise<void>
   gateway: TwilsockGateway
   compat: TwilioCompat
@@ -166,14 +166,66 @@ export function twilioPlugin(
     const off = ctx.onUpgrade(path, (req, socket, head) => {
       if (!gateway.handleUpgrade(req, socket, head)) socket.destroy()
     })
+    const metrics =
+      ctx.metric === undefined ? [] : registerMetrics(ctx.metric.bind(ctx), gateway, compat)
     return {
       gateway,
       compat,
       async close() {
+        for (const unregister of metrics) unregister()
         off()
         compat.close()
         await gateway.close()
       },
     }
   }
+}
+
+/** The realtime side on `GET /metrics`. */
+function registerMetrics(
+  metric: NonNullable<TwilioPluginContext['metric']>,
+  gateway: TwilsockGateway,
+  compat: TwilioCompat,
+): (() => void)[] {
+  const out = [
+    metric(
+      'parley_twilsock_connections',
+      'gauge',
+      'Open Twilsock sockets, initialised or not.',
+      () => gateway.connections,
+    ),
+    metric(
+      'parley_twilsock_sessions',
+      'gauge',
+      'Initialised Twilsock sessions.',
+      () => gateway.sessions.size,
+    ),
+    metric(
+      'parley_twilsock_inflight_requests',
+      'gauge',
+      'Tunnelled requests being handled.',
+      () => gateway.inflightRequests,
+    ),
+    metric('parley_sync_subscriptions', 'gauge', 'Live Sync subscriptions of all sessions.', () =>
+      compat.sync.subscriptionCount(),
+    ),
+  ]
+  const sp = gateway.socketProcess
+  if (sp !== undefined) {
+    out.push(
+      metric(
+        'parley_socket_process_starts_total',
+        'counter',
+        'Socket processes started (more than one: it died and was replaced).',
+        () => sp.starts,
+      ),
+      metric(
+        'parley_socket_process_connections',
+        'gauge',
+        'Connections held by the socket process.',
+        () => sp.connections,
+      ),
+    )
+  }
+  return out
 }

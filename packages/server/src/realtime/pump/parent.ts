@@ -112,6 +112,7 @@ export class SocketPump {
   #writer: RecordWriter | undefined
   #nextId = 0
   #closed = false
+  #starts = 0
 
   constructor(opts: SocketPumpOptions) {
     this.#opts = opts
@@ -120,6 +121,11 @@ export class SocketPump {
   /** Connections held by the child (handshake done or under way). */
   get connections(): number {
     return this.#conns.size
+  }
+
+  /** Child processes started so far (more than one: one died and was replaced). */
+  get starts(): number {
+    return this.#starts
   }
 
   /** The child's process id, once started (for tests and diagnostics). */
@@ -193,6 +199,7 @@ export class SocketPump {
       execArgv: [],
       serialization: 'json',
     })
+    this.#starts++
     const pipe = child.stdio[3] as Duplex
     const maxPipeBytes = this.#opts.maxPipeBytes ?? 256 * 1024 * 1024
     const writer = new RecordWriter((chunk) => {

@@ -157,6 +157,8 @@ export interface TwilsockGateway {
   readonly connections: number
   /** Tunnelled requests being handled right now (all sessions). */
   readonly inflightRequests: number
+  /** The socket process's counters, when {@link TwilsockGatewayOptions.socketProcess} is on. */
+  readonly socketProcess: { readonly starts: number; readonly connections: number } | undefined
   /** Closes every session authenticated with `keySid` (a Twilsock `close` 410, then 1008) and refuses the key. */
   revokeKey(keySid: string): number
   /**
@@ -352,6 +354,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     get inflightRequests() {
       return stats.inflightRequests
     },
+    socketProcess: pump,
     revokeKey,
     handleUpgrade(req, socket, head) {
       if (requestPath(req) !== path) return false
