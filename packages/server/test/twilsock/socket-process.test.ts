@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import {
   harnessDefaults,
   mintParley,
@@ -72,4 +72,84 @@ test('socket process: a handshake it refuses gets 400 and leaves nothing behind'
     200,
   )
   c.close()
+})
+
+/** Opens a raw TCP connection and sends a WebSocket upgrade request for the gateway. */
+function rawUpgrade(port: number): { socket: Socket; closed: Promise<void>; data: () => string } {
+  const socket = connect(port, '127.0.0.1', () =>
+    socket.write(
+      'GET /v3/wsconnect HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    ),
+  )
+  let got = ''
+  socket.on('data', (d) => (got += d.toString('latin1')))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  return { socket, closed, data: () => got }
+}
+
+/**
+ * A gateway whose socket process serves one initialised client (`warm`), then is stopped (SIGSTOP) while four more
+ * upgrades arrive: their handoffs wait in Node's handle queue.
+ */
+async function stuckWithQueuedUpgrades(h: Awaited<ReturnType<typeof startGateway>>) {
+  const warm = await RawClient.connect(h.url)
+  await warm.init(mintParley(h.keys, 'warm'))
+  const [pid] = socketProcesses()
+  process.kill(pid!, 'SIGSTOP')
+  const queued = Array.from({ length: 4 }, () => rawUpgrade(h.port))
+  await until(() => h.gateway.socketProcess!.opening === 4)
+  return { pid: pid!, warm, queued }
+}
+
+test(
+  'socket process: upgrades queued for a stuck child that then dies are closed, and shutdown does not hang',
+  { timeout: 20_000 },
+  async () => {
+    const h = await startGateway()
+    const { pid, warm, queued } = await stuckWithQueuedUpgrades(h)
+    process.kill(pid, 'SIGKILL')
+    await Promise.all(queued.map((q) => q.closed))
+    assert.ok(queued.every((q) => !q.data().startsWith('HTTP/1.1 101')))
+    assert.equal((await warm.closed).code, 1006)
+    await until(() => h.gateway.socketProcess!.connections === 0)
+    assert.equal(h.gateway.socketProcess!.opening, 0)
+    // The HTTP server no longer counts them: close() returns.
+    await h.close()
+  },
+)
+
+test(
+  'socket process: a client that resets while its handoff waits leaves no connection behind',
+  { timeout: 20_000 },
+  async (t) => {
+    const h = await startGateway()
+    t.after(() => h.close())
+    const { pid, warm, queued } = await stuckWithQueuedUpgrades(h)
+    for (const q of queued) q.socket.resetAndDestroy()
+    await Promise.all(queued.map((q) => q.closed))
+    process.kill(pid, 'SIGCONT')
+    await until(() => h.gateway.socketProcess!.connections === 1)
+    assert.equal(h.gateway.socketProcess!.opening, 0)
+    warm.close()
+    await until(() => h.gateway.socketProcess!.connections === 0)
+  },
+)
+
+test('socket process: connections still being handed over count against maxConnections', async (t) => {
+  const h = await startGateway({ limits: { maxConnections: 3 } })
+  t.after(() => h.close())
+  const results = await Promise.all(
+    Array.from({ length: 12 }, () =>
+      RawClient.connect(h.url).then(
+        (c) => c,
+        (err: { statusCode?: number }) => err.statusCode,
+      ),
+    ),
+  )
+  const open = results.filter((r): r is RawClient => r instanceof RawClient)
+  assert.equal(open.length, 3)
+  assert.ok(results.filter((r) => r === 503).length === 9)
+  for (const c of open) c.close()
 })

@@ -16,6 +16,7 @@ import type { AdoptMessage, PumpConfig } from './parent.ts'
 
 interface Conn {
   ws: WebSocket
+  socket: Socket
   batcher: WriteBatcher
   closing: boolean
 }
@@ -28,7 +29,20 @@ let wss: WebSocketServer | undefined
 const conns = new Map<number, Conn>()
 
 const pipe = new Socket({ fd: 3, readable: true, writable: true })
-const out = new RecordWriter((chunk) => pipe.write(chunk), 'iteration')
+/**
+ * Back-pressure towards the clients: while the server is not taking records (the pipe is backed up), no client
+ * socket is read, as a busy server would not read them itself; TCP then holds the clients back.
+ */
+let backedUp = false
+const out = new RecordWriter((chunk) => {
+  if (pipe.write(chunk) || backedUp) return
+  backedUp = true
+  for (const c of conns.values()) c.socket.pause()
+}, 'iteration')
+pipe.on('drain', () => {
+  backedUp = false
+  for (const c of conns.values()) c.socket.resume()
+})
 // The server is gone or the pipe broke: nothing left to serve.
 pipe.on('error', () => process.exit(1))
 pipe.on('close', () => process.exit(0))
@@ -84,7 +98,10 @@ process.on('message', (msg: PumpConfig | AdoptMessage, handle: unknown) => {
     })
     return
   }
-  if (msg.type === 'adopt' && handle instanceof Socket) adopt(msg, handle)
+  if (msg.type !== 'adopt') return
+  // A socket the peer reset while its handoff waited in the server arrives without a handle: report it gone.
+  if (handle instanceof Socket) adopt(msg, handle)
+  else out.add(REC.closed, msg.id, u16(1006))
 })
 
 function adopt(msg: AdoptMessage, socket: Socket): void {
@@ -105,8 +122,9 @@ function adopt(msg: AdoptMessage, socket: Socket): void {
   }
   wss!.handleUpgrade(req as never, socket, Buffer.from(msg.head, 'base64'), (ws) => {
     opened = true
-    const c: Conn = { ws, batcher: new WriteBatcher(socket), closing: false }
+    const c: Conn = { ws, socket, batcher: new WriteBatcher(socket), closing: false }
     conns.set(id, c)
+    if (backedUp) socket.pause()
     ws.on('message', (data: Buffer, isBinary: boolean) =>
       out.add(REC.message, id, isBinary ? BINARY : TEXT, data),
     )

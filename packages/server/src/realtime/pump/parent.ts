@@ -51,10 +51,11 @@ export interface SocketPumpOptions {
   maxOutboundBytes: number
   closeGraceMs: number
   /**
-   * Bytes queued for the child before it is considered stuck, then restarted (its connections close). Default
-   * 256 MiB.
+   * Time the pipe to the child may stay backed up (no `drain`) before the child is considered stuck, then killed (its
+   * connections close with 1006) and replaced on the next upgrade. Default 30 s. Judged by time, not size: one large
+   * fan-out may queue a lot for a child that is reading fine.
    */
-  maxPipeBytes?: number
+  stuckMs?: number
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -99,6 +100,8 @@ export class PumpedSocket extends EventEmitter {
 interface Entry {
   ws: PumpedSocket
   onOpen: (ws: PumpedSocket) => void
+  /** This process's copy of the socket until its handoff completes (Node passes handles one at a time). */
+  handoff: Duplex | undefined
 }
 
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url))
@@ -113,6 +116,8 @@ export class SocketPump {
   #nextId = 0
   #closed = false
   #starts = 0
+  /** Connections handed to the child and not open yet. */
+  #opening = 0
 
   constructor(opts: SocketPumpOptions) {
     this.#opts = opts
@@ -121,6 +126,11 @@ export class SocketPump {
   /** Connections held by the child (handshake done or under way). */
   get connections(): number {
     return this.#conns.size
+  }
+
+  /** Connections handed to the child whose handshake is not done yet (they count against connection limits). */
+  get opening(): number {
+    return this.#opening
   }
 
   /** Child processes started so far (more than one: one died and was replaced). */
@@ -143,14 +153,16 @@ export class SocketPump {
     head: Buffer,
     onOpen: (ws: PumpedSocket) => void,
   ): void {
-    if (this.#closed) {
+    const child = this.#closed || socket.destroyed ? undefined : this.#ensureChild()
+    if (child === undefined) {
       socket.destroy()
       return
     }
-    const child = this.#ensureChild()
     this.#nextId = this.#nextId >= 0xffff_ffff ? 1 : this.#nextId + 1
     const id = this.#nextId
-    this.#conns.set(id, { ws: new PumpedSocket(this, id), onOpen })
+    const entry: Entry = { ws: new PumpedSocket(this, id), onOpen, handoff: socket }
+    this.#conns.set(id, entry)
+    this.#opening++
     const msg: AdoptMessage = {
       type: 'adopt',
       id,
@@ -165,9 +177,11 @@ export class SocketPump {
     // tracking would make `server.close()` wait for the child to report it closed, and never return once the child
     // is gone. Nothing arrives on the socket meanwhile: a WebSocket client sends only after the 101 (the child's).
     ;(socket as Socket & { server: unknown }).server = null
+    // If the child dies with handoffs still queued, their callbacks never run: `#onExit` destroys those copies.
     child.send(msg, socket as Socket, { keepOpen: true }, (err) => {
+      entry.handoff = undefined
       socket.destroy()
-      if (err !== null && err !== undefined) this.#conns.delete(id)
+      if (err !== null && err !== undefined) this.#forget(id)
     })
   }
 
@@ -192,35 +206,55 @@ export class SocketPump {
     clearTimeout(kill)
   }
 
-  #ensureChild(): ChildProcess {
+  /** The running child, started if need be; `undefined` when it cannot be started (e.g. out of descriptors). */
+  #ensureChild(): ChildProcess | undefined {
     if (this.#child !== undefined) return this.#child
-    const child = fork(CHILD, [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'ipc'],
-      execArgv: [],
-      serialization: 'json',
-    })
-    this.#starts++
-    const pipe = child.stdio[3] as Duplex
-    const maxPipeBytes = this.#opts.maxPipeBytes ?? 256 * 1024 * 1024
-    const writer = new RecordWriter((chunk) => {
-      pipe.write(chunk)
-      if (pipe.writableLength > maxPipeBytes) {
-        this.#opts.log?.('error', 'socket process not reading: restarting it', {
-          pid: child.pid,
-          queuedBytes: pipe.writableLength,
-        })
-        child.kill('SIGKILL')
-      }
-    })
-    const reader = new RecordReader((type, id, payload) => this.#onRecord(type, id, payload))
-    pipe.on('data', (chunk: Buffer) => reader.push(chunk))
-    pipe.on('error', () => child.kill('SIGKILL'))
+    let child: ChildProcess
+    try {
+      child = fork(CHILD, [], {
+        stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'ipc'],
+        execArgv: [],
+        serialization: 'json',
+      })
+    } catch (err) {
+      this.#opts.log?.('error', 'socket process could not start', { err })
+      return undefined
+    }
+    // First of all: a spawn that failed (EMFILE, EAGAIN) reports it as an 'error' event, which must be handled.
     child.on('error', (err) => {
       this.#opts.log?.('error', 'socket process error', { err })
       // A child that could not even start never exits: forget it, so that the next upgrade tries again.
       if (child.pid === undefined) this.#onExit(child, null, null)
     })
     child.once('exit', (code, signal) => this.#onExit(child, code, signal))
+    const pipe = child.stdio?.[3] as Duplex | null | undefined
+    if (child.pid === undefined || pipe === null || pipe === undefined) {
+      this.#opts.log?.('error', 'socket process could not start', { pid: child.pid })
+      child.kill('SIGKILL')
+      return undefined
+    }
+    this.#starts++
+    const stuckMs = this.#opts.stuckMs ?? 30_000
+    let stuck: NodeJS.Timeout | undefined
+    pipe.on('drain', () => {
+      clearTimeout(stuck)
+      stuck = undefined
+    })
+    const writer = new RecordWriter((chunk) => {
+      if (pipe.write(chunk) || stuck !== undefined) return
+      stuck = setTimeout(() => {
+        this.#opts.log?.('error', 'socket process not reading: restarting it', {
+          pid: child.pid,
+          queuedBytes: pipe.writableLength,
+        })
+        child.kill('SIGKILL')
+      }, stuckMs)
+      stuck.unref()
+    })
+    child.once('exit', () => clearTimeout(stuck))
+    const reader = new RecordReader((type, id, payload) => this.#onRecord(type, id, payload))
+    pipe.on('data', (chunk: Buffer) => reader.push(chunk))
+    pipe.on('error', () => child.kill('SIGKILL'))
     const config: PumpConfig = {
       type: 'config',
       maxPayloadBytes: this.#opts.maxPayloadBytes,
@@ -241,6 +275,7 @@ export class SocketPump {
     try {
       switch (type) {
         case REC.open:
+          this.#opening--
           ws.readyState = 1
           e.onOpen(ws)
           return
@@ -251,13 +286,13 @@ export class SocketPump {
           ws.emit('pong')
           return
         case REC.closed:
-          this.#conns.delete(id)
+          this.#forget(id)
           ws.readyState = 3
           ws.emit('close', payload.readUInt16LE(0))
           return
         case REC.slow:
           this.#opts.log?.('warn', 'slow consumer closed by the socket process', { connection: id })
-          this.#conns.delete(id)
+          this.#forget(id)
           ws.readyState = 3
           ws.emit('close', CLOSE_SLOW_CONSUMER)
           return
@@ -267,6 +302,14 @@ export class SocketPump {
       this.#opts.log?.('error', 'socket process record handling failed', { err })
       ws.terminate()
     }
+  }
+
+  /** Drops a connection's entry (its `closed` record came, or its handoff failed). */
+  #forget(id: number): void {
+    const e = this.#conns.get(id)
+    if (e === undefined) return
+    this.#conns.delete(id)
+    if (e.ws.readyState === 0) this.#opening--
   }
 
   #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -283,7 +326,10 @@ export class SocketPump {
       })
     const lost = [...this.#conns.values()]
     this.#conns.clear()
-    for (const { ws } of lost) {
+    this.#opening = 0
+    for (const { ws, handoff } of lost) {
+      // Handoffs still queued in Node died with the child: this process's copy is all that holds the connection.
+      handoff?.destroy()
       if (ws.readyState === 0) continue // never opened: no session knows it
       ws.readyState = 3
       try {

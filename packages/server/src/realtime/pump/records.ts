@@ -126,7 +126,11 @@ export function u16(code: number): Buffer {
 /** Splits the pipe's byte stream back into records. */
 export class RecordReader {
   readonly #on: (type: number, id: number, payload: Buffer) => void
-  #rest: Buffer | undefined
+  /** The start of an incomplete record, in the chunks that carried it so far (joined once it is complete). */
+  #rest: Buffer[] = []
+  #restBytes = 0
+  /** That record's total size, once its length prefix has arrived. */
+  #need = 0
 
   /** @param on Called for each complete record, in order; `payload` is a view into the chunk that carried it. */
   constructor(on: (type: number, id: number, payload: Buffer) => void) {
@@ -134,7 +138,22 @@ export class RecordReader {
   }
 
   push(chunk: Buffer): void {
-    const buf = this.#rest === undefined ? chunk : Buffer.concat([this.#rest, chunk])
+    let buf = chunk
+    if (this.#restBytes > 0) {
+      this.#rest.push(chunk)
+      this.#restBytes += chunk.length
+      if (this.#need === 0 && this.#restBytes >= 4) {
+        const head = Buffer.concat(this.#rest)
+        this.#rest = [head]
+        this.#need = 4 + head.readUInt32LE(0)
+      }
+      // A large record arrives in many chunks: they are joined once, when it is complete.
+      if (this.#need === 0 || this.#restBytes < this.#need) return
+      buf = Buffer.concat(this.#rest, this.#restBytes)
+      this.#rest = []
+      this.#restBytes = 0
+      this.#need = 0
+    }
     let at = 0
     while (at + 4 <= buf.length) {
       const body = buf.readUInt32LE(at)
@@ -144,6 +163,11 @@ export class RecordReader {
       this.#on(buf[at + 4]!, buf.readUInt32LE(at + 5), buf.subarray(at + HEADER, end))
       at = end
     }
-    this.#rest = at < buf.length ? buf.subarray(at) : undefined
+    if (at < buf.length) {
+      const rest = buf.subarray(at)
+      this.#rest = [rest]
+      this.#restBytes = rest.length
+      this.#need = rest.length >= 4 ? 4 + rest.readUInt32LE(0) : 0
+    }
   }
 }

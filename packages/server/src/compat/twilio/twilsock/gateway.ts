@@ -158,7 +158,8 @@ export interface TwilsockGateway {
   /** Tunnelled requests being handled right now (all sessions). */
   readonly inflightRequests: number
   /** The socket process's counters, when {@link TwilsockGatewayOptions.socketProcess} is on. */
-  readonly socketProcess: { readonly starts: number; readonly connections: number } | undefined
+  readonly socketProcess:
+    { readonly starts: number; readonly connections: number; readonly opening: number } | undefined
   /** Closes every session authenticated with `keySid` (a Twilsock `close` 410, then 1008) and refuses the key. */
   revokeKey(keySid: string): number
   /**
@@ -366,7 +367,8 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
         refuseUpgrade(socket, 403, 'Origin not allowed')
         return true
       }
-      if (connections.size >= limits.maxConnections) {
+      // With the socket process, connections still being handed over count too (they become sessions later).
+      if (connections.size + (pump?.opening ?? 0) >= limits.maxConnections) {
         refuseUpgrade(socket, 503, 'Too many connections')
         return true
       }
