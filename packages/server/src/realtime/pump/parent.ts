@@ -10,7 +10,11 @@
  * of one event-loop turn in one write each way. The slow-consumer bound is applied in the child, where the unsent
  * bytes are.
  *
- * If the child dies, every connection it held is reported closed (1006) and the next upgrade starts a new child.
+ * If the child dies, every connection it held is reported closed (1006), the sockets whose handoff was still queued
+ * are closed, and the next upgrade starts a new child. A child that leaves the pipe backed up for
+ * {@link SocketPumpOptions.stuckMs} is killed and replaced the same way. The other direction has back-pressure: while
+ * the server does not read the pipe, the child stops reading its clients. Connections being handed over count
+ * against the gateway's connection limit ({@link SocketPump.opening}).
  *
  * @module
  */
