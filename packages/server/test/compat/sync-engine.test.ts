@@ -461,3 +461,50 @@ test('a cancel that arrives after a newer establish of the same object does not 
   engine.publish([log.append('list:A', 'message_added', '0', {})])
   await waitFor(() => s.syncEvents().length === 1)
 })
+
+test('an access check that fails at delivery time is reported once and ends that subscription only, whether it answers synchronously or not', async () => {
+  for (const sync of [true, false]) {
+    const log = new FakeLog()
+    const errors: unknown[] = []
+    let broken = false
+    const base = toyProjection(new Set())
+    const engine = createSyncEngine({
+      log,
+      projection: {
+        ...base,
+        authorize(ref, p) {
+          if (!broken || p.identity !== 'alice') return sync ? true : base.authorize(ref, p)
+          if (sync) throw new Error('store down')
+          return Promise.reject(new Error('store down'))
+        },
+      },
+      onError: (e) => errors.push(e),
+    })
+    const unhandled: unknown[] = []
+    const onUnhandled = (e: unknown): void => void unhandled.push(e)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const a = new FakeSession('alice')
+      const b = new FakeSession('bob')
+      for (const s of [a, b]) {
+        await establish(engine, s, [
+          { object_sid: 'ESlist:A', object_type: 'list', last_event_id: 0 },
+        ])
+        await waitFor(() => s.control('subscription_established').length === 1)
+      }
+      engine.publish([log.append('list:A', 'message_added', '0', {})])
+      await waitFor(() => a.syncEvents().length === 1 && b.syncEvents().length === 1)
+      broken = true
+      engine.publish([log.append('list:A', 'message_added', '1', {})])
+      await waitFor(() => errors.length === 1)
+      await waitFor(() => b.syncEvents().length === 2)
+      assert.equal(engine.subscriptionCount(), 1, "alice's subscription ends, bob's goes on")
+      await new Promise((r) => setTimeout(r, 20))
+      assert.equal(a.syncEvents().length, 1)
+      assert.equal(errors.length, 1)
+      assert.deepEqual(unhandled, [])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  }
+})

@@ -239,25 +239,40 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
   /**
    * The live case of {@link pump} without its promise and microtasks (ten per message in a channel of ten): a
    * confirmed subscription with no pump running, whose object state is cached, whose new events are all in that
-   * state's tail and whose access is decided (cached decision). Does what one round of `pump` would; `false` when
-   * this is not that case (nothing done: run `pump`).
+   * state's tail and whose access is decided (cached decision). Does what one round of `pump` would; otherwise
+   * starts `pump`, handing it the access decision if one is being looked up.
    */
-  function sendLive(sub: Subscription): boolean {
-    if (sub.busy || sub.pending !== null) return false
+  function deliverLive(sub: Subscription): void {
+    if (sub.busy || sub.pending !== null) {
+      void pump(sub, false)
+      return
+    }
     const st = states.peek(sub.ref)
-    if (st === undefined) return false
-    if (sub.closed || sub.session.closed || st.lastSeq <= sub.lastSent) return true
+    if (st === undefined) {
+      void pump(sub, false)
+      return
+    }
+    if (sub.closed || sub.session.closed || st.lastSeq <= sub.lastSent) return
     const events = st.tailAfter(sub.lastSent)
-    if (events === undefined || projection.authorize(sub.ref, sub.session.principal) !== true)
-      return false
-    sendEvents(sub, events)
-    return true
+    if (events === undefined) {
+      void pump(sub, false)
+      return
+    }
+    const allowed = projection.authorize(sub.ref, sub.session.principal)
+    if (allowed === true) sendEvents(sub, events)
+    else void pump(sub, false, allowed)
   }
 
   /** Sends every event after `lastSent` (replay and live alike), then confirms a pending establish. */
-  async function pump(sub: Subscription, refresh: boolean): Promise<void> {
+  async function pump(
+    sub: Subscription,
+    refresh: boolean,
+    /** The first round's access decision, when the caller already asked for it. */
+    decided?: boolean | Promise<boolean>,
+  ): Promise<void> {
     if (sub.busy) {
       sub.again = true
+      if (decided !== undefined && typeof decided !== 'boolean') decided.catch(() => {})
       return
     }
     sub.busy = true
@@ -271,7 +286,8 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         mustRefresh = false
         if (sub.closed || sub.session.closed) return
         if (st.lastSeq <= sub.lastSent && sub.pending === null) continue
-        const allowed = projection.authorize(sub.ref, sub.session.principal)
+        const allowed = decided ?? projection.authorize(sub.ref, sub.session.principal)
+        decided = undefined
         if (!(typeof allowed === 'boolean' ? allowed : await allowed)) {
           // Access is gone, often because the object itself was removed: the removal (which carries no data) is
           // still delivered so the SDK learns of it (e.g. twilio-chat's channelRemoved), then the stream stops.
@@ -327,6 +343,8 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       drop(sub)
     } finally {
       sub.busy = false
+      // A decision handed in but not used (the pump ended first) must not become an unhandled rejection.
+      if (decided !== undefined && typeof decided !== 'boolean') decided.catch(() => {})
     }
   }
 
@@ -548,7 +566,15 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
         void states
           .offer(stream, list)
           .then(() => {
-            for (const sub of byStream.get(stream) ?? []) if (!sendLive(sub)) void pump(sub, false)
+            for (const sub of byStream.get(stream) ?? []) {
+              try {
+                deliverLive(sub)
+              } catch (err) {
+                // As in `pump`: a failure costs this subscription only, never the other subscribers.
+                onError(err)
+                drop(sub)
+              }
+            }
           })
           .catch(onError)
       }
