@@ -246,6 +246,9 @@ interface Person {
   updates: number[]
 }
 
+/** The last console lines of each page (for failure reports). */
+const consoleLines = new WeakMap<Page, string[]>()
+
 /** Poll a condition on the test's own records (page events), up to a generous ceiling. */
 async function until(cond: () => boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms
@@ -275,6 +278,12 @@ async function person(
     updates: [],
   }
   page.on('pageerror', (e) => p.errors.push(e.message))
+  const lines: string[] = []
+  consoleLines.set(page, lines)
+  page.on('console', (m) => {
+    lines.push(`${m.type()}: ${m.text()}`.slice(0, 300))
+    if (lines.length > 20) lines.shift()
+  })
   page.on('request', (r) => {
     if (r.url().endsWith('/token')) p.tokenRequests++
   })
@@ -325,6 +334,8 @@ async function createChannel(page: Page, channel: string): Promise<void> {
         creating: document.querySelector('#new-channel-form button')?.disabled,
         error: document.querySelector('#new-channel-error')?.textContent,
         title: document.querySelector('#channel-title')?.textContent,
+        // Set once after the first load: false means the page was reloaded (e.g. a native form submission).
+        sameDocument: (window as any).__noReload === true,
       }))
       .catch(() => null)
     let inParley: unknown = 'unknown'
@@ -344,9 +355,13 @@ async function createChannel(page: Page, channel: string): Promise<void> {
     } catch {
       /* diagnostics only */
     }
-    throw new Error(`channel ${channel} did not open: ${JSON.stringify({ ...seen, inParley })}`, {
-      cause: e,
-    })
+    const consoleTail = consoleLines.get(page) ?? []
+    throw new Error(
+      `channel ${channel} did not open: ${JSON.stringify({ ...seen, inParley, console: consoleTail })}`,
+      {
+        cause: e,
+      },
+    )
   }
   await page.waitForSelector('#composer:not([hidden])')
 }
