@@ -52,7 +52,6 @@ import type {
 } from './types.ts'
 import { StoreConflictError, type PageQuery, type ReadRepos } from '../ports/store.ts'
 
-
 // ---------------------------------------------------------------------------------------------------------------
 // Internal operations shared with users.ts and services.ts
 // ---------------------------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import { keysetPage } from './pagination.ts'
 import { LIMITS, checkAttributes, checkBody, checkDates, isCleanText, isSid } from './rules.ts'
 import type { Channel, Message, MessageMedia } from './types.ts'
 
-
 async function loadMessage(tx: ReadRepos, channel: Channel, sid: string): Promise<Message> {
   const m = isSid('IM', sid) ? await tx.messages.get(sid) : undefined
   if (m === undefined || m.channelSid !== channel.sid) throw new ChatError(20404, 'Message not found')

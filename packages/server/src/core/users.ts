@@ -48,7 +48,6 @@ import type {
   UserChannelView,
 } from './types.ts'
 
-
 /** Deletes a user with its memberships, invites and bindings, emitting events. */
 export async function deleteUserTx(w: Wtx, service: Service, user: User): Promise<void> {
   for (;;) {

@@ -23,10 +23,10 @@ export interface RowCacheLimits {
 }
 
 /**
- * A cached row: its `data` JSON, decoded on first use and kept decoded. {@link decode} hands out a fresh copy each time,
- * equal to what `JSON.parse(data)` returns (callers may change it freely), at a fraction of the cost: objects are
- * copied with a spread, and only the values that are objects or arrays, found once when decoding, are copied further
- * (most rows are flat).
+ * A cached row: its `data` JSON, decoded on first use and kept decoded. {@link decode} hands out a fresh copy each
+ * time, equal to what `JSON.parse(data)` returns (callers may change it freely), at a fraction of the cost: objects
+ * are copied with a spread, and only the values that are objects or arrays, found once when decoding, are copied
+ * further (most rows are flat).
  */
 export class CachedRow {
   readonly data: string
@@ -82,6 +82,11 @@ function copyJson(v: unknown, plan: CopyPlan): unknown {
   const o: Record<string, unknown> = { ...(v as Record<string, unknown>) }
   for (const [k, p] of plan.keys) o[k] = copyJson(o[k], p)
   return o
+}
+
+/** What an entry counts against {@link RowCacheLimits.maxChars}: its key, and its JSON twice (text and decoded copy). */
+function entrySize(key: string, data: string | null): number {
+  return key.length + (data === null ? 0 : 2 * data.length)
 }
 
 /** One connection's access to the cache, used by that connection's repositories. */
@@ -241,7 +246,7 @@ export class RowCache {
   }
 
   #set(key: string, data: string | null): void {
-    const size = key.length + (data === null ? 0 : 2 * data.length)
+    const size = entrySize(key, data)
     if (size > this.#limits.maxChars || this.#limits.maxEntries < 1) return
     this.#delete(key)
     this.#entries.set(key, data === null ? null : new CachedRow(data))
@@ -258,7 +263,7 @@ export class RowCache {
     const data = this.#entries.get(key)
     if (data === undefined) return
     this.#entries.delete(key)
-    this.#chars -= key.length + (data === null ? 0 : 2 * data.data.length)
+    this.#chars -= entrySize(key, data === null ? null : data.data)
   }
 
   /** Every key starts with its table's tag prefix `<table>|`. */

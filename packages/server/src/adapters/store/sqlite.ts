@@ -84,8 +84,9 @@
  *   every table, `userChannels.get(user, channel)`, and the unique lookups `users.getByIdentity`,
  *   `channels.getByUniqueName`, `members.getByIdentity`, `invites.getByIdentity`, "not found" answers included. An
  *   entry holds the row's `data` JSON (or "absent"), decoded on first use; every call gets its own copy of the decoded
- *   row (a spread, deeper only where a value is an object), so callers get a fresh object as without the cache. Each stream's last sequence number (`events.lastSeq`) is cached too, as text. Lists, counts,
- *   the other message lookups and the rest of the event log are not cached.
+ *   row (a spread, deeper only where a value is an object), so callers get a fresh object as without the cache. Each
+ *   stream's last sequence number (`events.lastSeq`) is cached too, as text. Lists, counts, the other message lookups
+ *   and the rest of the event log are not cached.
  *   - *Invariant: an entry is the committed state of its key*, except while a batch that wrote the key is open, when
  *     it is the state before that batch (still the committed state). Reads of the read connection use and fill the
  *     cache freely: that connection sees committed data only. In a write transaction, every key a write may change is
@@ -114,9 +115,10 @@
  *     the lock file ensures; a change made behind the store's back (an external `sqlite3` shell) is not seen until
  *     the entry is evicted.
  *   - *Limits.* At most `maxEntries` entries (default 100 000) and `maxChars` UTF-16 code units of keys and JSON
- *     (default 64 Mi; a row's JSON counts twice, for the decoded copy kept beside it); past either the oldest entries are evicted (first in, first out). `rowCache: false` turns the
- *     cache off. Cost on writes: one extra point read of the row's columns per put or delete of a user, channel,
- *     member or invite (which also lets a put that changes only `data` update that column alone).
+ *     (default 64 Mi; a row's JSON counts twice, for the decoded copy kept beside it); past either the oldest entries
+ *     are evicted (first in, first out). `rowCache: false` turns the cache off. Cost on writes: one extra point read
+ *     of the row's columns per put or delete of a user, channel, member or invite (which also lets a put that changes
+ *     only `data` update that column alone).
  *
  * @module
  */
