@@ -243,17 +243,9 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
    * starts `pump`, handing it the access decision if one is being looked up.
    */
   function deliverLive(sub: Subscription): void {
-    if (sub.busy || sub.pending !== null) {
-      void pump(sub, false)
-      return
-    }
-    const st = states.peek(sub.ref)
-    if (st === undefined) {
-      void pump(sub, false)
-      return
-    }
-    if (sub.closed || sub.session.closed || st.lastSeq <= sub.lastSent) return
-    const events = st.tailAfter(sub.lastSent)
+    const st = sub.busy || sub.pending !== null ? undefined : states.peek(sub.ref)
+    if (st !== undefined && (sub.closed || sub.session.closed || st.lastSeq <= sub.lastSent)) return
+    const events = st?.tailAfter(sub.lastSent)
     if (events === undefined) {
       void pump(sub, false)
       return
