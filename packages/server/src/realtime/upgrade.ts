@@ -7,6 +7,23 @@
 import type { IncomingMessage } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { ServerOptions } from 'ws'
+
+/**
+ * The options of every `ws` server that completes our upgrades (in the server, or in its socket process): no
+ * compression, no client tracking, and bounded messages (reliability.md §2.2; `maxFragments`/`maxBufferedChunks` need
+ * ws ≥ 8.21).
+ */
+export function webSocketServerOptions(maxPayloadBytes: number): ServerOptions {
+  return {
+    noServer: true,
+    perMessageDeflate: false,
+    clientTracking: false,
+    maxPayload: maxPayloadBytes,
+    maxFragments: 64,
+    maxBufferedChunks: 1024,
+  }
+}
 
 /**
  * Whether the request's `Origin` is acceptable (OWASP ASVS 4.4.2, reliability.md §2.10 and R22).

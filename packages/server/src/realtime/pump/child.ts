@@ -11,6 +11,7 @@
 import { Socket } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CLOSE_SLOW_CONSUMER, sendWithin, WriteBatcher } from '../outbound.ts'
+import { webSocketServerOptions } from '../upgrade.ts'
 import { REC, RecordReader, RecordWriter, u16 } from './records.ts'
 import type { AdoptMessage, PumpConfig } from './parent.ts'
 
@@ -88,14 +89,7 @@ pipe.on('data', (chunk: Buffer) => reader.push(chunk))
 process.on('message', (msg: PumpConfig | AdoptMessage, handle: unknown) => {
   if (msg.type === 'config') {
     config = msg
-    wss = new WebSocketServer({
-      noServer: true,
-      perMessageDeflate: false,
-      clientTracking: false,
-      maxPayload: msg.maxPayloadBytes,
-      maxFragments: 64,
-      maxBufferedChunks: 1024,
-    })
+    wss = new WebSocketServer(webSocketServerOptions(msg.maxPayloadBytes))
     return
   }
   if (msg.type !== 'adopt') return

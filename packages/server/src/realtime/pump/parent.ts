@@ -142,11 +142,6 @@ export class SocketPump {
     return this.#starts
   }
 
-  /** The child's process id, once started (for tests and diagnostics). */
-  get pid(): number | undefined {
-    return this.#child?.pid
-  }
-
   /**
    * Hands an accepted upgrade to the child, which completes the handshake; `onOpen` gets the connection's stand-in
    * once it is open. A failed handshake (answered 400 by `ws`) or a peer gone first never calls `onOpen`.

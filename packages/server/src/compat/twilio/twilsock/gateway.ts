@@ -21,8 +21,14 @@ import { WebSocketServer } from 'ws'
 import { Heartbeat } from '../../../realtime/heartbeat.ts'
 import { TokenBucket } from '../../../realtime/rate-limiter.ts'
 import { systemTimers, type TimerHandle, type Timers } from '../../../realtime/timers.ts'
+import type { CorkableSocket, MessageSocket } from '../../../realtime/outbound.ts'
 import { SocketPump } from '../../../realtime/pump/parent.ts'
-import { originAllowed, refuseUpgrade, requestPath } from '../../../realtime/upgrade.ts'
+import {
+  originAllowed,
+  refuseUpgrade,
+  requestPath,
+  webSocketServerOptions,
+} from '../../../realtime/upgrade.ts'
 import type { TwilsockSession, UpstreamHandler } from '../upstream.ts'
 import type { GatewayContext, GatewayLog } from './context.ts'
 import { ContinuationTokens } from './continuation.ts'
@@ -276,15 +282,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
       if (closing && connections.size === 0) resolveDrained?.()
     },
   }
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    clientTracking: false,
-    maxPayload: limits.maxPayloadBytes,
-    // ws ≥ 8.21 (reliability.md §2.2): bound fragment and chunk counts per message.
-    maxFragments: 64,
-    maxBufferedChunks: 1024,
-  })
+  const wss = new WebSocketServer(webSocketServerOptions(limits.maxPayloadBytes))
   const pump =
     opts.socketProcess === true
       ? new SocketPump({
@@ -380,24 +378,17 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
       socket.on('error', () => {
         // Errors before/while upgrading (e.g. ECONNRESET) must not crash the process; ws handles the rest.
       })
-      if (pump !== undefined) {
-        pump.adopt(req, socket, head, (ws) => {
-          if (closing) {
-            ws.close(CLOSE.goingAway, 'server shutting down')
-            return
-          }
-          connections.add(new Session(ws, ctx, address))
-        })
-        return true
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => {
+      const open = (ws: MessageSocket, raw?: CorkableSocket): void => {
         if (closing) {
           ws.close(CLOSE.goingAway, 'server shutting down')
           return
         }
-        // The raw socket lets the session coalesce one turn's writes into one writev (ws writes to it too).
-        connections.add(new Session(ws, ctx, address, socket))
-      })
+        connections.add(new Session(ws, ctx, address, raw))
+      }
+      // The raw socket lets the session coalesce one turn's writes into one writev (ws writes to it too); the socket
+      // process batches its writes itself.
+      if (pump !== undefined) pump.adopt(req, socket, head, (ws) => open(ws))
+      else wss.handleUpgrade(req, socket, head, (ws) => open(ws, socket))
       return true
     },
     async close(code = CLOSE.goingAway) {
