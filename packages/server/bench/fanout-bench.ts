@@ -661,60 +661,58 @@ async function runServer(): Promise<void> {
   const authFetchMicros = (probeCpu.user + probeCpu.system) / 2000
   const eld = monitorEventLoopDelay({ resolution: 1 })
   eld.enable()
-  // FANOUT_BENCH_PROFILE=<file.cpuprofile>: a CPU profile of the server during phase (a) only (between the 5th and
-  // 6th CPU readings: after the idle measurement and the warm-up).
+  // Profiles of the server during phase (a) only: between the 5th and 6th CPU readings (after the idle measurement
+  // and the warm-up). FANOUT_BENCH_PROFILE=<file.cpuprofile>: CPU. FANOUT_BENCH_HEAP_PROFILE=<file.heapprofile>: where
+  // it allocates, collected objects included (sampled every 4 KiB), for Chrome DevTools' Memory panel or a script.
   const profileFile = env['FANOUT_BENCH_PROFILE']
+  const heapProfileFile = env['FANOUT_BENCH_HEAP_PROFILE']
   let readings = 0
   let inspector: Session | undefined
   const profile = (): void => {
     readings++
-    if (profileFile === undefined) return
+    if (profileFile === undefined && heapProfileFile === undefined) return
     if (readings === 5) {
-      inspector = new Session()
-      inspector.connect()
-      inspector.post('Profiler.enable', () =>
-        inspector?.post('Profiler.setSamplingInterval', { interval: 200 }, () =>
-          inspector?.post('Profiler.start'),
-        ),
-      )
+      const s = (inspector = new Session())
+      s.connect()
+      if (profileFile !== undefined)
+        s.post('Profiler.enable', () =>
+          s.post('Profiler.setSamplingInterval', { interval: 200 }, () => s.post('Profiler.start')),
+        )
+      if (heapProfileFile !== undefined)
+        s.post('HeapProfiler.enable', () =>
+          s.post('HeapProfiler.startSampling', {
+            samplingInterval: 4096,
+            includeObjectsCollectedByMajorGC: true,
+            includeObjectsCollectedByMinorGC: true,
+          } as never),
+        )
     } else if (readings === 6 && inspector !== undefined) {
       const s = inspector
-      s.post('Profiler.stop', (err, res) => {
-        if (err === null) writeFileSync(profileFile, JSON.stringify(res.profile))
-        s.disconnect()
-      })
-    }
-  }
-  // FANOUT_BENCH_HEAP_PROFILE=<file.heapprofile>: where the server allocates during phase (a), collected objects
-  // included (sampled every 4 KiB), for Chrome DevTools' Memory panel or a script.
-  const heapProfileFile = env['FANOUT_BENCH_HEAP_PROFILE']
-  let heapReadings = 0
-  let heapInspector: Session | undefined
-  const heapProfile = (): void => {
-    heapReadings++
-    if (heapProfileFile === undefined) return
-    if (heapReadings === 5) {
-      heapInspector = new Session()
-      heapInspector.connect()
-      heapInspector.post('HeapProfiler.enable', () =>
-        heapInspector?.post('HeapProfiler.startSampling', {
-          samplingInterval: 4096,
-          includeObjectsCollectedByMajorGC: true,
-          includeObjectsCollectedByMinorGC: true,
-        } as never),
-      )
-    } else if (heapReadings === 6 && heapInspector !== undefined) {
-      const s = heapInspector
-      s.post('HeapProfiler.getSamplingProfile', (err, res) => {
-        if (err === null) writeFileSync(heapProfileFile, JSON.stringify(res.profile))
-        s.post('HeapProfiler.stopSampling', () => s.disconnect())
-      })
+      const done: Promise<void>[] = []
+      if (profileFile !== undefined)
+        done.push(
+          new Promise((resolve) =>
+            s.post('Profiler.stop', (err, res) => {
+              if (err === null) writeFileSync(profileFile, JSON.stringify(res.profile))
+              resolve()
+            }),
+          ),
+        )
+      if (heapProfileFile !== undefined)
+        done.push(
+          new Promise((resolve) =>
+            s.post('HeapProfiler.getSamplingProfile', (err, res) => {
+              if (err === null) writeFileSync(heapProfileFile, JSON.stringify(res.profile))
+              s.post('HeapProfiler.stopSampling', () => resolve())
+            }),
+          ),
+        )
+      void Promise.all(done).then(() => s.disconnect())
     }
   }
   process.on('message', (m: ToServer) => {
     if (m.type === 'cpu') {
       profile()
-      heapProfile()
       const c = cpuUsage()
       const children = childrenCpuMicros()
       const syncs = parley.store.syncStats()
