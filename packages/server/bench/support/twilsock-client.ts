@@ -36,10 +36,10 @@ export function clientFrame(payload: Buffer, opcode = 0x2): Buffer {
 }
 
 /** The HTTP upgrade request for `/v3/wsconnect` (a fixed key: the load client does not check the accept hash). */
-export function upgradeRequest(port: number): Buffer {
+export function upgradeRequest(port: number, version = 13): Buffer {
   return Buffer.from(
     `GET /v3/wsconnect HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: ${version}\r\n\r\n`,
   )
 }
 

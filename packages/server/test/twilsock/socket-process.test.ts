@@ -14,6 +14,7 @@ import {
   startGateway,
   until,
 } from './support.ts'
+import { upgradeRequest } from '../../bench/support/twilsock-client.ts'
 
 harnessDefaults.socketProcess = true
 await import('./protocol.test.ts')
@@ -51,19 +52,9 @@ test('socket process: when it dies its sessions close (1006) and the next upgrad
 test('socket process: a handshake it refuses gets 400 and leaves nothing behind', async (t) => {
   const h = await startGateway()
   t.after(() => h.close())
-  const answer = await new Promise<string>((resolve, reject) => {
-    const s = connect(h.port, '127.0.0.1', () =>
-      s.write(
-        'GET /v3/wsconnect HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n',
-      ),
-    )
-    let got = ''
-    s.on('data', (d) => (got += d.toString('latin1')))
-    s.on('close', () => resolve(got))
-    s.on('error', reject)
-  })
-  assert.match(answer, /^HTTP\/1\.1 400 /)
+  const refused = rawUpgrade(h.port, 7)
+  await refused.closed
+  assert.match(refused.data(), /^HTTP\/1\.1 400 /)
   assert.equal(h.gateway.connections, 0)
   // The socket process still serves good clients.
   const c = await RawClient.connect(h.url)
@@ -74,14 +65,12 @@ test('socket process: a handshake it refuses gets 400 and leaves nothing behind'
   c.close()
 })
 
-/** Opens a raw TCP connection and sends a WebSocket upgrade request for the gateway. */
-function rawUpgrade(port: number): { socket: Socket; closed: Promise<void>; data: () => string } {
-  const socket = connect(port, '127.0.0.1', () =>
-    socket.write(
-      'GET /v3/wsconnect HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-    ),
-  )
+/** Opens a raw TCP connection and sends a WebSocket upgrade request (of that protocol version) for the gateway. */
+function rawUpgrade(
+  port: number,
+  version = 13,
+): { socket: Socket; closed: Promise<void>; data: () => string } {
+  const socket = connect(port, '127.0.0.1', () => socket.write(upgradeRequest(port, version)))
   let got = ''
   socket.on('data', (d) => (got += d.toString('latin1')))
   socket.on('error', () => {})
