@@ -818,8 +818,9 @@ async function openChannel(channel) {
   try {
     const page = await channel.getMessages(PAGE_SIZE)
     if (gen !== state.gen || state.current !== channel) return
-    for (const m of page.items) ui.messages.append(renderMessage(m))
-    state.oldestIndex = page.items.length ? page.items[0].index : null
+    placeMessages(page.items)
+    const first = ui.messages.firstElementChild
+    state.oldestIndex = first ? Number(first.dataset.index) : null
     state.hasOlder = page.hasPrevPage && state.oldestIndex !== null && state.oldestIndex > 0
     updateHistoryControls()
     scrollToBottom()
@@ -858,8 +859,7 @@ async function loadOlder() {
   try {
     const page = await channel.getMessages(PAGE_SIZE, state.oldestIndex - 1)
     if (state.current !== channel) return
-    const fresh = page.items.filter((m) => m.index < state.oldestIndex)
-    ui.messages.prepend(...fresh.map(renderMessage))
+    const fresh = placeMessages(page.items.filter((m) => m.index < state.oldestIndex))
     if (fresh.length) state.oldestIndex = fresh[0].index
     state.hasOlder = fresh.length > 0 && page.hasPrevPage && state.oldestIndex > 0
     // Keep the reader's place: the content grew above them.
@@ -884,7 +884,11 @@ function scrollToBottom() {
 function markRead() {
   const channel = state.current
   if (!channel || document.hidden || !isNearBottom()) return
-  channel.setAllMessagesConsumed().catch(() => {})
+  // Read up to the last message shown, not setAllMessagesConsumed(): that one fetches the newest message with
+  // getMessages(1), and twilio-chat never fires messageAdded for a message it has already fetched. While the message
+  // list's subscription is still catching up (just after joining), that newest message would never be shown.
+  const last = ui.messages.lastElementChild
+  if (last) channel.advanceLastConsumedMessageIndex(Number(last.dataset.index)).catch(() => {})
   const entry = state.joined.get(channel.sid)
   if (entry && entry.unread) {
     entry.unread = 0
@@ -906,6 +910,7 @@ function renderMessage(message) {
   const li = el('li', {
     className: mine ? 'message mine' : 'message',
     'data-key': messageKey(message),
+    'data-index': String(message.index),
   })
   const meta = el(
     'div',
@@ -938,6 +943,24 @@ function renderMessage(message) {
   }
   li.append(meta, el('p', { className: 'message-body', text: message.body ?? '' }))
   return li
+}
+
+/**
+ * Show messages in index order, each once. The first page, older pages and live messages race (a message sent while
+ * the first page loads arrives both live and in the page), so every path goes through here.
+ */
+function placeMessages(messages) {
+  const placed = []
+  for (const message of messages) {
+    if (findMessageItem(message)) continue
+    const li = renderMessage(message)
+    const after = [...ui.messages.children].find(
+      (item) => Number(item.dataset.index) > message.index,
+    )
+    ui.messages.insertBefore(li, after ?? null)
+    placed.push(message)
+  }
+  return placed
 }
 
 function findMessageItem(message) {
@@ -1012,10 +1035,10 @@ function onMessageAdded(message) {
   const sid = message.channel?.sid
   const current = state.current
   if (current && sid === current.sid) {
-    if (findMessageItem(message)) return
     const stick = isNearBottom() || message.author === state.user?.username
-    ui.messages.append(renderMessage(message))
-    if (state.oldestIndex === null) state.oldestIndex = message.index
+    if (!placeMessages([message]).length) return
+    if (state.oldestIndex === null || message.index < state.oldestIndex)
+      state.oldestIndex = message.index
     updateHistoryControls()
     if (stick) scrollToBottom()
     markRead()

@@ -665,6 +665,40 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
   )
 
   void test(
+    'messages that arrive while a channel opens are shown once each, in order',
+    opts,
+    async () => {
+      // The first page of history and the live messageAdded events race: a message posted while the page loads comes
+      // both ways. Messages are posted back to back through the REST API while dave joins and the channel opens.
+      const unique = name('race')
+      const ch = await rest('/Channels', {
+        UniqueName: unique,
+        FriendlyName: unique,
+        Type: 'public',
+      })
+      const bodies: string[] = []
+      const post = async (body: string): Promise<void> => {
+        await rest(`/Channels/${ch['sid']}/Messages`, { Body: body, From: 'system' })
+        bodies.push(body)
+      }
+      for (let i = 1; i <= 3; i++) await post(`before ${i}`)
+      const dave = await person('dave')
+      let posting = true
+      const poster = (async () => {
+        for (let i = 1; posting && i <= 24; i++) await post(`during ${i}`)
+      })()
+      await joinPublic(dave.page, unique)
+      await dave.page.waitForTimeout(300)
+      posting = false
+      await poster
+      const last = bodies.at(-1)!
+      await dave.page.waitForSelector(`.message-body:text-is("${last}")`, { timeout: 30_000 })
+      assert.deepEqual(await dave.page.locator('.message-body').allTextContents(), bodies)
+      await dave.page.context().close()
+    },
+  )
+
+  void test(
     'a private channel: its creator adds someone, who then sees it; not listed publicly',
     opts,
     async () => {
