@@ -25,6 +25,11 @@ const parleyCli = fileURLToPath(
   new URL('../../../../packages/server/dist/src/cli.js', import.meta.url),
 )
 const demoMain = fileURLToPath(new URL('./main.js', import.meta.url))
+/** The server's node flags (`SERVER_NODE_FLAGS` in packages/server/src/node-flags.ts), loaded once it is built. */
+const nodeFlagsModule = new URL(
+  '../../../../packages/server/dist/src/node-flags.js',
+  import.meta.url,
+)
 
 if (!existsSync(parleyCli)) {
   process.stderr.write(`Parley is not built (${parleyCli} is missing): run \`npx tsc -b\` first.\n`)
@@ -139,11 +144,18 @@ function startDemo(parleyUrl: string): void {
   })
 }
 
-const parley = spawn(process.execPath, [parleyCli, 'serve', ...process.argv.slice(2)], {
-  cwd,
-  detached: true,
-  stdio: ['ignore', 'pipe', 'pipe'],
-})
+const { SERVER_NODE_FLAGS } = (await import(nodeFlagsModule.href)) as {
+  SERVER_NODE_FLAGS: readonly string[]
+}
+const parley = spawn(
+  process.execPath,
+  [...SERVER_NODE_FLAGS, parleyCli, 'serve', ...process.argv.slice(2)],
+  {
+    cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  },
+)
 watch(parley)
 let parleyReady = false
 relay(parley.stdout, process.stdout, (line) => {

@@ -49,7 +49,8 @@
  * `FANOUT_BENCH_SERVER_FLAGS` / `FANOUT_BENCH_CLIENT_FLAGS` add node flags to the server / load client (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`);
  * `FANOUT_BENCH_PROFILE=<file.cpuprofile>` writes a CPU profile of the server during phase (a) only;
- * `FANOUT_BENCH_HEAP_PROFILE=<file.heapprofile>` a sampled allocation profile (collected objects included).
+ * `FANOUT_BENCH_HEAP_PROFILE=<file.heapprofile>` a sampled allocation profile (collected objects included; with
+ * `FANOUT_BENCH_HEAP_LIVE=1`, only objects that survived a scavenge).
  *
  * @module
  */
@@ -66,6 +67,7 @@ import { loadConfig } from '../src/config.ts'
 import type { Actor } from '../src/core/types.ts'
 import { silentLogger } from '../src/http/log.ts'
 import { createParleyServer } from '../src/main.ts'
+import { SERVER_NODE_FLAGS } from '../src/node-flags.ts'
 import { once, runRole, spawnRole } from './support/roles.ts'
 import {
   ackSize,
@@ -315,7 +317,12 @@ async function orchestrate(): Promise<void> {
 
   try {
     const extra = (env['FANOUT_BENCH_SERVER_FLAGS'] ?? '').split(' ').filter(Boolean)
-    const server = spawnRole(self, 'server', ['--max-old-space-size=2048', ...extra])
+    // The flags the server ships with (`parley serve`), so the bench measures what runs.
+    const server = spawnRole(self, 'server', [
+      '--max-old-space-size=2048',
+      ...SERVER_NODE_FLAGS,
+      ...extra,
+    ])
     children.push(server)
     server.send({
       type: 'setup',
@@ -683,7 +690,8 @@ async function runServer(): Promise<void> {
           s.post('HeapProfiler.startSampling', {
             samplingInterval: 4096,
             includeObjectsCollectedByMajorGC: true,
-            includeObjectsCollectedByMinorGC: true,
+            // FANOUT_BENCH_HEAP_LIVE=1: only what survived a scavenge (what makes scavenges and full GCs slow).
+            includeObjectsCollectedByMinorGC: env['FANOUT_BENCH_HEAP_LIVE'] === undefined,
           } as never),
         )
     } else if (readings === 6 && inspector !== undefined) {

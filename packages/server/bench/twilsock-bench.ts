@@ -40,6 +40,7 @@ import {
   upgradeRequest,
   type BenchKeys,
 } from './support/twilsock-client.ts'
+import { SERVER_NODE_FLAGS } from '../src/node-flags.ts'
 import { once, runRole, spawnRole } from './support/roles.ts'
 
 type Keys = BenchKeys
@@ -93,7 +94,12 @@ async function orchestrate(): Promise<void> {
   }
   // Extra node flags for the server process, e.g. TWILSOCK_BENCH_SERVER_FLAGS=--cpu-prof to profile it.
   const extra = (env['TWILSOCK_BENCH_SERVER_FLAGS'] ?? '').split(' ').filter(Boolean)
-  const server = spawnRole(self, 'server', ['--expose-gc', '--max-old-space-size=2048', ...extra])
+  const server = spawnRole(self, 'server', [
+    '--expose-gc',
+    '--max-old-space-size=2048',
+    ...SERVER_NODE_FLAGS,
+    ...extra,
+  ])
   const core = argv.includes('--core')
   server.send({ type: 'keys', keys, core })
   const listening = await once<{ port: number; keys: Keys }>(server, 'listening')

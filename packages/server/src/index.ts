@@ -22,6 +22,7 @@ export {
   CREDENTIALS_FILE,
 } from './main.ts'
 export type { ParleyServer, ParleyServerOptions, ParleyPlugin, PluginContext } from './main.ts'
+export { SERVER_NODE_FLAGS } from './node-flags.ts'
 export {
   loadConfig,
   ConfigError,
