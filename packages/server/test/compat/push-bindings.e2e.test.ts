@@ -5,22 +5,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startChatHarness, type ChatHarness } from './support/chat-harness.ts'
-
-/** A REST call with the account's Basic credentials. */
-async function rest(
-  h: ChatHarness,
-  method: string,
-  path: string,
-): Promise<{ status: number; body: any }> {
-  const auth = Buffer.from(`${h.creds.account.sid}:${h.creds.authToken}`).toString('base64')
-  const res = await fetch(`${h.parley.url}${path}`, {
-    method,
-    headers: { Authorization: `Basic ${auth}` },
-  })
-  const text = await res.text()
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
-}
+import { rest, startChatHarness } from './support/chat-harness.ts'
 
 async function until(cond: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms

@@ -4,38 +4,13 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import {
-  nextEvent,
-  startChatHarness,
-  type AnyClient,
-  type ChatHarness,
-} from './support/chat-harness.ts'
+import { nextEvent, rest, startChatHarness, type AnyClient } from './support/chat-harness.ts'
 
 /**
  * Client options: twilio-chat caches its REST reads (directory, my channels, counts) for `http_cache_interval` / 10
  * (500 ms), documented as "eventually correct"; the tests read right after changing, so they turn the cache off.
  */
 const NO_CACHE = { httpCacheIntervalOverride: 'PT0S' }
-
-/** A form-encoded REST call with the account's Basic credentials. */
-async function rest(
-  h: ChatHarness,
-  method: string,
-  path: string,
-  form?: [string, string][],
-): Promise<{ status: number; body: any }> {
-  const auth = Buffer.from(`${h.creds.account.sid}:${h.creds.authToken}`).toString('base64')
-  const res = await fetch(`${h.parley.url}${path}`, {
-    method,
-    headers: {
-      Authorization: `Basic ${auth}`,
-      ...(form ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}),
-    },
-    ...(form ? { body: new URLSearchParams(form).toString() } : {}),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
-}
 
 /** Joins `channel` and resolves once the client has it as joined with its messages list open. */
 async function join(client: AnyClient, channel: AnyClient): Promise<void> {

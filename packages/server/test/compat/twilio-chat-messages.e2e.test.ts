@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { nextEvent, startChatHarness, type AnyClient } from './support/chat-harness.ts'
+import { nextEvent, rest, startChatHarness, type AnyClient } from './support/chat-harness.ts'
 
 const indexes = (page: AnyClient): number[] => page.items.map((m: AnyClient) => m.index)
 
@@ -177,6 +177,64 @@ test(
       const descriptor = await carol.getUserDescriptor('bob')
       assert.equal(descriptor.friendlyName, 'Robert')
       assert.deepEqual(descriptor.attributes, { team: 'blue' })
+    } finally {
+      await h.close()
+    }
+  },
+)
+
+test(
+  'twilio-chat 6: messages posted back to back while a client joins reach it once each, in order (first page + messageAdded)',
+  { timeout: 60_000 },
+  async () => {
+    const h = await startChatHarness()
+    try {
+      const svc = `/v2/Services/${h.creds.service.sid}`
+      for (let round = 0; round < 3; round++) {
+        const unique = `joining-${round}`
+        const ch = await rest(h, 'POST', `${svc}/Channels`, [
+          ['UniqueName', unique],
+          ['Type', 'public'],
+        ])
+        assert.equal(ch.status, 201)
+        const post = async (body: string): Promise<number> => {
+          const r = await rest(h, 'POST', `${svc}/Channels/${ch.body.sid}/Messages`, [
+            ['Body', body],
+          ])
+          assert.equal(r.status, 201)
+          return r.body.index as number
+        }
+        const posted: number[] = []
+        for (let i = 0; i < 3; i++) posted.push(await post(`before ${i}`))
+        const client = await h.chat(`joiner-${round}`)
+        const live: number[] = []
+        client.on('messageAdded', (m: AnyClient) => {
+          if (m.channel.sid === ch.body.sid) live.push(m.index)
+        })
+        // 40 more, back to back, from before the join until well after the first page is read.
+        const poster = (async () => {
+          for (let i = 0; i < 40; i++) posted.push(await post(`during ${i}`))
+        })()
+        const channel = await client.getChannelByUniqueName(unique)
+        await channel.join()
+        const page = (await channel.getMessages(100)).items.map((m: AnyClient) => m.index)
+        await poster
+        const last = posted[posted.length - 1]!
+        const deadline = Date.now() + 10_000
+        while (!page.includes(last) && !live.includes(last) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20))
+        // The page is the history when it was read; everything later arrives live, once, in order.
+        assert.deepEqual(
+          live,
+          [...live].sort((a, b) => a - b),
+        )
+        assert.deepEqual(
+          [...page, ...live].sort((a, b) => a - b),
+          posted,
+          `round ${round}`,
+        )
+        assert.ok(live.length >= 10, `only ${live.length} messages arrived live`)
+      }
     } finally {
       await h.close()
     }

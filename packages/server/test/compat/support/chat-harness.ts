@@ -144,6 +144,26 @@ export async function quiet(client: AnyClient): Promise<void> {
   }
 }
 
+/** A REST API call with the account's Basic credentials; `form` is sent form-encoded. */
+export async function rest(
+  h: ChatHarness,
+  method: string,
+  path: string,
+  form?: [string, string][],
+): Promise<{ status: number; body: any }> {
+  const auth = Buffer.from(`${h.creds.account.sid}:${h.creds.authToken}`).toString('base64')
+  const res = await fetch(`${h.parley.url}${path}`, {
+    method,
+    headers: {
+      Authorization: `Basic ${auth}`,
+      ...(form ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}),
+    },
+    ...(form ? { body: new URLSearchParams(form).toString() } : {}),
+  })
+  const text = await res.text()
+  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
+}
+
 /** Resolves with the first `event` emitted by `emitter` that satisfies `pred`, or rejects after `ms`. */
 export function nextEvent<T = AnyClient>(
   emitter: AnyClient,
