@@ -2,6 +2,8 @@
 // Regenerates docs/errors.md from the ERRORS registry (packages/token/src/errors.ts, compiled).
 // packages/token/test/errors.test.ts fails when the two disagree.
 import { writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import prettier from 'prettier'
 import { ERRORS } from '../packages/token/dist/src/errors.js'
 
 const rows = Object.entries(ERRORS).map(
@@ -18,5 +20,8 @@ below; Twilsock replies carry the code as \`errorCode\`. The table is generated 
 |---|---|---|
 ${rows.join('\n')}
 `
-writeFileSync(new URL('../docs/errors.md', import.meta.url), doc)
+// Written as Prettier formats it (aligned columns), so `npm run format:check` agrees with the generator.
+const file = fileURLToPath(new URL('../docs/errors.md', import.meta.url))
+const options = (await prettier.resolveConfig(file)) ?? {}
+writeFileSync(file, await prettier.format(doc, { ...options, filepath: file }))
 console.log(`docs/errors.md: ${rows.length} codes`)
