@@ -45,7 +45,9 @@ for (const [name, env] of [
   if (process.env[env]) continue
   const users = selected.filter((f) => readFileSync(f, 'utf8').includes(env))
   if (users.length > 0)
-    console.log(`run-tests: ${env} is not set, so the ${name} suites are skipped (${users.length} files)`)
+    console.log(
+      `run-tests: ${env} is not set, so the ${name} suites are skipped (${users.length} files)`,
+    )
 }
 const r = spawnSync(
   process.execPath,

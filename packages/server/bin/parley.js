@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs'
 
 const cli = new URL('../dist/src/cli.js', import.meta.url)
 if (!existsSync(cli)) {
-  process.stderr.write('parley: the server is not built yet; run `npm run build` in the repository first\n')
+  process.stderr.write(
+    'parley: the server is not built yet; run `npm run build` in the repository first\n',
+  )
   process.exit(2)
 }
 await import(cli.href)

@@ -31,9 +31,16 @@ interface Source {
 const sources: Source[] = files(srcRoot).map((abs) => {
   const text = readFileSync(abs, 'utf8')
   const imports: string[] = []
-  for (const m of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+  for (const m of text.matchAll(
+    /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g,
+  )) {
     const spec = (m[1] ?? m[2])!
-    if (spec.startsWith('.')) imports.push(relative(srcRoot, resolve(dirname(abs), spec)).split(sep).join('/'))
+    if (spec.startsWith('.'))
+      imports.push(
+        relative(srcRoot, resolve(dirname(abs), spec))
+          .split(sep)
+          .join('/'),
+      )
     else imports.push(spec)
   }
   return { path: relative(srcRoot, abs).split(sep).join('/'), text, imports }
@@ -49,17 +56,28 @@ test('src/ has sources to check', () => {
 test('core/ imports only ports/, core/ and @parley/token, and does no IO', () => {
   for (const s of sources.filter((s) => inDir(s.path, 'core'))) {
     for (const i of s.imports) {
-      const ok = inDir(i, 'core') || inDir(i, 'ports') || i === '@parley/token' || i.startsWith('@parley/token/')
+      const ok =
+        inDir(i, 'core') ||
+        inDir(i, 'ports') ||
+        i === '@parley/token' ||
+        i.startsWith('@parley/token/')
       assert.ok(ok, `${s.path} imports ${i}`)
     }
-    assert.doesNotMatch(code(s), /\bDate\.now\(|\bMath\.random\(|\bprocess\./, `${s.path} reads the clock, randomness or process`)
+    assert.doesNotMatch(
+      code(s),
+      /\bDate\.now\(|\bMath\.random\(|\bprocess\./,
+      `${s.path} reads the clock, randomness or process`,
+    )
   }
 })
 
 test('ports/ are interfaces only: they import nothing but other ports and @parley/token types', () => {
   for (const s of sources.filter((s) => inDir(s.path, 'ports'))) {
     for (const i of s.imports) {
-      assert.ok(inDir(i, 'ports') || i.startsWith('@parley/token') || inDir(i, 'core'), `${s.path} imports ${i}`)
+      assert.ok(
+        inDir(i, 'ports') || i.startsWith('@parley/token') || inDir(i, 'core'),
+        `${s.path} imports ${i}`,
+      )
     }
   }
 })
@@ -79,8 +97,10 @@ test('adapters/ never import http/, realtime/, compat/ or each other across kind
 test('http/ does not import realtime/ or compat/; realtime/ does not import http/ or compat/', () => {
   for (const s of sources) {
     for (const i of s.imports) {
-      if (inDir(s.path, 'http')) assert.ok(!/^(realtime|compat)\//.test(i), `${s.path} imports ${i}`)
-      if (inDir(s.path, 'realtime')) assert.ok(!/^(http|compat)\//.test(i), `${s.path} imports ${i}`)
+      if (inDir(s.path, 'http'))
+        assert.ok(!/^(realtime|compat)\//.test(i), `${s.path} imports ${i}`)
+      if (inDir(s.path, 'realtime'))
+        assert.ok(!/^(http|compat)\//.test(i), `${s.path} imports ${i}`)
     }
   }
 })
@@ -94,7 +114,13 @@ test('only config.ts and the CLI read process.env', () => {
 
 test('only main.ts and the CLI choose adapters', () => {
   for (const s of sources) {
-    if (inDir(s.path, 'adapters') || s.path === 'main.ts' || s.path === 'cli.ts' || inDir(s.path, 'cli')) continue
+    if (
+      inDir(s.path, 'adapters') ||
+      s.path === 'main.ts' ||
+      s.path === 'cli.ts' ||
+      inDir(s.path, 'cli')
+    )
+      continue
     for (const i of s.imports) assert.ok(!inDir(i, 'adapters'), `${s.path} imports ${i}`)
   }
 })

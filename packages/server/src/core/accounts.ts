@@ -18,7 +18,8 @@ import type { Account, ApiKey, BasicPrincipal, BootstrapResult, NewApiKey } from
 /** AAD of an account's sealed auth token. */
 export const authTokenAad = (accountSid: string): string => `${accountSid}|auth|v1`
 /** AAD of an API key's sealed secret (access-tokens.md §11). */
-export const keySecretAad = (accountSid: string, keySid: string): string => `${accountSid}|${keySid}|v1`
+export const keySecretAad = (accountSid: string, keySid: string): string =>
+  `${accountSid}|${keySid}|v1`
 
 const toAccount = ({ authTokenSealed: _s, ...a }: AccountRow): Account => a
 const toKey = ({ secretSealed: _s, ...k }: ApiKeyRow): ApiKey => k
@@ -44,7 +45,12 @@ export async function createAccountTx(
 }
 
 /** Creates an API key inside `w`; the plaintext secret is returned here only. */
-export async function createKeyTx(ctx: Ctx, w: Wtx, accountSid: string, friendlyName: string): Promise<NewApiKey> {
+export async function createKeyTx(
+  ctx: Ctx,
+  w: Wtx,
+  accountSid: string,
+  friendlyName: string,
+): Promise<NewApiKey> {
   const sid = w.sid('SK')
   const secret = ctx.deps.ids.secret(16)
   const row: ApiKeyRow = {
@@ -101,7 +107,11 @@ export function keysApi(ctx: Ctx): KeysApi {
       const friendlyName = input.friendlyName === undefined ? undefined : name(input.friendlyName)
       return ctx.write(async (w) => {
         const row = await keys.load(w.tx, actor.accountSid, keySid)
-        const next: ApiKeyRow = { ...row, friendlyName: friendlyName ?? row.friendlyName, updatedAt: w.now }
+        const next: ApiKeyRow = {
+          ...row,
+          friendlyName: friendlyName ?? row.friendlyName,
+          updatedAt: w.now,
+        }
         await w.tx.apiKeys.put(next)
         return toKey(next)
       })
@@ -111,8 +121,12 @@ export function keysApi(ctx: Ctx): KeysApi {
       await ctx.write(async (w) => {
         const row = await keys.load(w.tx, actor.accountSid, keySid)
         await w.tx.apiKeys.delete(row.sid)
-        await w.emit(streams.keys(row.accountSid), 'key_removed', row.sid, { accountSid: row.accountSid, serviceSid: null }, () =>
-          toKey(row),
+        await w.emit(
+          streams.keys(row.accountSid),
+          'key_removed',
+          row.sid,
+          { accountSid: row.accountSid, serviceSid: null },
+          () => toKey(row),
         )
         w.notify({ type: 'key_revoked', accountSid: row.accountSid, keySid: row.sid })
       })
@@ -120,7 +134,9 @@ export function keysApi(ctx: Ctx): KeysApi {
   }
 }
 
-function requireKeyAdmin(actor: Parameters<typeof requireAdmin>[0]): asserts actor is { kind: 'admin'; accountSid: string } {
+function requireKeyAdmin(
+  actor: Parameters<typeof requireAdmin>[0],
+): asserts actor is { kind: 'admin'; accountSid: string } {
   if (actor.kind !== 'admin') throw new ChatError(20006)
 }
 
@@ -128,7 +144,11 @@ function requireKeyAdmin(actor: Parameters<typeof requireAdmin>[0]): asserts act
 const DUMMY_SECRET = '00000000000000000000000000000000'
 
 /** Basic authentication (uniform 20003 on every failure). */
-export async function authenticateBasic(ctx: Ctx, username: string, password: string): Promise<BasicPrincipal> {
+export async function authenticateBasic(
+  ctx: Ctx,
+  username: string,
+  password: string,
+): Promise<BasicPrincipal> {
   const { vault } = ctx.deps
   const fail = (): ChatError => new ChatError(20003)
   if (typeof username !== 'string' || typeof password !== 'string') throw fail()
@@ -137,7 +157,12 @@ export async function authenticateBasic(ctx: Ctx, username: string, password: st
       const row = await tx.accounts.get(username)
       if (row === undefined || row.status !== 'active') return undefined
       const token = vault.open(row.authTokenSealed, authTokenAad(row.sid))
-      return token === undefined ? undefined : { expected: token, principal: { accountSid: row.sid, via: 'account' as const, keySid: null } }
+      return token === undefined
+        ? undefined
+        : {
+            expected: token,
+            principal: { accountSid: row.sid, via: 'account' as const, keySid: null },
+          }
     }
     if (isSid('SK', username)) {
       const row = await tx.apiKeys.get(username)
@@ -145,7 +170,12 @@ export async function authenticateBasic(ctx: Ctx, username: string, password: st
       const account = await tx.accounts.get(row.accountSid)
       if (account === undefined || account.status !== 'active') return undefined
       const secret = vault.open(row.secretSealed, keySecretAad(row.accountSid, row.sid))
-      return secret === undefined ? undefined : { expected: secret, principal: { accountSid: row.accountSid, via: 'key' as const, keySid: row.sid } }
+      return secret === undefined
+        ? undefined
+        : {
+            expected: secret,
+            principal: { accountSid: row.accountSid, via: 'key' as const, keySid: row.sid },
+          }
     }
     return undefined
   })
@@ -156,7 +186,10 @@ export async function authenticateBasic(ctx: Ctx, username: string, password: st
 }
 
 /** The secret and account of an active API key, or undefined. */
-export async function resolveApiKey(ctx: Ctx, keySid: string): Promise<{ secret: string; accountSid: string } | undefined> {
+export async function resolveApiKey(
+  ctx: Ctx,
+  keySid: string,
+): Promise<{ secret: string; accountSid: string } | undefined> {
   if (typeof keySid !== 'string' || !isSid('SK', keySid)) return undefined
   return ctx.read(async (tx) => {
     const row = await tx.apiKeys.get(keySid)
@@ -173,7 +206,9 @@ export async function resolveAuthToken(ctx: Ctx, accountSid: string): Promise<st
   if (typeof accountSid !== 'string' || !isSid('AC', accountSid)) return undefined
   return ctx.read(async (tx) => {
     const row = await tx.accounts.get(accountSid)
-    return row === undefined ? undefined : ctx.deps.vault.open(row.authTokenSealed, authTokenAad(row.sid))
+    return row === undefined
+      ? undefined
+      : ctx.deps.vault.open(row.authTokenSealed, authTokenAad(row.sid))
   })
 }
 
@@ -183,7 +218,8 @@ export async function bootstrap(
   input: { friendlyName?: string; serviceFriendlyName?: string } = {},
 ): Promise<BootstrapResult> {
   const accountName = checkFriendlyName(input.friendlyName, LIMITS.friendlyName) ?? 'Parley account'
-  const serviceName = checkFriendlyName(input.serviceFriendlyName, LIMITS.friendlyName) ?? 'Default service'
+  const serviceName =
+    checkFriendlyName(input.serviceFriendlyName, LIMITS.friendlyName) ?? 'Default service'
   return ctx.write(async (w) => {
     const { account, authToken } = await createAccountTx(ctx, w, accountName)
     const apiKey = await createKeyTx(ctx, w, account.sid, 'bootstrap')

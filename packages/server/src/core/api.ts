@@ -95,7 +95,12 @@ export interface RolesApi {
   list(actor: Actor, serviceSid: string, page?: PageRequest): Promise<Page<Role>>
   fetch(actor: Actor, serviceSid: string, roleSid: string): Promise<Role>
   /** Replaces the whole permission list. */
-  update(actor: Actor, serviceSid: string, roleSid: string, input: { permissions: string[] }): Promise<Role>
+  update(
+    actor: Actor,
+    serviceSid: string,
+    roleSid: string,
+    input: { permissions: string[] },
+  ): Promise<Role>
   delete(actor: Actor, serviceSid: string, roleSid: string): Promise<void>
 }
 
@@ -128,7 +133,12 @@ export interface ChannelsApi {
    * Admin: every channel (filtered by `types`). User: the public directory only (`types` is ignored); a user's
    * private channels are listed through {@link UserChannelsApi.list}.
    */
-  list(actor: Actor, serviceSid: string, filter?: { types?: string[] }, page?: PageRequest): Promise<Page<Channel>>
+  list(
+    actor: Actor,
+    serviceSid: string,
+    filter?: { types?: string[] },
+    page?: PageRequest,
+  ): Promise<Page<Channel>>
   /** `ref` is a CH SID or a unique name. */
   fetch(actor: Actor, serviceSid: string, ref: string): Promise<Channel>
   update(actor: Actor, serviceSid: string, ref: string, input: ChannelUpdate): Promise<Channel>
@@ -155,13 +165,24 @@ export interface ChannelRosterApi<T, Create> {
 
 /** Members of a channel. */
 export interface MembersApi extends ChannelRosterApi<Member, MemberCreate> {
-  update(actor: Actor, serviceSid: string, channelRef: string, ref: string, input: MemberUpdate): Promise<Member>
+  update(
+    actor: Actor,
+    serviceSid: string,
+    channelRef: string,
+    ref: string,
+    input: MemberUpdate,
+  ): Promise<Member>
 }
 
 /** Messages of a channel. */
 export interface MessagesApi {
   /** Assigns the next contiguous index in the write transaction; idempotent on `clientMessageId`. */
-  create(actor: Actor, serviceSid: string, channelRef: string, input: MessageCreate): Promise<MessageCreateResult>
+  create(
+    actor: Actor,
+    serviceSid: string,
+    channelRef: string,
+    input: MessageCreate,
+  ): Promise<MessageCreateResult>
   list(
     actor: Actor,
     serviceSid: string,
@@ -171,7 +192,12 @@ export interface MessagesApi {
   ): Promise<Page<Message>>
   fetch(actor: Actor, serviceSid: string, channelRef: string, messageSid: string): Promise<Message>
   /** Fetch by index (SDK `getMessages` anchors). */
-  fetchByIndex(actor: Actor, serviceSid: string, channelRef: string, index: number): Promise<Message>
+  fetchByIndex(
+    actor: Actor,
+    serviceSid: string,
+    channelRef: string,
+    index: number,
+  ): Promise<Message>
   update(
     actor: Actor,
     serviceSid: string,
@@ -187,8 +213,18 @@ export type InvitesApi = ChannelRosterApi<Invite, InviteCreate>
 
 /** A user's channels (`/Users/{US}/Channels`). */
 export interface UserChannelsApi {
-  list(actor: Actor, serviceSid: string, userRef: string, page?: PageRequest): Promise<Page<UserChannelView>>
-  fetch(actor: Actor, serviceSid: string, userRef: string, channelRef: string): Promise<UserChannelView>
+  list(
+    actor: Actor,
+    serviceSid: string,
+    userRef: string,
+    page?: PageRequest,
+  ): Promise<Page<UserChannelView>>
+  fetch(
+    actor: Actor,
+    serviceSid: string,
+    userRef: string,
+    channelRef: string,
+  ): Promise<UserChannelView>
   update(
     actor: Actor,
     serviceSid: string,
@@ -243,9 +279,24 @@ export interface BindingsApi {
 
 /** Channel webhooks (at most 5 per channel). Admin only. */
 export interface WebhooksApi {
-  create(actor: Actor, serviceSid: string, channelRef: string, input: ChannelWebhookInput): Promise<ChannelWebhook>
-  list(actor: Actor, serviceSid: string, channelRef: string, page?: PageRequest): Promise<Page<ChannelWebhook>>
-  fetch(actor: Actor, serviceSid: string, channelRef: string, webhookSid: string): Promise<ChannelWebhook>
+  create(
+    actor: Actor,
+    serviceSid: string,
+    channelRef: string,
+    input: ChannelWebhookInput,
+  ): Promise<ChannelWebhook>
+  list(
+    actor: Actor,
+    serviceSid: string,
+    channelRef: string,
+    page?: PageRequest,
+  ): Promise<Page<ChannelWebhook>>
+  fetch(
+    actor: Actor,
+    serviceSid: string,
+    channelRef: string,
+    webhookSid: string,
+  ): Promise<ChannelWebhook>
   update(
     actor: Actor,
     serviceSid: string,
@@ -301,7 +352,10 @@ export interface Core {
    * Creates an account (AC + auth token), an API key and a default service, and returns the plaintext credentials
    * once. Idempotent only in the sense that each call creates a new account.
    */
-  bootstrap(input?: { friendlyName?: string; serviceFriendlyName?: string }): Promise<BootstrapResult>
+  bootstrap(input?: {
+    friendlyName?: string
+    serviceFriendlyName?: string
+  }): Promise<BootstrapResult>
   /** Whether any account exists (the serve command bootstraps when none does). */
   hasAccounts(): Promise<boolean>
 }

@@ -66,7 +66,13 @@ export async function saveChannelTx(
   channel: Channel,
   type: 'channel_created' | 'channel_updated' = 'channel_updated',
 ): Promise<Channel> {
-  const next = await w.emit(streams.channel(channel.sid), type, null, scopeOf(channel), (revision) => ({ ...channel, revision }))
+  const next = await w.emit(
+    streams.channel(channel.sid),
+    type,
+    null,
+    scopeOf(channel),
+    (revision) => ({ ...channel, revision }),
+  )
   await w.tx.channels.put(next)
   return next
 }
@@ -84,9 +90,21 @@ async function putChannelWithEvents(
   const scope = scopeOf(channel)
   const next = await saveChannelTx(w, channel, type)
   if (next.type === 'public') {
-    await w.emit(streams.directory(next.serviceSid), wasPublic ? 'directory_updated' : 'directory_added', next.sid, scope, () => next)
+    await w.emit(
+      streams.directory(next.serviceSid),
+      wasPublic ? 'directory_updated' : 'directory_added',
+      next.sid,
+      scope,
+      () => next,
+    )
   } else if (wasPublic) {
-    await w.emit(streams.directory(next.serviceSid), 'directory_removed', next.sid, scope, () => next)
+    await w.emit(
+      streams.directory(next.serviceSid),
+      'directory_removed',
+      next.sid,
+      scope,
+      () => next,
+    )
   }
   return next
 }
@@ -113,7 +131,8 @@ export async function addMemberTx(
   user: User,
   opts: AddMemberOptions,
 ): Promise<{ member: Member; channel: Channel }> {
-  if ((await w.tx.members.getByIdentity(channel.sid, user.identity)) !== undefined) throw new ChatError(50404)
+  if ((await w.tx.members.getByIdentity(channel.sid, user.identity)) !== undefined)
+    throw new ChatError(50404)
   if (channel.membersCount >= service.limits.channelMembers) throw new ChatError(50403)
   if (user.joinedChannelsCount >= service.limits.userChannels) throw new ChatError(50208)
   const invite = await w.tx.invites.getByIdentity(channel.sid, user.identity)
@@ -121,24 +140,32 @@ export async function addMemberTx(
   const roleSid =
     opts.roleSid ??
     invite?.roleSid ??
-    (user.identity === channel.createdBy ? service.defaultChannelCreatorRoleSid : service.defaultChannelRoleSid)
+    (user.identity === channel.createdBy
+      ? service.defaultChannelCreatorRoleSid
+      : service.defaultChannelRoleSid)
   const sid = w.sid('MB')
   const createdAt = opts.createdAt ?? w.now
-  const member = await w.emit(streams.members(channel.sid), 'member_added', sid, scopeOf(channel), (revision): Member => ({
+  const member = await w.emit(
+    streams.members(channel.sid),
+    'member_added',
     sid,
-    accountSid: channel.accountSid,
-    serviceSid: channel.serviceSid,
-    channelSid: channel.sid,
-    identity: user.identity,
-    userSid: user.sid,
-    roleSid,
-    lastConsumedMessageIndex: opts.lastConsumedMessageIndex ?? null,
-    lastConsumptionTimestamp: opts.lastConsumptionTimestamp ?? null,
-    attributes: opts.attributes ?? '{}',
-    createdAt,
-    updatedAt: opts.updatedAt ?? createdAt,
-    revision,
-  }))
+    scopeOf(channel),
+    (revision): Member => ({
+      sid,
+      accountSid: channel.accountSid,
+      serviceSid: channel.serviceSid,
+      channelSid: channel.sid,
+      identity: user.identity,
+      userSid: user.sid,
+      roleSid,
+      lastConsumedMessageIndex: opts.lastConsumedMessageIndex ?? null,
+      lastConsumptionTimestamp: opts.lastConsumptionTimestamp ?? null,
+      attributes: opts.attributes ?? '{}',
+      createdAt,
+      updatedAt: opts.updatedAt ?? createdAt,
+      revision,
+    }),
+  )
   try {
     await w.tx.members.put(member)
   } catch (err) {
@@ -173,19 +200,43 @@ export async function addMemberTx(
 }
 
 /** Removes a member: counters, user-channel row and events. With `cascade` the channel row is left alone. */
-export async function removeMemberTx(w: Wtx, channel: Channel, member: Member, cascade = false): Promise<Channel> {
+export async function removeMemberTx(
+  w: Wtx,
+  channel: Channel,
+  member: Member,
+  cascade = false,
+): Promise<Channel> {
   await w.tx.members.delete(member.sid)
-  await w.emit(streams.members(channel.sid), 'member_removed', member.sid, scopeOf(channel), () => member)
+  await w.emit(
+    streams.members(channel.sid),
+    'member_removed',
+    member.sid,
+    scopeOf(channel),
+    () => member,
+  )
   let next = channel
-  if (!cascade) next = await saveChannelTx(w, { ...channel, membersCount: Math.max(0, channel.membersCount - 1) })
+  if (!cascade)
+    next = await saveChannelTx(w, {
+      ...channel,
+      membersCount: Math.max(0, channel.membersCount - 1),
+    })
   const user = await w.tx.users.get(member.userSid)
   if (user !== undefined) {
-    await w.tx.users.put({ ...user, joinedChannelsCount: Math.max(0, user.joinedChannelsCount - 1) })
+    await w.tx.users.put({
+      ...user,
+      joinedChannelsCount: Math.max(0, user.joinedChannelsCount - 1),
+    })
   }
   const uc = await w.tx.userChannels.get(member.userSid, channel.sid)
   if (uc !== undefined) {
     await w.tx.userChannels.delete(uc.userSid, uc.channelSid)
-    await w.emit(streams.userChannels(uc.userSid), 'user_channel_removed', channel.sid, scopeOf(channel), () => uc)
+    await w.emit(
+      streams.userChannels(uc.userSid),
+      'user_channel_removed',
+      channel.sid,
+      scopeOf(channel),
+      () => uc,
+    )
   }
   return next
 }
@@ -198,7 +249,13 @@ export async function removeInviteTx(w: Wtx, channel: Channel, invite: Invite): 
   const uc = await w.tx.userChannels.get(user.sid, channel.sid)
   if (uc !== undefined && uc.status === 'invited') {
     await w.tx.userChannels.delete(uc.userSid, uc.channelSid)
-    await w.emit(streams.userChannels(uc.userSid), 'user_channel_removed', channel.sid, scopeOf(channel), () => uc)
+    await w.emit(
+      streams.userChannels(uc.userSid),
+      'user_channel_removed',
+      channel.sid,
+      scopeOf(channel),
+      () => uc,
+    )
   }
 }
 
@@ -220,7 +277,13 @@ export async function deleteChannelTx(w: Wtx, service: Service, channel: Channel
   const scope = scopeOf(channel)
   await w.emit(streams.channel(channel.sid), 'channel_removed', null, scope, () => channel)
   if (channel.type === 'public') {
-    await w.emit(streams.directory(service.sid), 'directory_removed', channel.sid, scope, () => channel)
+    await w.emit(
+      streams.directory(service.sid),
+      'directory_removed',
+      channel.sid,
+      scope,
+      () => channel,
+    )
   }
 }
 
@@ -236,7 +299,8 @@ export function channelsApi(ctx: Ctx): ChannelsApi {
       const uniqueName = checkUniqueName(input.uniqueName, LIMITS.uniqueNameCreate)
       const attributes = checkAttributes(input.attributes, LIMITS.channelAttributesBytes, 50303)
       const type = input.type ?? 'public'
-      if (type !== 'public' && type !== 'private') throw new ChatError(20001, 'Type must be public or private')
+      if (type !== 'public' && type !== 'private')
+        throw new ChatError(20001, 'Type must be public or private')
       const { createdAt, updatedAt } = checkDates(input)
       let createdBy = 'system'
       if (actor.kind === 'admin') {
@@ -249,9 +313,15 @@ export function channelsApi(ctx: Ctx): ChannelsApi {
         const service = await loadService(w.tx, actor, serviceSid)
         if (actor.kind === 'user') {
           await ensureUser(w, service, actor.identity)
-          requirePermission(await permissionsOf(w.tx, service, actor.identity, undefined), 'createChannel')
+          requirePermission(
+            await permissionsOf(w.tx, service, actor.identity, undefined),
+            'createChannel',
+          )
         }
-        if (uniqueName !== null && (await w.tx.channels.getByUniqueName(service.sid, uniqueName)) !== undefined) {
+        if (
+          uniqueName !== null &&
+          (await w.tx.channels.getByUniqueName(service.sid, uniqueName)) !== undefined
+        ) {
           throw new ChatError(50307)
         }
         const created = createdAt ?? w.now
@@ -282,7 +352,8 @@ export function channelsApi(ctx: Ctx): ChannelsApi {
         const service = await loadService(tx, actor, serviceSid)
         let types = filter?.types?.length ? [...filter.types] : undefined
         for (const t of types ?? []) {
-          if (t !== 'public' && t !== 'private') throw new ChatError(20001, 'Type must be public or private')
+          if (t !== 'public' && t !== 'private')
+            throw new ChatError(20001, 'Type must be public or private')
         }
         // Users see the public directory here; their private channels are listed through UserChannels.
         if (actor.kind === 'user') types = ['public']
@@ -303,10 +374,17 @@ export function channelsApi(ctx: Ctx): ChannelsApi {
 
     async update(actor, serviceSid, ref, input: ChannelUpdate) {
       const friendlyName =
-        input.friendlyName === undefined ? undefined : checkFriendlyName(input.friendlyName, LIMITS.friendlyName)
-      const uniqueName = input.uniqueName === undefined ? undefined : checkUniqueName(input.uniqueName, LIMITS.uniqueNameUpdate)
+        input.friendlyName === undefined
+          ? undefined
+          : checkFriendlyName(input.friendlyName, LIMITS.friendlyName)
+      const uniqueName =
+        input.uniqueName === undefined
+          ? undefined
+          : checkUniqueName(input.uniqueName, LIMITS.uniqueNameUpdate)
       const attributes =
-        input.attributes === undefined ? undefined : checkAttributes(input.attributes, LIMITS.channelAttributesBytes, 50303)
+        input.attributes === undefined
+          ? undefined
+          : checkAttributes(input.attributes, LIMITS.channelAttributesBytes, 50303)
       const { createdAt, updatedAt } = checkDates(input)
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, serviceSid)
@@ -314,10 +392,12 @@ export function channelsApi(ctx: Ctx): ChannelsApi {
         const next: Channel = { ...channel }
         if (actor.kind === 'user') {
           const { perms } = await memberOrServicePerms(w, actor, service, channel)
-          if (friendlyName !== undefined || uniqueName !== undefined) requirePermission(perms, 'editChannelName')
+          if (friendlyName !== undefined || uniqueName !== undefined)
+            requirePermission(perms, 'editChannelName')
           if (attributes !== undefined) requirePermission(perms, 'editChannelAttributes')
         } else {
-          if (input.createdBy !== undefined && input.createdBy !== '') next.createdBy = input.createdBy
+          if (input.createdBy !== undefined && input.createdBy !== '')
+            next.createdBy = input.createdBy
           if (createdAt !== undefined) next.createdAt = createdAt
         }
         if (friendlyName !== undefined) next.friendlyName = friendlyName
@@ -374,7 +454,11 @@ async function memberOrServicePerms(
 function rosterList<T extends { createdAt: number; sid: string }>(
   ctx: Ctx,
   repo: (tx: ReadRepos) => {
-    list(channelSid: string, filter: { identities?: readonly string[] | undefined }, q: PageQuery): Promise<T[]>
+    list(
+      channelSid: string,
+      filter: { identities?: readonly string[] | undefined },
+      q: PageQuery,
+    ): Promise<T[]>
   },
 ): ChannelRosterApi<T, unknown>['list'] {
   return (actor, serviceSid, channelRef, filter, page) =>
@@ -390,12 +474,14 @@ function checkConsumption(input: MemberUpdate): { index?: number | null; ts?: nu
   const out: { index?: number | null; ts?: number | null } = {}
   if (input.lastConsumedMessageIndex !== undefined) {
     const v = input.lastConsumedMessageIndex
-    if (v !== null && (!Number.isSafeInteger(v) || v < 0)) throw new ChatError(20001, 'Invalid LastConsumedMessageIndex')
+    if (v !== null && (!Number.isSafeInteger(v) || v < 0))
+      throw new ChatError(20001, 'Invalid LastConsumedMessageIndex')
     out.index = v
   }
   if (input.lastConsumptionTimestamp !== undefined) {
     const v = input.lastConsumptionTimestamp
-    if (v !== null && (!Number.isSafeInteger(v) || v < 0)) throw new ChatError(20001, 'Invalid LastConsumptionTimestamp')
+    if (v !== null && (!Number.isSafeInteger(v) || v < 0))
+      throw new ChatError(20001, 'Invalid LastConsumptionTimestamp')
     out.ts = v
   }
   return out
@@ -406,26 +492,49 @@ export async function updateMemberTx(
   w: Wtx,
   channel: Channel,
   member: Member,
-  patch: Partial<Pick<Member, 'roleSid' | 'attributes' | 'lastConsumedMessageIndex' | 'lastConsumptionTimestamp' | 'createdAt' | 'updatedAt'>>,
+  patch: Partial<
+    Pick<
+      Member,
+      | 'roleSid'
+      | 'attributes'
+      | 'lastConsumedMessageIndex'
+      | 'lastConsumptionTimestamp'
+      | 'createdAt'
+      | 'updatedAt'
+    >
+  >,
 ): Promise<Member> {
   const horizonChanged =
-    patch.lastConsumedMessageIndex !== undefined && patch.lastConsumedMessageIndex !== member.lastConsumedMessageIndex
-  const next = await w.emit(streams.members(channel.sid), 'member_updated', member.sid, scopeOf(channel), (revision) => ({
-    ...member,
-    ...patch,
-    updatedAt: patch.updatedAt ?? w.now,
-    revision,
-  }))
+    patch.lastConsumedMessageIndex !== undefined &&
+    patch.lastConsumedMessageIndex !== member.lastConsumedMessageIndex
+  const next = await w.emit(
+    streams.members(channel.sid),
+    'member_updated',
+    member.sid,
+    scopeOf(channel),
+    (revision) => ({
+      ...member,
+      ...patch,
+      updatedAt: patch.updatedAt ?? w.now,
+      revision,
+    }),
+  )
   await w.tx.members.put(next)
   if (horizonChanged) {
     const uc = await w.tx.userChannels.get(member.userSid, channel.sid)
     if (uc !== undefined) {
-      const nextUc = await w.emit(streams.userChannels(uc.userSid), 'user_channel_updated', channel.sid, scopeOf(channel), (revision) => ({
-        ...uc,
-        lastConsumedMessageIndex: next.lastConsumedMessageIndex,
-        updatedAt: w.now,
-        revision,
-      }))
+      const nextUc = await w.emit(
+        streams.userChannels(uc.userSid),
+        'user_channel_updated',
+        channel.sid,
+        scopeOf(channel),
+        (revision) => ({
+          ...uc,
+          lastConsumedMessageIndex: next.lastConsumedMessageIndex,
+          updatedAt: w.now,
+          revision,
+        }),
+      )
       await w.tx.userChannels.put(nextUc)
     }
   }
@@ -461,7 +570,12 @@ export function membersApi(ctx: Ctx): MembersApi {
           roleSid = (await loadRole(w.tx, service, input.roleSid, 'channel')).sid
         }
         const user = await ensureUser(w, service, identity)
-        const opts: Parameters<typeof addMemberTx>[4] = { roleSid, attributes, createdAt, updatedAt }
+        const opts: Parameters<typeof addMemberTx>[4] = {
+          roleSid,
+          attributes,
+          createdAt,
+          updatedAt,
+        }
         if (actor.kind === 'admin') {
           if (horizon.index !== undefined) opts.lastConsumedMessageIndex = horizon.index
           if (horizon.ts !== undefined) opts.lastConsumptionTimestamp = horizon.ts
@@ -483,7 +597,9 @@ export function membersApi(ctx: Ctx): MembersApi {
 
     async update(actor, serviceSid, channelRef, ref, input) {
       const attributes =
-        input.attributes === undefined ? undefined : checkAttributes(input.attributes, LIMITS.memberAttributesBytes)
+        input.attributes === undefined
+          ? undefined
+          : checkAttributes(input.attributes, LIMITS.memberAttributesBytes)
       const horizon = checkConsumption(input)
       const { createdAt, updatedAt } = checkDates(input)
       return ctx.write(async (w) => {
@@ -497,19 +613,26 @@ export function membersApi(ctx: Ctx): MembersApi {
           member = await loadMember(w.tx, channel, ref)
           const own = member.sid === access.member.sid
           if (attributes !== undefined) {
-            requirePermission(access.perms, own ? 'editOwnMemberAttributes' : 'editAnyMemberAttributes', 'editAnyMemberAttributes')
+            requirePermission(
+              access.perms,
+              own ? 'editOwnMemberAttributes' : 'editAnyMemberAttributes',
+              'editAnyMemberAttributes',
+            )
           }
-          if ((horizon.index !== undefined || horizon.ts !== undefined) && !own) throw new ChatError(50107)
+          if ((horizon.index !== undefined || horizon.ts !== undefined) && !own)
+            throw new ChatError(50107)
         } else {
           member = await loadMember(w.tx, channel, ref)
-          if (input.roleSid !== undefined) patch.roleSid = (await loadRole(w.tx, service, input.roleSid, 'channel')).sid
+          if (input.roleSid !== undefined)
+            patch.roleSid = (await loadRole(w.tx, service, input.roleSid, 'channel')).sid
           if (createdAt !== undefined) patch.createdAt = createdAt
           if (updatedAt !== undefined) patch.updatedAt = updatedAt
         }
         if (attributes !== undefined) patch.attributes = attributes
         if (horizon.index !== undefined) {
           patch.lastConsumedMessageIndex = horizon.index
-          if (horizon.ts === undefined) patch.lastConsumptionTimestamp = horizon.index === null ? null : w.now
+          if (horizon.ts === undefined)
+            patch.lastConsumptionTimestamp = horizon.index === null ? null : w.now
         }
         if (horizon.ts !== undefined) patch.lastConsumptionTimestamp = horizon.ts
         return updateMemberTx(w, channel, member, patch)
@@ -525,7 +648,8 @@ export function membersApi(ctx: Ctx): MembersApi {
           const member = await loadMember(w.tx, channel, ref)
           if (member.identity === actor.identity) requirePermission(access.perms, 'leaveChannel')
           else {
-            if (access.member === undefined && !access.perms.has('removeMember')) throw new ChatError(50400)
+            if (access.member === undefined && !access.perms.has('removeMember'))
+              throw new ChatError(50400)
             requirePermission(access.perms, 'removeMember')
           }
           await removeMemberTx(w, channel, member)
@@ -543,7 +667,8 @@ export function membersApi(ctx: Ctx): MembersApi {
 
 async function loadInvite(tx: ReadRepos, channel: Channel, sid: string): Promise<Invite> {
   const invite = isSid('IN', sid) ? await tx.invites.get(sid) : undefined
-  if (invite === undefined || invite.channelSid !== channel.sid) throw new ChatError(20404, 'Invite not found')
+  if (invite === undefined || invite.channelSid !== channel.sid)
+    throw new ChatError(20404, 'Invite not found')
   return invite
 }
 
@@ -560,7 +685,8 @@ export function invitesApi(ctx: Ctx): InvitesApi {
           if (input.roleSid !== undefined) throw new ChatError(50205)
           await ensureUser(w, service, actor.identity)
           const access = await channelAccess(w.tx, actor, service, channel)
-          if (access.member === undefined && !access.perms.has('inviteMember')) throw new ChatError(50400)
+          if (access.member === undefined && !access.perms.has('inviteMember'))
+            throw new ChatError(50400)
           requirePermission(access.perms, 'inviteMember')
           createdBy = actor.identity
         }
@@ -568,7 +694,8 @@ export function invitesApi(ctx: Ctx): InvitesApi {
           input.roleSid !== undefined
             ? (await loadRole(w.tx, service, input.roleSid, 'channel')).sid
             : service.defaultChannelRoleSid
-        if ((await w.tx.members.getByIdentity(channel.sid, identity)) !== undefined) throw new ChatError(50404)
+        if ((await w.tx.members.getByIdentity(channel.sid, identity)) !== undefined)
+          throw new ChatError(50404)
         const existing = await w.tx.invites.getByIdentity(channel.sid, identity)
         if (existing !== undefined) return existing
         const user = await ensureUser(w, service, identity)
@@ -584,20 +711,26 @@ export function invitesApi(ctx: Ctx): InvitesApi {
           updatedAt: w.now,
         }
         await w.tx.invites.put(invite)
-        const uc = await w.emit(streams.userChannels(user.sid), 'user_channel_added', channel.sid, scopeOf(channel), (revision): UserChannel => ({
-          accountSid: service.accountSid,
-          serviceSid: service.sid,
-          channelSid: channel.sid,
-          userSid: user.sid,
-          identity,
-          memberSid: null,
-          status: 'invited',
-          lastConsumedMessageIndex: null,
-          notificationLevel: 'default',
-          createdAt: w.now,
-          updatedAt: w.now,
-          revision,
-        }))
+        const uc = await w.emit(
+          streams.userChannels(user.sid),
+          'user_channel_added',
+          channel.sid,
+          scopeOf(channel),
+          (revision): UserChannel => ({
+            accountSid: service.accountSid,
+            serviceSid: service.sid,
+            channelSid: channel.sid,
+            userSid: user.sid,
+            identity,
+            memberSid: null,
+            status: 'invited',
+            lastConsumedMessageIndex: null,
+            notificationLevel: 'default',
+            createdAt: w.now,
+            updatedAt: w.now,
+            revision,
+          }),
+        )
         await w.tx.userChannels.put(uc)
         return invite
       })
@@ -651,23 +784,31 @@ function webhookConfig(
     : { url: null, method: 'POST', filters: [], triggers: [], flowSid: null, retryCount: 0 }
   if (input?.url !== undefined) {
     const u = input.url
-    if (u !== null && u !== '' && (typeof u !== 'string' || u.length > 2048 || !/^https?:\/\/\S+$/i.test(u))) {
+    if (
+      u !== null &&
+      u !== '' &&
+      (typeof u !== 'string' || u.length > 2048 || !/^https?:\/\/\S+$/i.test(u))
+    ) {
       throw new ChatError(20001, 'Invalid Configuration.Url')
     }
     c.url = u === '' ? null : u
   }
   if (input?.method !== undefined) {
     const m = String(input.method).toUpperCase()
-    if (m !== 'GET' && m !== 'POST') throw new ChatError(20001, 'Configuration.Method must be GET or POST')
+    if (m !== 'GET' && m !== 'POST')
+      throw new ChatError(20001, 'Configuration.Method must be GET or POST')
     c.method = m
   }
   if (input?.filters !== undefined) {
-    for (const f of input.filters) if (!WEBHOOK_EVENTS.has(f)) throw new ChatError(20001, 'Invalid Configuration.Filters value')
+    for (const f of input.filters)
+      if (!WEBHOOK_EVENTS.has(f)) throw new ChatError(20001, 'Invalid Configuration.Filters value')
     c.filters = [...new Set(input.filters)]
   }
   if (input?.triggers !== undefined) {
-    if (input.triggers.length > LIMITS.webhookTriggers) throw new ChatError(20001, 'At most 5 Configuration.Triggers')
-    for (const t of input.triggers) if (typeof t !== 'string' || t.length > 256) throw new ChatError(20001, 'Invalid trigger')
+    if (input.triggers.length > LIMITS.webhookTriggers)
+      throw new ChatError(20001, 'At most 5 Configuration.Triggers')
+    for (const t of input.triggers)
+      if (typeof t !== 'string' || t.length > 256) throw new ChatError(20001, 'Invalid trigger')
     c.triggers = [...input.triggers]
   }
   if (input?.flowSid !== undefined) {
@@ -676,9 +817,12 @@ function webhookConfig(
     }
     c.flowSid = input.flowSid === '' ? null : input.flowSid
   }
-  if (input?.retryCount !== undefined) c.retryCount = checkInt(input.retryCount, 0, 3, 'Configuration.RetryCount')
-  if ((type === 'webhook' || type === 'trigger') && c.url === null) throw new ChatError(20001, 'Configuration.Url is required')
-  if (type === 'studio' && c.flowSid === null) throw new ChatError(20001, 'Configuration.FlowSid is required')
+  if (input?.retryCount !== undefined)
+    c.retryCount = checkInt(input.retryCount, 0, 3, 'Configuration.RetryCount')
+  if ((type === 'webhook' || type === 'trigger') && c.url === null)
+    throw new ChatError(20001, 'Configuration.Url is required')
+  if (type === 'studio' && c.flowSid === null)
+    throw new ChatError(20001, 'Configuration.FlowSid is required')
   return c
 }
 
@@ -691,7 +835,8 @@ export function webhooksApi(ctx: Ctx): WebhooksApi {
   }
   const loadHook = async (tx: ReadRepos, channel: Channel, sid: string) => {
     const h = isSid('WH', sid) ? await tx.webhooks.get(sid) : undefined
-    if (h === undefined || h.channelSid !== channel.sid) throw new ChatError(20404, 'Webhook not found')
+    if (h === undefined || h.channelSid !== channel.sid)
+      throw new ChatError(20404, 'Webhook not found')
     return h
   }
   return {
@@ -704,7 +849,8 @@ export function webhooksApi(ctx: Ctx): WebhooksApi {
       return ctx.write(async (w) => {
         const channel = await load(w.tx, actor, serviceSid, channelRef)
         const existing = await w.tx.webhooks.list(channel.sid, { limit: LIMITS.webhooksPerChannel })
-        if (existing.length >= LIMITS.webhooksPerChannel) throw new ChatError(20001, 'At most 5 webhooks per channel')
+        if (existing.length >= LIMITS.webhooksPerChannel)
+          throw new ChatError(20001, 'At most 5 webhooks per channel')
         const hook: ChannelWebhook = {
           sid: w.sid('WH'),
           accountSid: channel.accountSid,
@@ -722,15 +868,23 @@ export function webhooksApi(ctx: Ctx): WebhooksApi {
     async list(actor, serviceSid, channelRef, page) {
       return ctx.read(async (tx) => {
         const channel = await load(tx, actor, serviceSid, channelRef)
-        return keysetPage(page, { max: 5, keyOf: byCreated, keyLength: 2 }, (q) => tx.webhooks.list(channel.sid, q))
+        return keysetPage(page, { max: 5, keyOf: byCreated, keyLength: 2 }, (q) =>
+          tx.webhooks.list(channel.sid, q),
+        )
       })
     },
     async fetch(actor, serviceSid, channelRef, webhookSid) {
-      return ctx.read(async (tx) => loadHook(tx, await load(tx, actor, serviceSid, channelRef), webhookSid))
+      return ctx.read(async (tx) =>
+        loadHook(tx, await load(tx, actor, serviceSid, channelRef), webhookSid),
+      )
     },
     async update(actor, serviceSid, channelRef, webhookSid, input) {
       return ctx.write(async (w) => {
-        const hook = await loadHook(w.tx, await load(w.tx, actor, serviceSid, channelRef), webhookSid)
+        const hook = await loadHook(
+          w.tx,
+          await load(w.tx, actor, serviceSid, channelRef),
+          webhookSid,
+        )
         const next: ChannelWebhook = {
           ...hook,
           configuration: webhookConfig(hook.type, hook.configuration, input.configuration),
@@ -742,7 +896,11 @@ export function webhooksApi(ctx: Ctx): WebhooksApi {
     },
     async delete(actor, serviceSid, channelRef, webhookSid) {
       await ctx.write(async (w) => {
-        const hook = await loadHook(w.tx, await load(w.tx, actor, serviceSid, channelRef), webhookSid)
+        const hook = await loadHook(
+          w.tx,
+          await load(w.tx, actor, serviceSid, channelRef),
+          webhookSid,
+        )
         await w.tx.webhooks.delete(hook.sid)
       })
     },

@@ -58,7 +58,10 @@ export const streams = {
 } as const
 
 /** The event scope (account and service) of a row that belongs to a service. */
-export const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({ accountSid: s.accountSid, serviceSid: s.serviceSid })
+export const scopeOf = (s: { accountSid: string; serviceSid: string }) => ({
+  accountSid: s.accountSid,
+  serviceSid: s.serviceSid,
+})
 
 /** The shared context. */
 export interface Ctx {
@@ -131,7 +134,11 @@ export function requireAdmin(actor: Actor): asserts actor is Actor & { kind: 'ad
  *
  * @throws {ChatError} 20404 unknown, in another account, or (user actors) another service.
  */
-export async function loadService(tx: ReadRepos, actor: Actor, serviceSid: string): Promise<Service> {
+export async function loadService(
+  tx: ReadRepos,
+  actor: Actor,
+  serviceSid: string,
+): Promise<Service> {
   const service = isSid('IS', serviceSid) ? await tx.services.get(serviceSid) : undefined
   if (
     service === undefined ||
@@ -147,7 +154,10 @@ export async function loadService(tx: ReadRepos, actor: Actor, serviceSid: strin
 async function loadByRef<T>(
   ref: string,
   prefix: SidPrefix,
-  find: { bySid(sid: string): Promise<T | undefined>; byName(name: string): Promise<T | undefined> },
+  find: {
+    bySid(sid: string): Promise<T | undefined>
+    byName(name: string): Promise<T | undefined>
+  },
   inScope: (row: T) => boolean,
   notFound: () => ChatError,
 ): Promise<T> {
@@ -161,7 +171,10 @@ export function loadChannel(tx: ReadRepos, service: Service, ref: string): Promi
   return loadByRef(
     ref,
     'CH',
-    { bySid: (sid) => tx.channels.get(sid), byName: (name) => tx.channels.getByUniqueName(service.sid, name) },
+    {
+      bySid: (sid) => tx.channels.get(sid),
+      byName: (name) => tx.channels.getByUniqueName(service.sid, name),
+    },
     (c) => c.serviceSid === service.sid,
     () => new ChatError(50300),
   )
@@ -189,7 +202,10 @@ export function loadUser(tx: ReadRepos, service: Service, ref: string): Promise<
   return loadByRef(
     ref,
     'US',
-    { bySid: (sid) => tx.users.get(sid), byName: (identity) => tx.users.getByIdentity(service.sid, identity) },
+    {
+      bySid: (sid) => tx.users.get(sid),
+      byName: (identity) => tx.users.getByIdentity(service.sid, identity),
+    },
     (u) => u.serviceSid === service.sid,
     () => new ChatError(50200),
   )
@@ -200,7 +216,10 @@ export function loadMember(tx: ReadRepos, channel: Channel, ref: string): Promis
   return loadByRef(
     ref,
     'MB',
-    { bySid: (sid) => tx.members.get(sid), byName: (identity) => tx.members.getByIdentity(channel.sid, identity) },
+    {
+      bySid: (sid) => tx.members.get(sid),
+      byName: (identity) => tx.members.getByIdentity(channel.sid, identity),
+    },
     (m) => m.channelSid === channel.sid,
     () => new ChatError(20404, 'Member not found'),
   )
@@ -211,9 +230,15 @@ export function loadMember(tx: ReadRepos, channel: Channel, ref: string): Promis
  *
  * @throws {ChatError} 50100 (deployment) / 50101 (channel) unknown role; 50105 role of the other scope.
  */
-export async function loadRole(tx: ReadRepos, service: Service, roleSid: string, type?: Role['type']): Promise<Role> {
+export async function loadRole(
+  tx: ReadRepos,
+  service: Service,
+  roleSid: string,
+  type?: Role['type'],
+): Promise<Role> {
   const role = isSid('RL', roleSid) ? await tx.roles.get(roleSid) : undefined
-  if (role === undefined || role.serviceSid !== service.sid) throw new ChatError(type === 'channel' ? 50101 : 50100)
+  if (role === undefined || role.serviceSid !== service.sid)
+    throw new ChatError(type === 'channel' ? 50101 : 50100)
   if (type !== undefined && role.type !== type) throw new ChatError(50105)
   return role
 }
@@ -223,7 +248,10 @@ export async function loadRole(tx: ReadRepos, service: Service, roleSid: string,
  * `guard`: load one by SID within the actor's account (20404 `notFound` otherwise), list (keyset, ≤ 1000 a page) and
  * fetch, always without the secret.
  */
-export function accountRows<Row extends { sid: string; accountSid: string; createdAt: number }, Public>(
+export function accountRows<
+  Row extends { sid: string; accountSid: string; createdAt: number },
+  Public,
+>(
   ctx: Ctx,
   spec: {
     guard: (actor: Actor) => void
@@ -238,7 +266,8 @@ export function accountRows<Row extends { sid: string; accountSid: string; creat
 ) {
   const load = async (tx: ReadRepos, accountSid: string, sid: string): Promise<Row> => {
     const row = isSid(spec.prefix, sid) ? await spec.repo(tx).get(sid) : undefined
-    if (row === undefined || row.accountSid !== accountSid) throw new ChatError(20404, spec.notFound)
+    if (row === undefined || row.accountSid !== accountSid)
+      throw new ChatError(20404, spec.notFound)
     return row
   }
   return {
@@ -336,7 +365,11 @@ export interface ChannelAccess {
  *
  * @throws {ChatError} 50300 private channel not visible to the actor.
  */
-export async function requireVisible(tx: ReadRepos, actor: UserActor, channel: Channel): Promise<Member | undefined> {
+export async function requireVisible(
+  tx: ReadRepos,
+  actor: UserActor,
+  channel: Channel,
+): Promise<Member | undefined> {
   const member = await tx.members.getByIdentity(channel.sid, actor.identity)
   if (member === undefined && channel.type === 'private' && channel.createdBy !== actor.identity) {
     const invite = await tx.invites.getByIdentity(channel.sid, actor.identity)
@@ -350,7 +383,11 @@ export async function requireVisible(tx: ReadRepos, actor: UserActor, channel: C
  *
  * @throws {ChatError} 50300 private and not visible; 50400 (403) visible but not a member.
  */
-export async function requireMember(tx: ReadRepos, actor: UserActor, channel: Channel): Promise<Member> {
+export async function requireMember(
+  tx: ReadRepos,
+  actor: UserActor,
+  channel: Channel,
+): Promise<Member> {
   const member = await requireVisible(tx, actor, channel)
   if (member === undefined) {
     if (channel.type === 'private') throw new ChatError(50300)

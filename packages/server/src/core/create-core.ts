@@ -58,7 +58,10 @@ export function createCore(deps: CoreDeps): Core {
   const ctx = createContext(deps)
   // Decrypted key secrets for token verification, kept ≤ 60 s (reliability.md §2.10) and dropped as soon as a
   // revocation is seen on the bus (from this node or, with a cluster bus, any other).
-  const keyCache = new Map<string, { value: { secret: string; accountSid: string }; expires: number }>()
+  const keyCache = new Map<
+    string,
+    { value: { secret: string; accountSid: string }; expires: number }
+  >()
   deps.bus.subscribe((m) => {
     if (m.type === 'key_revoked') keyCache.delete(m.keySid)
     else if (m.type === 'account_changed') keyCache.clear()
@@ -90,7 +93,8 @@ export function createCore(deps: CoreDeps): Core {
     bindings: bindingsApi(ctx),
     webhooks: webhooksApi(ctx),
     events: {
-      readStream: (stream, after, limit) => ctx.read((tx) => tx.events.readStream(stream, after, limitOf(limit))),
+      readStream: (stream, after, limit) =>
+        ctx.read((tx) => tx.events.readStream(stream, after, limitOf(limit))),
       lastSeq: (stream) => ctx.read((tx) => tx.events.lastSeq(stream)),
       readAfter: (after, limit) => ctx.read((tx) => tx.events.readAfter(after, limitOf(limit))),
       head: () => ctx.read((tx) => tx.events.head()),

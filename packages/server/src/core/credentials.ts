@@ -32,10 +32,16 @@ export function credentialsApi(ctx: Ctx): CredentialsApi {
   })
   const apply = (row: CredentialRow, input: CredentialInput): CredentialRow => {
     const next = { ...row }
-    if (input.friendlyName !== undefined) next.friendlyName = checkFriendlyName(input.friendlyName, LIMITS.uniqueNameCreate)
-    if (input.sandbox !== undefined) next.sandbox = input.sandbox === null ? null : String(input.sandbox)
+    if (input.friendlyName !== undefined)
+      next.friendlyName = checkFriendlyName(input.friendlyName, LIMITS.uniqueNameCreate)
+    if (input.sandbox !== undefined)
+      next.sandbox = input.sandbox === null ? null : String(input.sandbox)
     const secrets: Record<string, string | null> =
-      row.secretsSealed === null ? {} : (JSON.parse(vault.open(row.secretsSealed, aad(row.accountSid, row.sid)) ?? '{}') as Record<string, string | null>)
+      row.secretsSealed === null
+        ? {}
+        : (JSON.parse(
+            vault.open(row.secretsSealed, aad(row.accountSid, row.sid)) ?? '{}',
+          ) as Record<string, string | null>)
     let changed = false
     for (const f of SECRET_FIELDS) {
       if (input[f] !== undefined) {
@@ -43,14 +49,16 @@ export function credentialsApi(ctx: Ctx): CredentialsApi {
         changed = true
       }
     }
-    if (changed) next.secretsSealed = vault.seal(JSON.stringify(secrets), aad(row.accountSid, row.sid))
+    if (changed)
+      next.secretsSealed = vault.seal(JSON.stringify(secrets), aad(row.accountSid, row.sid))
     return next
   }
   return {
     async create(actor, input) {
       requireAdmin(actor)
       const type = input.type
-      if (!(PUSH_TYPES as readonly unknown[]).includes(type)) throw new ChatError(20001, 'Type must be gcm, apn or fcm')
+      if (!(PUSH_TYPES as readonly unknown[]).includes(type))
+        throw new ChatError(20001, 'Type must be gcm, apn or fcm')
       return ctx.write(async (w) => {
         const base: CredentialRow = {
           sid: w.sid('CR'),

@@ -25,7 +25,8 @@ import type { Channel, Message, MessageMedia } from './types.ts'
 
 async function loadMessage(tx: ReadRepos, channel: Channel, sid: string): Promise<Message> {
   const m = isSid('IM', sid) ? await tx.messages.get(sid) : undefined
-  if (m === undefined || m.channelSid !== channel.sid) throw new ChatError(20404, 'Message not found')
+  if (m === undefined || m.channelSid !== channel.sid)
+    throw new ChatError(20404, 'Message not found')
   return m
 }
 
@@ -38,7 +39,8 @@ function checkAuthor(from: string | null | undefined): string {
 
 function checkClientId(id: string | null | undefined): string | null {
   if (id === null || id === undefined || id === '') return null
-  if (typeof id !== 'string' || id.length > 128 || !isCleanText(id)) throw new ChatError(20001, 'Invalid client message id')
+  if (typeof id !== 'string' || id.length > 128 || !isCleanText(id))
+    throw new ChatError(20001, 'Invalid client message id')
   return id
 }
 
@@ -53,11 +55,17 @@ export function messagesApi(ctx: Ctx): MessagesApi {
       const attributes = checkAttributes(input.attributes, LIMITS.messageAttributesBytes)
       const clientMessageId = checkClientId(input.clientMessageId)
       const adminFrom = actor.kind === 'admin' ? checkAuthor(input.from) : undefined
-      const { createdAt: createdAtIn, updatedAt: updatedAtIn } = actor.kind === 'admin' ? checkDates(input) : NO_DATES
+      const { createdAt: createdAtIn, updatedAt: updatedAtIn } =
+        actor.kind === 'admin' ? checkDates(input) : NO_DATES
       let media: MessageMedia | null = null
       if (input.mediaSid !== undefined && input.mediaSid !== null && input.mediaSid !== '') {
         if (!isSid('ME', input.mediaSid)) throw new ChatError(20001, 'Invalid MediaSid')
-        media = input.media ?? { sid: input.mediaSid, contentType: 'application/octet-stream', filename: null, size: 0 }
+        media = input.media ?? {
+          sid: input.mediaSid,
+          contentType: 'application/octet-stream',
+          filename: null,
+          size: 0,
+        }
       } else if (input.media) media = input.media
       const lastUpdatedBy = actor.kind === 'admin' ? (input.lastUpdatedBy ?? null) : null
       return ctx.write(async (w) => {
@@ -79,7 +87,9 @@ export function messagesApi(ctx: Ctx): MessagesApi {
           const prior = await w.tx.messages.getByClientId(channel.sid, from, clientMessageId)
           if (prior !== undefined) {
             const same =
-              prior.body === body && prior.attributes === attributes && (prior.media?.sid ?? null) === (media?.sid ?? null)
+              prior.body === body &&
+              prior.attributes === attributes &&
+              (prior.media?.sid ?? null) === (media?.sid ?? null)
             if (!same) throw new ChatError(20422)
             return { message: prior, duplicate: true }
           }
@@ -87,25 +97,31 @@ export function messagesApi(ctx: Ctx): MessagesApi {
         const index = channel.nextMessageIndex
         const sid = w.sid('IM')
         const createdAt = createdAtIn ?? w.now
-        const message = await w.emit(streams.messages(channel.sid), 'message_added', String(index), scopeOf(channel), (revision): Message => ({
-          sid,
-          accountSid: channel.accountSid,
-          serviceSid: channel.serviceSid,
-          channelSid: channel.sid,
-          from,
-          body,
-          attributes,
-          index,
-          type: media ? 'media' : 'text',
-          media,
-          wasEdited: false,
-          lastUpdatedBy,
-          clientMessageId,
-          memberSid,
-          createdAt,
-          updatedAt: updatedAtIn ?? createdAt,
-          revision,
-        }))
+        const message = await w.emit(
+          streams.messages(channel.sid),
+          'message_added',
+          String(index),
+          scopeOf(channel),
+          (revision): Message => ({
+            sid,
+            accountSid: channel.accountSid,
+            serviceSid: channel.serviceSid,
+            channelSid: channel.sid,
+            from,
+            body,
+            attributes,
+            index,
+            type: media ? 'media' : 'text',
+            media,
+            wasEdited: false,
+            lastUpdatedBy,
+            clientMessageId,
+            memberSid,
+            createdAt,
+            updatedAt: updatedAtIn ?? createdAt,
+            revision,
+          }),
+        )
         await w.tx.messages.put(message)
         // The channel document's lastMessage and messagesCount go live with the message (same transaction).
         await saveChannelTx(w, {
@@ -126,8 +142,10 @@ export function messagesApi(ctx: Ctx): MessagesApi {
       }
       return ctx.read(async (tx) => {
         const channel = await loadMemberChannel(tx, actor, serviceSid, channelRef)
-        return keysetPage(page, { max: 100, keyOf: (m: Message) => [m.index], keyLength: 1, desc }, (q) =>
-          tx.messages.list(channel.sid, q),
+        return keysetPage(
+          page,
+          { max: 100, keyOf: (m: Message) => [m.index], keyLength: 1, desc },
+          (q) => tx.messages.list(channel.sid, q),
         )
       })
     },
@@ -142,7 +160,9 @@ export function messagesApi(ctx: Ctx): MessagesApi {
     async fetchByIndex(actor, serviceSid, channelRef, index) {
       return ctx.read(async (tx) => {
         const channel = await loadMemberChannel(tx, actor, serviceSid, channelRef)
-        const m = Number.isSafeInteger(index) ? await tx.messages.getByIndex(channel.sid, index) : undefined
+        const m = Number.isSafeInteger(index)
+          ? await tx.messages.getByIndex(channel.sid, index)
+          : undefined
         if (m === undefined) throw new ChatError(20404, 'Message not found')
         return m
       })
@@ -151,8 +171,11 @@ export function messagesApi(ctx: Ctx): MessagesApi {
     async update(actor, serviceSid, channelRef, messageSid, input) {
       const body = input.body === undefined ? undefined : checkBody(input.body)
       const attributes =
-        input.attributes === undefined ? undefined : checkAttributes(input.attributes, LIMITS.messageAttributesBytes)
-      const from = actor.kind === 'admin' && input.from !== undefined ? checkAuthor(input.from) : undefined
+        input.attributes === undefined
+          ? undefined
+          : checkAttributes(input.attributes, LIMITS.messageAttributesBytes)
+      const from =
+        actor.kind === 'admin' && input.from !== undefined ? checkAuthor(input.from) : undefined
       const { createdAt, updatedAt } = actor.kind === 'admin' ? checkDates(input) : NO_DATES
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, serviceSid)
@@ -163,7 +186,12 @@ export function messagesApi(ctx: Ctx): MessagesApi {
           const access = await memberAccess(w.tx, actor, service, channel)
           message = await loadMessage(w.tx, channel, messageSid)
           const own = message.from === actor.identity
-          if (body !== undefined) requirePermission(access.perms, own ? 'editOwnMessage' : 'editAnyMessage', 'editAnyMessage')
+          if (body !== undefined)
+            requirePermission(
+              access.perms,
+              own ? 'editOwnMessage' : 'editAnyMessage',
+              'editAnyMessage',
+            )
           if (attributes !== undefined) {
             requirePermission(
               access.perms,
@@ -176,17 +204,23 @@ export function messagesApi(ctx: Ctx): MessagesApi {
           message = await loadMessage(w.tx, channel, messageSid)
           lastUpdatedBy = input.lastUpdatedBy ?? 'system'
         }
-        const next = await w.emit(streams.messages(channel.sid), 'message_updated', String(message.index), scopeOf(channel), (revision): Message => ({
-          ...message,
-          body: body ?? message.body,
-          attributes: attributes ?? message.attributes,
-          from: from ?? message.from,
-          wasEdited: message.wasEdited || (body !== undefined && body !== message.body),
-          lastUpdatedBy,
-          createdAt: createdAt ?? message.createdAt,
-          updatedAt: updatedAt ?? w.now,
-          revision,
-        }))
+        const next = await w.emit(
+          streams.messages(channel.sid),
+          'message_updated',
+          String(message.index),
+          scopeOf(channel),
+          (revision): Message => ({
+            ...message,
+            body: body ?? message.body,
+            attributes: attributes ?? message.attributes,
+            from: from ?? message.from,
+            wasEdited: message.wasEdited || (body !== undefined && body !== message.body),
+            lastUpdatedBy,
+            createdAt: createdAt ?? message.createdAt,
+            updatedAt: updatedAt ?? w.now,
+            revision,
+          }),
+        )
         await w.tx.messages.put(next)
         // An admin may re-date the newest message: the channel's lastMessage timestamp follows.
         if (next.index === channel.lastMessageIndex && next.createdAt !== channel.lastMessageAt) {
@@ -204,10 +238,20 @@ export function messagesApi(ctx: Ctx): MessagesApi {
         if (actor.kind === 'user') {
           const access = await memberAccess(w.tx, actor, service, channel)
           message = await loadMessage(w.tx, channel, messageSid)
-          requirePermission(access.perms, message.from === actor.identity ? 'deleteOwnMessage' : 'deleteAnyMessage', 'deleteAnyMessage')
+          requirePermission(
+            access.perms,
+            message.from === actor.identity ? 'deleteOwnMessage' : 'deleteAnyMessage',
+            'deleteAnyMessage',
+          )
         } else message = await loadMessage(w.tx, channel, messageSid)
         await w.tx.messages.delete(message.sid)
-        await w.emit(streams.messages(channel.sid), 'message_removed', String(message.index), scopeOf(channel), () => message)
+        await w.emit(
+          streams.messages(channel.sid),
+          'message_removed',
+          String(message.index),
+          scopeOf(channel),
+          () => message,
+        )
         let lastMessageIndex = channel.lastMessageIndex
         let lastMessageAt = channel.lastMessageAt
         if (message.index === channel.lastMessageIndex) {

@@ -36,7 +36,11 @@ interface Token {
 }
 
 /** Encodes a page token. */
-export function encodePageToken(direction: 'next' | 'previous', key: SortKey, desc: boolean): string {
+export function encodePageToken(
+  direction: 'next' | 'previous',
+  key: SortKey,
+  desc: boolean,
+): string {
   const t: Token = { d: direction === 'next' ? 'n' : 'p', k: [...key], o: desc ? 'd' : 'a' }
   return 'PT' + b64url(enc.encode(JSON.stringify(t)))
 }
@@ -46,7 +50,11 @@ export function encodePageToken(direction: 'next' | 'previous', key: SortKey, de
  *
  * @throws {ChatError} 20001 when the token is malformed, has the wrong key shape or another order.
  */
-export function decodePageToken(token: string, keyLength: number, desc: boolean): { next: boolean; key: SortKey } {
+export function decodePageToken(
+  token: string,
+  keyLength: number,
+  desc: boolean,
+): { next: boolean; key: SortKey } {
   const bad = (): ChatError => new ChatError(20001, 'Invalid PageToken')
   if (typeof token !== 'string' || !token.startsWith('PT') || token.length > 2048) throw bad()
   let t: Token
@@ -97,7 +105,10 @@ export async function keysetPage<T>(
     return {
       items,
       pageSize: size,
-      nextPageToken: rows.length > size && last !== undefined ? encodePageToken('next', opts.keyOf(last), desc) : null,
+      nextPageToken:
+        rows.length > size && last !== undefined
+          ? encodePageToken('next', opts.keyOf(last), desc)
+          : null,
       previousPageToken:
         tok === undefined
           ? null
@@ -112,7 +123,10 @@ export async function keysetPage<T>(
     items,
     pageSize: size,
     nextPageToken: encodePageToken('next', last !== undefined ? opts.keyOf(last) : tok.key, desc),
-    previousPageToken: rows.length > size && first !== undefined ? encodePageToken('previous', opts.keyOf(first), desc) : null,
+    previousPageToken:
+      rows.length > size && first !== undefined
+        ? encodePageToken('previous', opts.keyOf(first), desc)
+        : null,
   }
 }
 

@@ -34,7 +34,12 @@ export const LIMITS = {
 
 /** SID pattern of a prefix (case-insensitive hex, as the OAI spec allows). */
 export function isSid(prefix: string, value: string): boolean {
-  return typeof value === 'string' && value.length === 34 && value.startsWith(prefix) && /^[0-9a-fA-F]{32}$/.test(value.slice(2))
+  return (
+    typeof value === 'string' &&
+    value.length === 34 &&
+    value.startsWith(prefix) &&
+    /^[0-9a-fA-F]{32}$/.test(value.slice(2))
+  )
 }
 
 const CONTROL = /\p{Cc}/u
@@ -55,7 +60,8 @@ export const RESERVED_IDENTITIES: ReadonlySet<string> = new Set(['system', 'priv
  * 50206 shaped like a user SID; 50203 reserved.
  */
 export function checkIdentity(identity: unknown): string {
-  if (typeof identity !== 'string' || identity.length === 0) throw new ChatError(20001, 'Identity is required')
+  if (typeof identity !== 'string' || identity.length === 0)
+    throw new ChatError(20001, 'Identity is required')
   if (identity.length > LIMITS.identity) throw new ChatError(50207)
   if (!isCleanText(identity)) throw new ChatError(20001, 'Identity contains invalid characters')
   if (/^US[0-9a-fA-F]{32}$/.test(identity)) throw new ChatError(50206)
@@ -94,7 +100,10 @@ export function checkAttributes(
   if (value === null || value === undefined || value === '') return '{}'
   if (typeof value !== 'string') throw new ChatError(20001, 'Attributes must be a JSON string')
   if (utf8Length(value) > maxBytes) {
-    throw new ChatError(tooLongCode, tooLongCode === 50303 ? undefined : `Attributes exceed ${maxBytes} bytes`)
+    throw new ChatError(
+      tooLongCode,
+      tooLongCode === 50303 ? undefined : `Attributes exceed ${maxBytes} bytes`,
+    )
   }
   try {
     JSON.parse(value)
@@ -135,7 +144,10 @@ export function checkDates(input: { dateCreated?: number; dateUpdated?: number }
   createdAt: number | undefined
   updatedAt: number | undefined
 } {
-  return { createdAt: checkDate(input.dateCreated, 'DateCreated'), updatedAt: checkDate(input.dateUpdated, 'DateUpdated') }
+  return {
+    createdAt: checkDate(input.dateCreated, 'DateCreated'),
+    updatedAt: checkDate(input.dateUpdated, 'DateUpdated'),
+  }
 }
 
 /**
@@ -146,7 +158,8 @@ export function checkDates(input: { dateCreated?: number; dateUpdated?: number }
 export function checkFriendlyName(value: string | null | undefined, max: number): string | null {
   if (value === null || value === undefined || value === '') return null
   if (typeof value !== 'string') throw new ChatError(20001, 'FriendlyName must be a string')
-  if (value.length > max) throw new ChatError(20001, `FriendlyName is longer than ${max} characters`)
+  if (value.length > max)
+    throw new ChatError(20001, `FriendlyName is longer than ${max} characters`)
   if (!isCleanText(value)) throw new ChatError(20001, 'FriendlyName contains invalid characters')
   return value
 }
@@ -181,12 +194,16 @@ export function checkRoleType(type: unknown): RoleType {
  * @throws {ChatError} 50104 a permission invalid for the scope; 20001 an empty list.
  */
 export function checkPermissions(type: RoleType, permissions: readonly unknown[]): string[] {
-  if (!Array.isArray(permissions) || permissions.length === 0) throw new ChatError(20001, 'Permission is required')
+  if (!Array.isArray(permissions) || permissions.length === 0)
+    throw new ChatError(20001, 'Permission is required')
   const valid = type === 'channel' ? CHANNEL_PERMISSIONS : DEPLOYMENT_PERMISSIONS
   const out: string[] = []
   for (const p of permissions) {
     if (typeof p !== 'string' || !valid.includes(p)) {
-      throw new ChatError(50104, `Permission not found: ${typeof p === 'string' ? p.slice(0, 64) : typeof p}`)
+      throw new ChatError(
+        50104,
+        `Permission not found: ${typeof p === 'string' ? p.slice(0, 64) : typeof p}`,
+      )
     }
     if (!out.includes(p)) out.push(p)
   }
@@ -209,7 +226,11 @@ const CHANNEL_USER_PERMISSIONS = [
 ] as const
 
 /** Moderation of other people's messages. */
-const MESSAGE_MODERATION = ['editAnyMessage', 'editAnyMessageAttributes', 'deleteAnyMessage'] as const
+const MESSAGE_MODERATION = [
+  'editAnyMessage',
+  'editAnyMessageAttributes',
+  'deleteAnyMessage',
+] as const
 
 /**
  * The four default roles created with every service. The channel user list is the extended one of §11 (the
@@ -259,7 +280,10 @@ export const DEFAULT_ROLES = {
     type: 'channel',
     permissions: CHANNEL_USER_PERMISSIONS,
   },
-} as const satisfies Record<string, { friendlyName: string; type: RoleType; permissions: readonly string[] }>
+} as const satisfies Record<
+  string,
+  { friendlyName: string; type: RoleType; permissions: readonly string[] }
+>
 
 /** Permissions valid on channel roles (chat-rest-v2.md §11): exactly those of the `channel admin` role. */
 export const CHANNEL_PERMISSIONS: readonly string[] = DEFAULT_ROLES.channelAdmin.permissions
@@ -314,7 +338,10 @@ export function checkInt(
   code: 20001 | 50061 = 20001,
 ): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ChatError(code, code === 50061 ? undefined : `${name} must be an integer between ${min} and ${max}`)
+    throw new ChatError(
+      code,
+      code === 50061 ? undefined : `${name} must be an integer between ${min} and ${max}`,
+    )
   }
   return value
 }
@@ -337,7 +364,10 @@ export function defaultServiceSettings(): Omit<
     reachabilityEnabled: false,
     typingIndicatorTimeout: 5,
     consumptionReportInterval: 10,
-    limits: { channelMembers: LIMITS.defaultChannelMembers, userChannels: LIMITS.defaultUserChannels },
+    limits: {
+      channelMembers: LIMITS.defaultChannelMembers,
+      userChannels: LIMITS.defaultUserChannels,
+    },
     preWebhookUrl: null,
     postWebhookUrl: null,
     webhookMethod: 'POST',
@@ -373,4 +403,7 @@ export const DEFAULT_BINDING_MESSAGE_TYPES: readonly string[] = [
  * Every chat notification type a binding may carry: the defaults plus `consumption_update`, which twilio-chat 6 also
  * subscribes (as `twilio.channel.consumption_update`).
  */
-export const BINDING_MESSAGE_TYPES: readonly string[] = [...DEFAULT_BINDING_MESSAGE_TYPES, 'consumption_update']
+export const BINDING_MESSAGE_TYPES: readonly string[] = [
+  ...DEFAULT_BINDING_MESSAGE_TYPES,
+  'consumption_update',
+]

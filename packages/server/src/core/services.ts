@@ -22,9 +22,17 @@ import { deleteUserTx } from './users.ts'
 import type { NotificationSetting, Role, RoleType, Service, ServiceUpdate } from './types.ts'
 
 /** Creates a service and its four default roles inside `w`. */
-export async function createServiceTx(w: Wtx, accountSid: string, friendlyName: string): Promise<Service> {
+export async function createServiceTx(
+  w: Wtx,
+  accountSid: string,
+  friendlyName: string,
+): Promise<Service> {
   const serviceSid = w.sid('IS')
-  const makeRole = async (def: { friendlyName: string; type: RoleType; permissions: readonly string[] }) => {
+  const makeRole = async (def: {
+    friendlyName: string
+    type: RoleType
+    permissions: readonly string[]
+  }) => {
     const role: Role = {
       sid: w.sid('RL'),
       accountSid,
@@ -72,7 +80,8 @@ function mergeSetting<T extends NotificationSetting>(base: T, patch: Partial<T> 
     if (k === 'enabled' || k === 'badgeCountEnabled') {
       if (typeof v !== 'boolean') throw new ChatError(20001, `Notifications ${k} must be a boolean`)
     } else if (k === 'template' || k === 'sound') {
-      if (v !== null && (typeof v !== 'string' || v.length > 1024)) throw new ChatError(20001, `Invalid ${k}`)
+      if (v !== null && (typeof v !== 'string' || v.length > 1024))
+        throw new ChatError(20001, `Invalid ${k}`)
     } else continue
     ;(out as Record<string, unknown>)[k] = v
   }
@@ -98,7 +107,9 @@ export function servicesApi(ctx: Ctx): ServicesApi {
     async list(actor, page) {
       requireAdmin(actor)
       return ctx.read((tx) =>
-        keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) => tx.services.list(actor.accountSid, q)),
+        keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) =>
+          tx.services.list(actor.accountSid, q),
+        ),
       )
     },
     async fetch(actor, serviceSid) {
@@ -110,39 +121,64 @@ export function servicesApi(ctx: Ctx): ServicesApi {
       return ctx.write(async (w) => {
         const s = await loadService(w.tx, actor, serviceSid)
         const next: Service = structuredClone(s)
-        if (input.friendlyName !== undefined) next.friendlyName = requireName(input.friendlyName, LIMITS.friendlyName)
+        if (input.friendlyName !== undefined)
+          next.friendlyName = requireName(input.friendlyName, LIMITS.friendlyName)
         if (input.defaultServiceRoleSid !== undefined)
-          next.defaultServiceRoleSid = (await loadRole(w.tx, s, input.defaultServiceRoleSid, 'deployment')).sid
+          next.defaultServiceRoleSid = (
+            await loadRole(w.tx, s, input.defaultServiceRoleSid, 'deployment')
+          ).sid
         if (input.defaultChannelRoleSid !== undefined)
-          next.defaultChannelRoleSid = (await loadRole(w.tx, s, input.defaultChannelRoleSid, 'channel')).sid
+          next.defaultChannelRoleSid = (
+            await loadRole(w.tx, s, input.defaultChannelRoleSid, 'channel')
+          ).sid
         if (input.defaultChannelCreatorRoleSid !== undefined)
-          next.defaultChannelCreatorRoleSid = (await loadRole(w.tx, s, input.defaultChannelCreatorRoleSid, 'channel')).sid
+          next.defaultChannelCreatorRoleSid = (
+            await loadRole(w.tx, s, input.defaultChannelCreatorRoleSid, 'channel')
+          ).sid
         const bool = (v: unknown, name: string): boolean => {
           if (typeof v !== 'boolean') throw new ChatError(20001, `${name} must be a boolean`)
           return v
         }
-        if (input.readStatusEnabled !== undefined) next.readStatusEnabled = bool(input.readStatusEnabled, 'ReadStatusEnabled')
+        if (input.readStatusEnabled !== undefined)
+          next.readStatusEnabled = bool(input.readStatusEnabled, 'ReadStatusEnabled')
         if (input.reachabilityEnabled !== undefined)
           next.reachabilityEnabled = bool(input.reachabilityEnabled, 'ReachabilityEnabled')
         if (input.typingIndicatorTimeout !== undefined)
-          next.typingIndicatorTimeout = checkInt(input.typingIndicatorTimeout, 1, 3600, 'TypingIndicatorTimeout')
+          next.typingIndicatorTimeout = checkInt(
+            input.typingIndicatorTimeout,
+            1,
+            3600,
+            'TypingIndicatorTimeout',
+          )
         if (input.consumptionReportInterval !== undefined)
-          next.consumptionReportInterval = checkInt(input.consumptionReportInterval, 1, 3600, 'ConsumptionReportInterval')
+          next.consumptionReportInterval = checkInt(
+            input.consumptionReportInterval,
+            1,
+            3600,
+            'ConsumptionReportInterval',
+          )
         const n = input.notifications
         if (n !== undefined) {
           next.notifications = {
             newMessage: mergeSetting(next.notifications.newMessage, n.newMessage),
             addedToChannel: mergeSetting(next.notifications.addedToChannel, n.addedToChannel),
-            removedFromChannel: mergeSetting(next.notifications.removedFromChannel, n.removedFromChannel),
+            removedFromChannel: mergeSetting(
+              next.notifications.removedFromChannel,
+              n.removedFromChannel,
+            ),
             invitedToChannel: mergeSetting(next.notifications.invitedToChannel, n.invitedToChannel),
-            logEnabled: n.logEnabled === undefined ? next.notifications.logEnabled : bool(n.logEnabled, 'LogEnabled'),
+            logEnabled:
+              n.logEnabled === undefined
+                ? next.notifications.logEnabled
+                : bool(n.logEnabled, 'LogEnabled'),
           }
         }
         if (input.preWebhookUrl !== undefined) next.preWebhookUrl = checkUrl(input.preWebhookUrl)
         if (input.postWebhookUrl !== undefined) next.postWebhookUrl = checkUrl(input.postWebhookUrl)
         if (input.webhookMethod !== undefined) {
           const m = String(input.webhookMethod).toUpperCase()
-          if (m !== 'GET' && m !== 'POST') throw new ChatError(20001, 'WebhookMethod must be GET or POST')
+          if (m !== 'GET' && m !== 'POST')
+            throw new ChatError(20001, 'WebhookMethod must be GET or POST')
           next.webhookMethod = m
         }
         if (input.webhookFilters !== undefined) {
@@ -152,13 +188,34 @@ export function servicesApi(ctx: Ctx): ServicesApi {
           next.webhookFilters = [...new Set(input.webhookFilters)]
         }
         if (input.preWebhookRetryCount !== undefined)
-          next.preWebhookRetryCount = checkInt(input.preWebhookRetryCount, 0, 3, 'PreWebhookRetryCount')
+          next.preWebhookRetryCount = checkInt(
+            input.preWebhookRetryCount,
+            0,
+            3,
+            'PreWebhookRetryCount',
+          )
         if (input.postWebhookRetryCount !== undefined)
-          next.postWebhookRetryCount = checkInt(input.postWebhookRetryCount, 0, 3, 'PostWebhookRetryCount')
+          next.postWebhookRetryCount = checkInt(
+            input.postWebhookRetryCount,
+            0,
+            3,
+            'PostWebhookRetryCount',
+          )
         if (input.limits?.channelMembers !== undefined)
-          next.limits.channelMembers = checkInt(input.limits.channelMembers, 1, LIMITS.maxServiceLimit, 'Limits.ChannelMembers', 50061)
+          next.limits.channelMembers = checkInt(
+            input.limits.channelMembers,
+            1,
+            LIMITS.maxServiceLimit,
+            'Limits.ChannelMembers',
+            50061,
+          )
         if (input.limits?.userChannels !== undefined)
-          next.limits.userChannels = checkInt(input.limits.userChannels, 1, LIMITS.maxServiceLimit, 'Limits.UserChannels')
+          next.limits.userChannels = checkInt(
+            input.limits.userChannels,
+            1,
+            LIMITS.maxServiceLimit,
+            'Limits.UserChannels',
+          )
         if (input.media?.compatibilityMessage !== undefined) {
           const m = input.media.compatibilityMessage
           if (m !== null && (typeof m !== 'string' || m.length > 1024))
@@ -228,7 +285,9 @@ export function rolesApi(ctx: Ctx): RolesApi {
     async list(actor, serviceSid, page) {
       return ctx.read(async (tx) => {
         const s = await loadService(tx, actor, serviceSid)
-        return keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) => tx.roles.list(s.sid, q))
+        return keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) =>
+          tx.roles.list(s.sid, q),
+        )
       })
     },
     async fetch(actor, serviceSid, roleSid) {
@@ -238,7 +297,11 @@ export function rolesApi(ctx: Ctx): RolesApi {
       requireAdmin(actor)
       return ctx.write(async (w) => {
         const role = await loadRole(w.tx, await loadService(w.tx, actor, serviceSid), roleSid)
-        const next: Role = { ...role, permissions: checkPermissions(role.type, input.permissions), updatedAt: w.now }
+        const next: Role = {
+          ...role,
+          permissions: checkPermissions(role.type, input.permissions),
+          updatedAt: w.now,
+        }
         await w.tx.roles.put(next)
         return next
       })
@@ -248,7 +311,13 @@ export function rolesApi(ctx: Ctx): RolesApi {
       await ctx.write(async (w) => {
         const s = await loadService(w.tx, actor, serviceSid)
         const role = await loadRole(w.tx, s, roleSid)
-        if ([s.defaultServiceRoleSid, s.defaultChannelRoleSid, s.defaultChannelCreatorRoleSid].includes(role.sid)) {
+        if (
+          [
+            s.defaultServiceRoleSid,
+            s.defaultChannelRoleSid,
+            s.defaultChannelCreatorRoleSid,
+          ].includes(role.sid)
+        ) {
           throw new ChatError(20409, 'Role is a default role of the service')
         }
         await w.tx.roles.delete(role.sid)

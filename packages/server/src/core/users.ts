@@ -70,7 +70,11 @@ export async function deleteUserTx(w: Wtx, service: Service, user: User): Promis
     }
   }
   for (;;) {
-    const bs = await w.tx.bindings.list(service.sid, { identities: [user.identity] }, { limit: 500 })
+    const bs = await w.tx.bindings.list(
+      service.sid,
+      { identities: [user.identity] },
+      { limit: 500 },
+    )
     if (bs.length === 0) break
     for (const b of bs) await w.tx.bindings.delete(b.sid)
   }
@@ -80,7 +84,8 @@ export async function deleteUserTx(w: Wtx, service: Service, user: User): Promis
 
 /** List reads never carry reachability (chat-rest-v2.md §6.5). */
 const forList = (u: User): User => ({ ...u, isOnline: null, isNotifiable: null })
-const forFetch = (s: Service, u: User): User => (s.reachabilityEnabled ? u : { ...u, isOnline: null })
+const forFetch = (s: Service, u: User): User =>
+  s.reachabilityEnabled ? u : { ...u, isOnline: null }
 
 /** The Users API. */
 export function usersApi(ctx: Ctx): UsersApi {
@@ -92,7 +97,8 @@ export function usersApi(ctx: Ctx): UsersApi {
       const friendlyName = checkFriendlyName(input.friendlyName, LIMITS.friendlyName)
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, serviceSid)
-        if ((await w.tx.users.getByIdentity(service.sid, identity)) !== undefined) throw new ChatError(50201)
+        if ((await w.tx.users.getByIdentity(service.sid, identity)) !== undefined)
+          throw new ChatError(50201)
         const roleSid =
           input.roleSid !== undefined
             ? (await loadRole(w.tx, service, input.roleSid, 'deployment')).sid
@@ -105,7 +111,9 @@ export function usersApi(ctx: Ctx): UsersApi {
     async list(actor, serviceSid, page) {
       return ctx.read(async (tx) => {
         const service = await loadService(tx, actor, serviceSid)
-        const p = await keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) => tx.users.list(service.sid, q))
+        const p = await keysetPage(page, { max: 100, keyOf: byCreated, keyLength: 2 }, (q) =>
+          tx.users.list(service.sid, q),
+        )
         return { ...p, items: p.items.map(forList) }
       })
     },
@@ -119,9 +127,13 @@ export function usersApi(ctx: Ctx): UsersApi {
 
     async update(actor, serviceSid, ref, input) {
       const attributes =
-        input.attributes === undefined ? undefined : checkAttributes(input.attributes, LIMITS.userAttributesBytes)
+        input.attributes === undefined
+          ? undefined
+          : checkAttributes(input.attributes, LIMITS.userAttributesBytes)
       const friendlyName =
-        input.friendlyName === undefined ? undefined : checkFriendlyName(input.friendlyName, LIMITS.friendlyName)
+        input.friendlyName === undefined
+          ? undefined
+          : checkFriendlyName(input.friendlyName, LIMITS.friendlyName)
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, serviceSid)
         let user: User
@@ -131,19 +143,30 @@ export function usersApi(ctx: Ctx): UsersApi {
           await ensureUser(w, service, actor.identity)
           user = await loadUser(w.tx, service, ref)
           const perms = await permissionsOf(w.tx, service, actor.identity, undefined)
-          requirePermission(perms, user.identity === actor.identity ? 'editOwnUserInfo' : 'editAnyUserInfo', 'editAnyUserInfo')
+          requirePermission(
+            perms,
+            user.identity === actor.identity ? 'editOwnUserInfo' : 'editAnyUserInfo',
+            'editAnyUserInfo',
+          )
         } else {
           user = await loadUser(w.tx, service, ref)
-          if (input.roleSid !== undefined) next.roleSid = (await loadRole(w.tx, service, input.roleSid, 'deployment')).sid
+          if (input.roleSid !== undefined)
+            next.roleSid = (await loadRole(w.tx, service, input.roleSid, 'deployment')).sid
         }
         if (attributes !== undefined) next.attributes = attributes
         if (friendlyName !== undefined) next.friendlyName = friendlyName
-        const updated = await w.emit(streams.user(user.sid), 'user_updated', null, scopeOf(user), (revision): User => ({
-          ...user,
-          ...next,
-          updatedAt: w.now,
-          revision,
-        }))
+        const updated = await w.emit(
+          streams.user(user.sid),
+          'user_updated',
+          null,
+          scopeOf(user),
+          (revision): User => ({
+            ...user,
+            ...next,
+            updatedAt: w.now,
+            revision,
+          }),
+        )
         await w.tx.users.put(updated)
         return forFetch(service, updated)
       })
@@ -184,7 +207,10 @@ export function usersApi(ctx: Ctx): UsersApi {
 }
 
 /** The actor's service and (if it exists) user, from one read. @throws {ChatError} 20404 unknown service. */
-async function readOwnUser(ctx: Ctx, actor: UserActor): Promise<{ service: Service; user: User | undefined }> {
+async function readOwnUser(
+  ctx: Ctx,
+  actor: UserActor,
+): Promise<{ service: Service; user: User | undefined }> {
   return ctx.read(async (tx) => {
     const service = await loadService(tx, actor, actor.serviceSid)
     return { service, user: await tx.users.getByIdentity(service.sid, actor.identity) }
@@ -210,7 +236,9 @@ async function unreadCount(tx: ReadRepos, ch: Channel, lastConsumed: number): Pr
 async function view(tx: ReadRepos, uc: UserChannel, channel?: Channel): Promise<UserChannelView> {
   const ch = channel ?? (await tx.channels.get(uc.channelSid))
   const unread =
-    uc.lastConsumedMessageIndex === null || ch === undefined ? null : await unreadCount(tx, ch, uc.lastConsumedMessageIndex)
+    uc.lastConsumedMessageIndex === null || ch === undefined
+      ? null
+      : await unreadCount(tx, ch, uc.lastConsumedMessageIndex)
   return { ...uc, unreadMessagesCount: unread }
 }
 
@@ -255,7 +283,11 @@ export function userChannelsApi(ctx: Ctx): UserChannelsApi {
     },
 
     async update(actor, serviceSid, userRef, channelRef, input) {
-      if (input.notificationLevel !== undefined && input.notificationLevel !== 'default' && input.notificationLevel !== 'muted') {
+      if (
+        input.notificationLevel !== undefined &&
+        input.notificationLevel !== 'default' &&
+        input.notificationLevel !== 'muted'
+      ) {
         throw new ChatError(20001, 'NotificationLevel must be default or muted')
       }
       const idx = input.lastConsumedMessageIndex
@@ -272,19 +304,29 @@ export function userChannelsApi(ctx: Ctx): UserChannelsApi {
           })
           const patch: Parameters<typeof updateMemberTx>[3] = {}
           if (idx !== undefined) patch.lastConsumedMessageIndex = idx
-          patch.lastConsumptionTimestamp = input.lastConsumptionTimestamp ?? (idx === null ? null : w.now)
+          patch.lastConsumptionTimestamp =
+            input.lastConsumptionTimestamp ?? (idx === null ? null : w.now)
           await updateMemberTx(w, channel, member, patch)
           current = (await w.tx.userChannels.get(user.sid, channel.sid)) ?? current
         }
-        if (input.notificationLevel !== undefined && input.notificationLevel !== current.notificationLevel) {
+        if (
+          input.notificationLevel !== undefined &&
+          input.notificationLevel !== current.notificationLevel
+        ) {
           const level = input.notificationLevel as UserChannel['notificationLevel']
           const base = current
-          current = await w.emit(streams.userChannels(user.sid), 'user_channel_updated', channel.sid, scopeOf(channel), (revision) => ({
-            ...base,
-            notificationLevel: level,
-            updatedAt: w.now,
-            revision,
-          }))
+          current = await w.emit(
+            streams.userChannels(user.sid),
+            'user_channel_updated',
+            channel.sid,
+            scopeOf(channel),
+            (revision) => ({
+              ...base,
+              notificationLevel: level,
+              updatedAt: w.now,
+              revision,
+            }),
+          )
           await w.tx.userChannels.put(current)
         }
         return view(w.tx, current, channel)
@@ -298,7 +340,10 @@ export function userChannelsApi(ctx: Ctx): UserChannelsApi {
         const member = await w.tx.members.getByIdentity(channel.sid, user.identity)
         if (member !== undefined) {
           if (actor.kind === 'user') {
-            requirePermission(await permissionsOf(w.tx, service, actor.identity, member), 'leaveChannel')
+            requirePermission(
+              await permissionsOf(w.tx, service, actor.identity, member),
+              'leaveChannel',
+            )
           }
           await removeMemberTx(w, channel, member)
         }
@@ -321,13 +366,19 @@ function checkBindingType(t: unknown): BindingType {
 }
 
 function checkEndpoint(v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > LIMITS.bindingField) throw new ChatError(20001, 'Invalid Endpoint')
+  if (typeof v !== 'string' || v.length === 0 || v.length > LIMITS.bindingField)
+    throw new ChatError(20001, 'Invalid Endpoint')
   return v
 }
 
 function checkAddress(v: unknown): string | null {
   if (v === null || v === undefined) return null
-  if (typeof v !== 'string' || v.length === 0 || v.length > LIMITS.bindingField || !isCleanText(v)) {
+  if (
+    typeof v !== 'string' ||
+    v.length === 0 ||
+    v.length > LIMITS.bindingField ||
+    !isCleanText(v)
+  ) {
     throw new ChatError(20001, 'Invalid binding address')
   }
   return v
@@ -356,8 +407,17 @@ interface Registration {
 }
 
 /** The actor's bindings of one type (at most `LIMITS.bindingsPerType`, plus at worst one being replaced). */
-function bindingsOfType(w: Wtx, serviceSid: string, identity: string, type: BindingType): Promise<Binding[]> {
-  return w.tx.bindings.list(serviceSid, { identities: [identity], bindingTypes: [type] }, { limit: 1000 })
+function bindingsOfType(
+  w: Wtx,
+  serviceSid: string,
+  identity: string,
+  type: BindingType,
+): Promise<Binding[]> {
+  return w.tx.bindings.list(
+    serviceSid,
+    { identities: [identity], bindingTypes: [type] },
+    { limit: 1000 },
+  )
 }
 
 /**
@@ -369,13 +429,18 @@ async function saveBindingTx(w: Wtx, actor: UserActor, r: Registration): Promise
   const user = await ensureUser(w, service, actor.identity)
   let credentialSid: string | null = null
   if (r.credentialSid !== undefined && r.credentialSid !== null) {
-    const cred = isSid('CR', r.credentialSid) ? await w.tx.credentials.get(r.credentialSid) : undefined
-    if (cred === undefined || cred.accountSid !== service.accountSid) throw new ChatError(20404, 'Credential not found')
+    const cred = isSid('CR', r.credentialSid)
+      ? await w.tx.credentials.get(r.credentialSid)
+      : undefined
+    if (cred === undefined || cred.accountSid !== service.accountSid)
+      throw new ChatError(20404, 'Credential not found')
     credentialSid = cred.sid
   }
   const same = await bindingsOfType(w, service.sid, user.identity, r.bindingType)
   const existing = same.find((b) => b.endpoint === r.endpoint)
-  const others = same.filter((b) => b !== existing).sort((a, b) => a.updatedAt - b.updatedAt || a.createdAt - b.createdAt)
+  const others = same
+    .filter((b) => b !== existing)
+    .sort((a, b) => a.updatedAt - b.updatedAt || a.createdAt - b.createdAt)
   for (const old of others.slice(0, Math.max(0, others.length - (LIMITS.bindingsPerType - 1)))) {
     await w.tx.bindings.delete(old.sid)
   }
@@ -394,7 +459,8 @@ async function saveBindingTx(w: Wtx, actor: UserActor, r: Registration): Promise
     updatedAt: w.now,
   }
   await w.tx.bindings.put(binding)
-  if (isPush(binding) && user.isNotifiable !== true) await setReachabilityTx(w, user, { isNotifiable: true })
+  if (isPush(binding) && user.isNotifiable !== true)
+    await setReachabilityTx(w, user, { isNotifiable: true })
   return binding
 }
 
@@ -407,11 +473,17 @@ async function setReachabilityTx(
   user: User,
   patch: { isOnline: boolean } | { isNotifiable: boolean },
 ): Promise<User> {
-  const next = await w.emit(streams.user(user.sid), 'reachability_updated', 'reachability', scopeOf(user), (revision) => ({
-    ...user,
-    ...patch,
-    revision,
-  }))
+  const next = await w.emit(
+    streams.user(user.sid),
+    'reachability_updated',
+    'reachability',
+    scopeOf(user),
+    (revision) => ({
+      ...user,
+      ...patch,
+      revision,
+    }),
+  )
   await w.tx.users.put(next)
   return next
 }
@@ -422,24 +494,37 @@ const isPush = (b: Binding): boolean => (PUSH_TYPES as readonly string[]).includ
 async function removeBindingTx(w: Wtx, b: Binding): Promise<void> {
   await w.tx.bindings.delete(b.sid)
   if (!isPush(b)) return
-  const rest = await w.tx.bindings.list(b.serviceSid, { identities: [b.identity], bindingTypes: PUSH_TYPES }, { limit: 1 })
+  const rest = await w.tx.bindings.list(
+    b.serviceSid,
+    { identities: [b.identity], bindingTypes: PUSH_TYPES },
+    { limit: 1 },
+  )
   if (rest.length === 0) {
     const user = await w.tx.users.get(b.userSid)
-    if (user !== undefined && user.isNotifiable === true) await setReachabilityTx(w, user, { isNotifiable: false })
+    if (user !== undefined && user.isNotifiable === true)
+      await setReachabilityTx(w, user, { isNotifiable: false })
   }
 }
 
 /** The Bindings API. */
 export function bindingsApi(ctx: Ctx): BindingsApi {
-  const loadBinding = async (tx: ReadRepos, actor: Actor, serviceSid: string, sid: string, userRef?: string) => {
+  const loadBinding = async (
+    tx: ReadRepos,
+    actor: Actor,
+    serviceSid: string,
+    sid: string,
+    userRef?: string,
+  ) => {
     const service = await loadService(tx, actor, serviceSid)
     const b = isSid('BS', sid) ? await tx.bindings.get(sid) : undefined
-    if (b === undefined || b.serviceSid !== service.sid) throw new ChatError(20404, 'Binding not found')
+    if (b === undefined || b.serviceSid !== service.sid)
+      throw new ChatError(20404, 'Binding not found')
     if (userRef !== undefined) {
       const user = await loadUser(tx, service, userRef)
       if (b.userSid !== user.sid) throw new ChatError(20404, 'Binding not found')
     }
-    if (actor.kind === 'user' && b.identity !== actor.identity) throw new ChatError(20404, 'Binding not found')
+    if (actor.kind === 'user' && b.identity !== actor.identity)
+      throw new ChatError(20404, 'Binding not found')
     return b
   }
   return {
@@ -447,9 +532,16 @@ export function bindingsApi(ctx: Ctx): BindingsApi {
       const bindingType = checkBindingType(input.bindingType)
       const endpoint = checkEndpoint(input.endpoint)
       const messageTypes = input.messageTypes ?? [...DEFAULT_BINDING_MESSAGE_TYPES]
-      for (const t of messageTypes) if (!BINDING_MESSAGE_TYPES.includes(t)) throw new ChatError(20001, 'Invalid message type')
+      for (const t of messageTypes)
+        if (!BINDING_MESSAGE_TYPES.includes(t)) throw new ChatError(20001, 'Invalid message type')
       const address = checkAddress(input.address)
-      const r: Registration = { endpoint, bindingType, messageTypes: [...new Set(messageTypes)], credentialSid: input.credentialSid, address }
+      const r: Registration = {
+        endpoint,
+        bindingType,
+        messageTypes: [...new Set(messageTypes)],
+        credentialSid: input.credentialSid,
+        address,
+      }
       return ctx.write((w) => saveBindingTx(w, actor, r))
     },
 
@@ -468,11 +560,14 @@ export function bindingsApi(ctx: Ctx): BindingsApi {
       const bindingType = checkBindingType(ref.bindingType)
       const endpoint = ref.endpoint === undefined ? undefined : checkEndpoint(ref.endpoint)
       const address = ref.address === undefined ? undefined : checkAddress(ref.address)
-      if (endpoint === undefined && address === undefined) throw new ChatError(20001, 'Endpoint or address is required')
+      if (endpoint === undefined && address === undefined)
+        throw new ChatError(20001, 'Endpoint or address is required')
       return ctx.write(async (w) => {
         const service = await loadService(w.tx, actor, actor.serviceSid)
         const gone = (await bindingsOfType(w, service.sid, actor.identity, bindingType)).filter(
-          (b) => (endpoint === undefined || b.endpoint === endpoint) && (address === undefined || (b.address ?? null) === address),
+          (b) =>
+            (endpoint === undefined || b.endpoint === endpoint) &&
+            (address === undefined || (b.address ?? null) === address),
         )
         for (const b of gone) await removeBindingTx(w, b)
         return gone.length > 0
@@ -483,9 +578,11 @@ export function bindingsApi(ctx: Ctx): BindingsApi {
       return ctx.read(async (tx) => {
         const service = await loadService(tx, actor, serviceSid)
         let identities = filter?.identities?.length ? [...filter.identities] : undefined
-        if (filter?.userRef !== undefined) identities = [(await loadUser(tx, service, filter.userRef)).identity]
+        if (filter?.userRef !== undefined)
+          identities = [(await loadUser(tx, service, filter.userRef)).identity]
         if (actor.kind === 'user') {
-          if (identities !== undefined && identities.some((i) => i !== actor.identity)) throw new ChatError(50107)
+          if (identities !== undefined && identities.some((i) => i !== actor.identity))
+            throw new ChatError(50107)
           identities = [actor.identity]
         }
         return keysetPage(page, { max: 50, keyOf: byCreated, keyLength: 2 }, (q) =>
@@ -499,7 +596,9 @@ export function bindingsApi(ctx: Ctx): BindingsApi {
     },
 
     async delete(actor, serviceSid, bindingSid, userRef) {
-      await ctx.write(async (w) => removeBindingTx(w, await loadBinding(w.tx, actor, serviceSid, bindingSid, userRef)))
+      await ctx.write(async (w) =>
+        removeBindingTx(w, await loadBinding(w.tx, actor, serviceSid, bindingSid, userRef)),
+      )
     },
   }
 }

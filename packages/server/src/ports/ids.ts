@@ -5,7 +5,8 @@
  */
 
 /** Two-letter SID prefixes Parley generates (chat-rest-v2.md §4). */
-export type SidPrefix = 'AC' | 'SK' | 'IS' | 'CH' | 'MB' | 'IM' | 'US' | 'RL' | 'CR' | 'IN' | 'BS' | 'WH' | 'ME'
+export type SidPrefix =
+  'AC' | 'SK' | 'IS' | 'CH' | 'MB' | 'IM' | 'US' | 'RL' | 'CR' | 'IN' | 'BS' | 'WH' | 'ME'
 
 /**
  * Generator of identifiers and secrets.

@@ -102,16 +102,28 @@ export interface ReadRepos {
   channels: Getter<Channel> & {
     getByUniqueName(serviceSid: string, uniqueName: string): Promise<Channel | undefined>
     /** `types` empty or undefined = all types. */
-    list(serviceSid: string, filter: { types?: readonly string[] | undefined }, q: PageQuery): Promise<Channel[]>
+    list(
+      serviceSid: string,
+      filter: { types?: readonly string[] | undefined },
+      q: PageQuery,
+    ): Promise<Channel[]>
   }
   members: Getter<Member> & {
     getByIdentity(channelSid: string, identity: string): Promise<Member | undefined>
     /** `identities` empty or undefined = all. */
-    list(channelSid: string, filter: { identities?: readonly string[] | undefined }, q: PageQuery): Promise<Member[]>
+    list(
+      channelSid: string,
+      filter: { identities?: readonly string[] | undefined },
+      q: PageQuery,
+    ): Promise<Member[]>
   }
   messages: Getter<Message> & {
     getByIndex(channelSid: string, index: number): Promise<Message | undefined>
-    getByClientId(channelSid: string, from: string, clientMessageId: string): Promise<Message | undefined>
+    getByClientId(
+      channelSid: string,
+      from: string,
+      clientMessageId: string,
+    ): Promise<Message | undefined>
     /** Keyset on `[index]`. */
     list(channelSid: string, q: PageQuery): Promise<Message[]>
     /** How many messages of the channel exist with `index > afterIndex` (unread counts). */
@@ -119,7 +131,11 @@ export interface ReadRepos {
   }
   invites: Getter<Invite> & {
     getByIdentity(channelSid: string, identity: string): Promise<Invite | undefined>
-    list(channelSid: string, filter: { identities?: readonly string[] | undefined }, q: PageQuery): Promise<Invite[]>
+    list(
+      channelSid: string,
+      filter: { identities?: readonly string[] | undefined },
+      q: PageQuery,
+    ): Promise<Invite[]>
   }
   userChannels: {
     get(userSid: string, channelSid: string): Promise<UserChannel | undefined>
@@ -128,15 +144,22 @@ export interface ReadRepos {
     /** Every row for a channel (for cascades); unpaged. */
     listByChannel(channelSid: string): Promise<UserChannel[]>
   }
-  credentials: Getter<CredentialRow> & { list(accountSid: string, q: PageQuery): Promise<CredentialRow[]> }
+  credentials: Getter<CredentialRow> & {
+    list(accountSid: string, q: PageQuery): Promise<CredentialRow[]>
+  }
   bindings: Getter<Binding> & {
     list(
       serviceSid: string,
-      filter: { bindingTypes?: readonly string[] | undefined; identities?: readonly string[] | undefined },
+      filter: {
+        bindingTypes?: readonly string[] | undefined
+        identities?: readonly string[] | undefined
+      },
       q: PageQuery,
     ): Promise<Binding[]>
   }
-  webhooks: Getter<ChannelWebhook> & { list(channelSid: string, q: PageQuery): Promise<ChannelWebhook[]> }
+  webhooks: Getter<ChannelWebhook> & {
+    list(channelSid: string, q: PageQuery): Promise<ChannelWebhook[]>
+  }
   events: {
     /** The stream's last `streamSeq`, 0 when the stream has no event. */
     lastSeq(stream: string): Promise<number>
@@ -158,15 +181,18 @@ export interface WriteRepos extends ReadRepos {
   users: ReadRepos['users'] & Writer<User>
   channels: ReadRepos['channels'] & Writer<Channel>
   members: ReadRepos['members'] & Writer<Member>
-  messages: ReadRepos['messages'] & Writer<Message> & { deleteByChannel(channelSid: string): Promise<void> }
-  invites: ReadRepos['invites'] & Writer<Invite> & { deleteByChannel(channelSid: string): Promise<void> }
+  messages: ReadRepos['messages'] &
+    Writer<Message> & { deleteByChannel(channelSid: string): Promise<void> }
+  invites: ReadRepos['invites'] &
+    Writer<Invite> & { deleteByChannel(channelSid: string): Promise<void> }
   userChannels: ReadRepos['userChannels'] & {
     put(row: UserChannel): Promise<void>
     delete(userSid: string, channelSid: string): Promise<void>
   }
   credentials: ReadRepos['credentials'] & Writer<CredentialRow>
   bindings: ReadRepos['bindings'] & Writer<Binding>
-  webhooks: ReadRepos['webhooks'] & Writer<ChannelWebhook> & { deleteByChannel(channelSid: string): Promise<void> }
+  webhooks: ReadRepos['webhooks'] &
+    Writer<ChannelWebhook> & { deleteByChannel(channelSid: string): Promise<void> }
   events: ReadRepos['events'] & {
     /** Appends one event and returns it with its global `seq`. MUST throw if `streamSeq` is taken. */
     append(ev: NewEvent): Promise<ChatEvent>

@@ -5,7 +5,11 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { Bus, BusMessage } from '../../src/ports/bus.ts'
 
-const msg = (n: number): BusMessage => ({ type: 'key_revoked', accountSid: `AC${n}`, keySid: `SK${n}` })
+const msg = (n: number): BusMessage => ({
+  type: 'key_revoked',
+  accountSid: `AC${n}`,
+  keySid: `SK${n}`,
+})
 
 /** Registers the contract tests for one bus adapter. `settle` waits until published messages are delivered. */
 export function busContract(

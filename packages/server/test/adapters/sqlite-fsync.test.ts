@@ -22,7 +22,16 @@ const T = { timeout: 60_000 }
 function append(s: SqliteStore, stream: string, data: unknown = {}): Promise<number> {
   return s.write(async (tx) => {
     const seq = (await tx.events.lastSeq(stream)) + 1
-    await tx.events.append({ stream, streamSeq: seq, type: 'channel_updated', key: null, data, accountSid: AC, serviceSid: null, createdAt: 1 })
+    await tx.events.append({
+      stream,
+      streamSeq: seq,
+      type: 'channel_updated',
+      key: null,
+      data,
+      accountSid: AC,
+      serviceSid: null,
+      createdAt: 1,
+    })
     return seq
   })
 }
@@ -64,54 +73,58 @@ function track<T>(p: Promise<T>, log: string[], name: string): Promise<T> {
   return p
 }
 
-test('no write settles before its batch’s fsync resolves; writes queue behind a pending fsync, full batches pipeline', T, async () => {
-  const m = manualFsync()
-  const s = sqliteStore({ dataDir: join(root, `d${++dirs}`), fsync: m.fsync, maxBatch: 2 })
-  const log: string[] = []
-  const head = () => s.read((tx) => tx.events.lastSeq('x'))
-  // Batch 1: two writes in one turn, one of which fails (its rejection waits for the fsync too).
-  const a = track(append(s, 'x'), log, 'a')
-  const bad = track(
-    s.write(async () => {
-      throw new Error('op failed')
-    }),
-    log,
-    'bad',
-  )
-  await m.called(1)
-  assert.ok(m.calls[0]!.fd >= 0)
-  // Committed (visible to readers) but not acknowledged.
-  assert.equal(await head(), 1)
-  await turns()
-  assert.deepEqual(log, [])
+test(
+  'no write settles before its batch’s fsync resolves; writes queue behind a pending fsync, full batches pipeline',
+  T,
+  async () => {
+    const m = manualFsync()
+    const s = sqliteStore({ dataDir: join(root, `d${++dirs}`), fsync: m.fsync, maxBatch: 2 })
+    const log: string[] = []
+    const head = () => s.read((tx) => tx.events.lastSeq('x'))
+    // Batch 1: two writes in one turn, one of which fails (its rejection waits for the fsync too).
+    const a = track(append(s, 'x'), log, 'a')
+    const bad = track(
+      s.write(async () => {
+        throw new Error('op failed')
+      }),
+      log,
+      'bad',
+    )
+    await m.called(1)
+    assert.ok(m.calls[0]!.fd >= 0)
+    // Committed (visible to readers) but not acknowledged.
+    assert.equal(await head(), 1)
+    await turns()
+    assert.deepEqual(log, [])
 
-  // Batch 2 is full (maxBatch writes): it runs and commits behind the pending fsync (pipelining), but no second fsync
-  // starts before the first ends.
-  const b1 = track(append(s, 'x'), log, 'b1')
-  const b2 = track(append(s, 'x'), log, 'b2')
-  await until(async () => (await head()) === 3)
-  // A lone write waits for the fsync to end before it runs.
-  const c = track(append(s, 'x'), log, 'c')
-  await turns()
-  assert.equal(await head(), 3)
-  assert.equal(m.calls.length, 1)
-  assert.deepEqual(log, [])
+    // Batch 2 is full (maxBatch writes): it runs and commits behind the pending fsync (pipelining), but no second fsync
+    // starts before the first ends.
+    const b1 = track(append(s, 'x'), log, 'b1')
+    const b2 = track(append(s, 'x'), log, 'b2')
+    await until(async () => (await head()) === 3)
+    // A lone write waits for the fsync to end before it runs.
+    const c = track(append(s, 'x'), log, 'c')
+    await turns()
+    assert.equal(await head(), 3)
+    assert.equal(m.calls.length, 1)
+    assert.deepEqual(log, [])
 
-  // fsync 1 completes: batch 1 settles; batch 2 waits for an fsync that started after its COMMIT; c runs now, so
-  // the next fsync covers batch 2 and c.
-  m.calls[0]!.resolve()
-  assert.equal(await a, 1)
-  await assert.rejects(bad, /op failed/)
-  await m.called(2)
-  assert.equal(await head(), 4)
-  await turns()
-  assert.deepEqual(log, ['a ok', 'bad err'])
+    // fsync 1 completes: batch 1 settles; batch 2 waits for an fsync that started after its COMMIT; c runs now, so
+    // the next fsync covers batch 2 and c.
+    m.calls[0]!.resolve()
+    assert.equal(await a, 1)
+    await assert.rejects(bad, /op failed/)
+    await m.called(2)
+    assert.equal(await head(), 4)
+    await turns()
+    assert.deepEqual(log, ['a ok', 'bad err'])
 
-  m.calls[1]!.resolve()
-  assert.deepEqual(await Promise.all([b1, b2, c]), [2, 3, 4])
-  assert.deepEqual(log, ['a ok', 'bad err', 'b1 ok', 'b2 ok', 'c ok'])
-  await s.close()
-})
+    m.calls[1]!.resolve()
+    assert.deepEqual(await Promise.all([b1, b2, c]), [2, 3, 4])
+    assert.deepEqual(log, ['a ok', 'bad err', 'b1 ok', 'b2 ok', 'c ok'])
+    await s.close()
+  },
+)
 
 test('acknowledgements stay in commit order across many pipelined batches', T, async () => {
   // Syncs of varying length, so several batches commit behind each one.
@@ -130,47 +143,68 @@ test('acknowledgements stay in commit order across many pipelined batches', T, a
             throw new Error(`no ${i}`)
           })
         : append(s, 'o', { i })
-    writes.push(p.then(() => settled.push(i), () => settled.push(i)))
+    writes.push(
+      p.then(
+        () => settled.push(i),
+        () => settled.push(i),
+      ),
+    )
     // Spread the writes over event-loop turns, so batches form while earlier ones wait for their fsync.
     if (i % 5 === 0) await new Promise((r) => setImmediate(r))
   }
   await Promise.all(writes)
-  assert.deepEqual(settled, Array.from({ length: 300 }, (_, i) => i))
+  assert.deepEqual(
+    settled,
+    Array.from({ length: 300 }, (_, i) => i),
+  )
   assert.ok(k > 1, `only ${k} fsyncs`)
   await s.close()
   const again = sqliteStore({ dataDir: s.filename.replace(/\/parley\.db$/, '') })
-  assert.equal(await again.read((tx) => tx.events.lastSeq('o')), 300 - Math.floor((300 - 4) / 7) - 1)
+  assert.equal(
+    await again.read((tx) => tx.events.lastSeq('o')),
+    300 - Math.floor((300 - 4) / 7) - 1,
+  )
   assert.equal(again.integrityCheck(), 'ok')
   await again.close()
 })
 
-test('an fsync error rejects its batch and every later one with 52001, then the store refuses writes (fail-stop)', T, async () => {
-  const m = manualFsync()
-  // Batches of 1: every write is a full batch, so the second one commits behind the pending fsync.
-  const s = sqliteStore({ dataDir: join(root, `d${++dirs}`), fsync: m.fsync, maxBatch: 1 })
-  assert.equal(await (async () => {
-    const p = append(s, 'e')
-    await m.called(1)
-    m.calls[0]!.resolve()
-    return p
-  })(), 1)
+test(
+  'an fsync error rejects its batch and every later one with 52001, then the store refuses writes (fail-stop)',
+  T,
+  async () => {
+    const m = manualFsync()
+    // Batches of 1: every write is a full batch, so the second one commits behind the pending fsync.
+    const s = sqliteStore({ dataDir: join(root, `d${++dirs}`), fsync: m.fsync, maxBatch: 1 })
+    assert.equal(
+      await (async () => {
+        const p = append(s, 'e')
+        await m.called(1)
+        m.calls[0]!.resolve()
+        return p
+      })(),
+      1,
+    )
 
-  const a = append(s, 'e')
-  await m.called(2)
-  const b = append(s, 'e') // commits behind the pending fsync
-  await until(async () => (await s.read((tx) => tx.events.lastSeq('e'))) === 3)
-  const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
-  m.calls[1]!.reject(eio)
-  const isSyncFailure = (e: unknown): boolean =>
-    isChatError(e) && e.code === 52001 && /syncing the write-ahead log to disk failed/.test(e.message) && e.cause === eio
-  await assert.rejects(a, isSyncFailure)
-  await assert.rejects(b, isSyncFailure)
-  await assert.rejects(append(s, 'e'), isSyncFailure)
-  assert.equal(m.calls.length, 2)
-  // Reads go on.
-  assert.equal(await s.read((tx) => tx.events.lastSeq('e')), 3)
-  await s.close()
-})
+    const a = append(s, 'e')
+    await m.called(2)
+    const b = append(s, 'e') // commits behind the pending fsync
+    await until(async () => (await s.read((tx) => tx.events.lastSeq('e'))) === 3)
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+    m.calls[1]!.reject(eio)
+    const isSyncFailure = (e: unknown): boolean =>
+      isChatError(e) &&
+      e.code === 52001 &&
+      /syncing the write-ahead log to disk failed/.test(e.message) &&
+      e.cause === eio
+    await assert.rejects(a, isSyncFailure)
+    await assert.rejects(b, isSyncFailure)
+    await assert.rejects(append(s, 'e'), isSyncFailure)
+    assert.equal(m.calls.length, 2)
+    // Reads go on.
+    assert.equal(await s.read((tx) => tx.events.lastSeq('e')), 3)
+    await s.close()
+  },
+)
 
 test('writes queued behind a failing fsync reject with it too', T, async () => {
   const m = manualFsync()
@@ -205,7 +239,11 @@ test('close() waits for the in-flight fsync', T, async () => {
 test('durability full and normal never call the async fsync', T, async () => {
   for (const durability of ['full', 'normal'] as const) {
     let calls = 0
-    const s = sqliteStore({ dataDir: join(root, `d${++dirs}`), durability, fsync: async () => void calls++ })
+    const s = sqliteStore({
+      dataDir: join(root, `d${++dirs}`),
+      durability,
+      fsync: async () => void calls++,
+    })
     assert.equal(s.durability, durability)
     assert.equal(await append(s, 'n'), 1)
     await s.close()

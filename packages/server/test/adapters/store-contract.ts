@@ -7,7 +7,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { Channel, Message, User } from '../../src/core/types.ts'
-import { StoreConflictError, type NewEvent, type Store, type WriteRepos } from '../../src/ports/store.ts'
+import {
+  StoreConflictError,
+  type NewEvent,
+  type Store,
+  type WriteRepos,
+} from '../../src/ports/store.ts'
 import { channelRow, messageRow, userRow } from './fixtures/rows.ts'
 
 let n = 0
@@ -21,9 +26,20 @@ function channel(serviceSid: string, uniqueName: string | null): Channel {
   return channelRow({ sid: 'CH' + hex(), serviceSid, uniqueName })
 }
 
-function message(channelSid: string, index: number, clientMessageId: string | null = null): Message {
+function message(
+  channelSid: string,
+  index: number,
+  clientMessageId: string | null = null,
+): Message {
   const sid = 'IM' + hex()
-  return messageRow({ sid, channelSid, index, body: `m${index}`, clientMessageId, revision: index + 1 })
+  return messageRow({
+    sid,
+    channelSid,
+    index,
+    body: `m${index}`,
+    clientMessageId,
+    revision: index + 1,
+  })
 }
 
 async function append(tx: WriteRepos, stream: string) {
@@ -73,7 +89,9 @@ export function storeContract(
       await ok1
       await assert.rejects(bad, /boom/)
       await ok2
-      const ids = (await store.read((tx) => tx.users.list(sv, { limit: 10 }))).map((x) => x.identity)
+      const ids = (await store.read((tx) => tx.users.list(sv, { limit: 10 }))).map(
+        (x) => x.identity,
+      )
       assert.deepEqual(ids, ['a', 'c'])
       assert.equal(await store.read((tx) => tx.events.lastSeq('rollback-stream')), 0)
       await store.close()
@@ -146,7 +164,8 @@ export function storeContract(
         for (let i = 0; i < 10; i++) await tx.messages.put(message(ch, i))
       })
       const idx = (ms: Message[]) => ms.map((m) => m.index)
-      const list = (q: Parameters<WriteRepos['messages']['list']>[1]) => store.read((tx) => tx.messages.list(ch, q))
+      const list = (q: Parameters<WriteRepos['messages']['list']>[1]) =>
+        store.read((tx) => tx.messages.list(ch, q))
       assert.deepEqual(idx(await list({ limit: 3 })), [0, 1, 2])
       assert.deepEqual(idx(await list({ limit: 3, after: [2] })), [3, 4, 5])
       assert.deepEqual(idx(await list({ limit: 3, before: [5] })), [2, 3, 4])
@@ -163,7 +182,9 @@ export function storeContract(
       const sorted = [...us].sort((x, y) => x.createdAt - y.createdAt || (x.sid < y.sid ? -1 : 1))
       const first = await store.read((tx) => tx.users.list(sv, { limit: 1 }))
       assert.equal(first[0]?.sid, sorted[0]?.sid)
-      const rest = await store.read((tx) => tx.users.list(sv, { limit: 5, after: [first[0]!.createdAt, first[0]!.sid] }))
+      const rest = await store.read((tx) =>
+        tx.users.list(sv, { limit: 5, after: [first[0]!.createdAt, first[0]!.sid] }),
+      )
       assert.deepEqual(
         rest.map((u) => u.sid),
         sorted.slice(1).map((u) => u.sid),
@@ -200,7 +221,9 @@ export function storeContract(
         await tx.channels.put(pub)
         await tx.channels.put(priv)
       })
-      const only = await store.read((tx) => tx.channels.list(sv, { types: ['private'] }, { limit: 10 }))
+      const only = await store.read((tx) =>
+        tx.channels.list(sv, { types: ['private'] }, { limit: 10 }),
+      )
       assert.deepEqual(
         only.map((c) => c.sid),
         [priv.sid],
@@ -245,9 +268,9 @@ export function storeContract(
       const sv = 'IS' + hex()
       const results = await Promise.all(
         Array.from({ length: 50 }, (_, i) =>
-          store.write(async (tx) => tx.users.put(user(sv, `u${i}`, i))).then(() =>
-            store.read((tx) => tx.users.getByIdentity(sv, `u${i}`)),
-          ),
+          store
+            .write(async (tx) => tx.users.put(user(sv, `u${i}`, i)))
+            .then(() => store.read((tx) => tx.users.getByIdentity(sv, `u${i}`))),
         ),
       )
       assert.ok(results.every((u) => u !== undefined))
@@ -257,8 +280,14 @@ export function storeContract(
     test('after close, writes and reads reject with 52001', async () => {
       const store = await makeStore()
       await store.close()
-      await assert.rejects(store.write(async () => 1), { code: 52001 })
-      await assert.rejects(store.read(async () => 1), { code: 52001 })
+      await assert.rejects(
+        store.write(async () => 1),
+        { code: 52001 },
+      )
+      await assert.rejects(
+        store.read(async () => 1),
+        { code: 52001 },
+      )
       await store.close()
     })
   })

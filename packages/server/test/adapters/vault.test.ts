@@ -4,7 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { aesGcmVault, loadOrCreateMasterKey, parseMasterKey } from '../../src/adapters/vault/aes-gcm.ts'
+import {
+  aesGcmVault,
+  loadOrCreateMasterKey,
+  parseMasterKey,
+} from '../../src/adapters/vault/aes-gcm.ts'
 
 test('aesGcmVault seals with a v1 prefix and a fresh nonce, and opens only with the same aad and key', () => {
   const vault = aesGcmVault(randomBytes(32))

@@ -22,8 +22,16 @@ test('bootstrap returns an AC + auth token, an SK + secret and a default service
 test('authenticateBasic accepts AC:authToken and SK:secret, and fails uniformly with 20003', async () => {
   const h = await harness()
   const { account, authToken, apiKey } = h.boot
-  assert.deepEqual(await h.core.authenticateBasic(account.sid, authToken), { accountSid: account.sid, via: 'account', keySid: null })
-  assert.deepEqual(await h.core.authenticateBasic(apiKey.sid, apiKey.secret), { accountSid: account.sid, via: 'key', keySid: apiKey.sid })
+  assert.deepEqual(await h.core.authenticateBasic(account.sid, authToken), {
+    accountSid: account.sid,
+    via: 'account',
+    keySid: null,
+  })
+  assert.deepEqual(await h.core.authenticateBasic(apiKey.sid, apiKey.secret), {
+    accountSid: account.sid,
+    via: 'key',
+    keySid: apiKey.sid,
+  })
   const failures = [
     [account.sid, 'wrong'],
     [account.sid, ''],
@@ -50,7 +58,10 @@ test('authenticateBasic accepts AC:authToken and SK:secret, and fails uniformly 
 test('resolveApiKey returns the decrypted secret; deleting the key revokes it and publishes key_revoked', async () => {
   const h = await harness()
   const { account, apiKey } = h.boot
-  assert.deepEqual(await h.core.resolveApiKey(apiKey.sid), { secret: apiKey.secret, accountSid: account.sid })
+  assert.deepEqual(await h.core.resolveApiKey(apiKey.sid), {
+    secret: apiKey.secret,
+    accountSid: account.sid,
+  })
   assert.equal(await h.core.resolveApiKey('SK' + '1'.repeat(32)), undefined)
   assert.equal(await h.core.resolveApiKey('garbage'), undefined)
   assert.equal(await h.core.resolveAuthToken(account.sid), h.boot.authToken)
@@ -69,10 +80,16 @@ test('resolveApiKey returns the decrypted secret; deleting the key revokes it an
     { type: 'key_revoked', accountSid: account.sid, keySid: apiKey.sid },
   )
   const log = await h.core.events.readStream(`keys:${account.sid}`, 0)
-  assert.deepEqual(log.map((e) => [e.type, e.key]), [['key_removed', apiKey.sid]])
+  assert.deepEqual(
+    log.map((e) => [e.type, e.key]),
+    [['key_removed', apiKey.sid]],
+  )
   // Keys of another account are invisible.
   const other = await h.core.accounts.create({})
-  await rejectsCode(h.core.keys.fetch({ kind: 'admin', accountSid: other.account.sid }, k2.sid), 20404)
+  await rejectsCode(
+    h.core.keys.fetch({ kind: 'admin', accountSid: other.account.sid }, k2.sid),
+    20404,
+  )
   await h.close()
 })
 
@@ -89,7 +106,11 @@ test('no secret, auth token or credential secret appears in the database files i
         for (const s of secrets) {
           assert.equal(bytes.includes(Buffer.from(s)), false, `${f} contains a secret`)
           if (/^[0-9a-f]{32}$/.test(s)) {
-            assert.equal(bytes.includes(Buffer.from(s, 'hex')), false, `${f} contains a secret (binary)`)
+            assert.equal(
+              bytes.includes(Buffer.from(s, 'hex')),
+              false,
+              `${f} contains a secret (binary)`,
+            )
           }
         }
       }

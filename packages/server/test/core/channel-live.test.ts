@@ -5,7 +5,9 @@ import { harness, type Harness } from './harness.ts'
 
 /** The events of the bus notices published since `from` (one notice per committed write). */
 function noticesSince(h: Harness, from: number): ChatEvent[][] {
-  return h.published.slice(from).flatMap((m) => (m.type === 'events' ? [m.events as ChatEvent[]] : []))
+  return h.published
+    .slice(from)
+    .flatMap((m) => (m.type === 'events' ? [m.events as ChatEvent[]] : []))
 }
 
 test('messages.create emits channel_updated with lastMessage and messagesCount in the same commit', async () => {
@@ -33,7 +35,10 @@ test('messages.create emits channel_updated with lastMessage and messagesCount i
   assert.equal(row.lastMessageIndex, message.index)
   assert.equal(row.lastMessageAt, message.createdAt)
   // 3. Counter changes do not touch the public directory (one extra event row per message, no more).
-  assert.equal(notice!.some((e) => e.stream.startsWith('channels:')), false)
+  assert.equal(
+    notice!.some((e) => e.stream.startsWith('channels:')),
+    false,
+  )
   await h.close()
 })
 
@@ -44,7 +49,10 @@ test('a duplicate create (same clientMessageId) emits nothing', async () => {
   const alice = h.user('alice')
   await h.core.messages.create(alice, h.serviceSid, 'g', { body: 'x', clientMessageId: 'c1' })
   const mark = h.published.length
-  const again = await h.core.messages.create(alice, h.serviceSid, 'g', { body: 'x', clientMessageId: 'c1' })
+  const again = await h.core.messages.create(alice, h.serviceSid, 'g', {
+    body: 'x',
+    clientMessageId: 'c1',
+  })
   assert.equal(again.duplicate, true)
   assert.deepEqual(noticesSince(h, mark), [])
   await h.close()
@@ -96,12 +104,20 @@ test('an admin re-dating the newest message updates lastMessage.timestamp; editi
   const { message } = await h.core.messages.create(h.admin, h.serviceSid, 'g', { body: 'b' })
   let mark = h.published.length
   await h.core.messages.update(h.admin, h.serviceSid, 'g', message.sid, { body: 'b2' })
-  assert.deepEqual(noticesSince(h, mark).flat().map((e) => e.type), ['message_updated'])
+  assert.deepEqual(
+    noticesSince(h, mark)
+      .flat()
+      .map((e) => e.type),
+    ['message_updated'],
+  )
   await h.core.messages.update(h.admin, h.serviceSid, 'g', old.message.sid, { dateCreated: 1000 })
   mark = h.published.length
   await h.core.messages.update(h.admin, h.serviceSid, 'g', message.sid, { dateCreated: 5000 })
   const evs = noticesSince(h, mark).flat()
-  assert.deepEqual(evs.map((e) => e.type), ['message_updated', 'channel_updated'])
+  assert.deepEqual(
+    evs.map((e) => e.type),
+    ['message_updated', 'channel_updated'],
+  )
   assert.equal((evs[1]!.data as Channel).lastMessageAt, 5000)
   assert.equal((await h.core.channels.fetch(h.admin, h.serviceSid, 'g')).lastMessageAt, 5000)
   await h.close()
@@ -131,10 +147,16 @@ test('unread counts stay exact after deletions (messages above the horizon that 
   await h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'g' })
   await h.core.members.create(h.admin, h.serviceSid, 'g', { identity: 'a' })
   const sids: string[] = []
-  for (let i = 0; i < 10; i++) sids.push((await h.core.messages.create(h.admin, h.serviceSid, 'g', { body: String(i) })).message.sid)
-  const unread = async () => (await h.core.userChannels.fetch(h.admin, h.serviceSid, 'a', 'g')).unreadMessagesCount
+  for (let i = 0; i < 10; i++)
+    sids.push(
+      (await h.core.messages.create(h.admin, h.serviceSid, 'g', { body: String(i) })).message.sid,
+    )
+  const unread = async () =>
+    (await h.core.userChannels.fetch(h.admin, h.serviceSid, 'a', 'g')).unreadMessagesCount
   assert.equal(await unread(), null) // no horizon yet
-  await h.core.userChannels.update(h.user('a'), h.serviceSid, 'a', 'g', { lastConsumedMessageIndex: 3 })
+  await h.core.userChannels.update(h.user('a'), h.serviceSid, 'a', 'g', {
+    lastConsumedMessageIndex: 3,
+  })
   assert.equal(await unread(), 6) // 4..9
   // 1. Deleting above the horizon: 5 and 9 (the newest) go.
   await h.core.messages.delete(h.admin, h.serviceSid, 'g', sids[5]!)
@@ -146,7 +168,10 @@ test('unread counts stay exact after deletions (messages above the horizon that 
   assert.equal(await unread(), 4)
   const uc = await h.core.userChannels.fetch(h.admin, h.serviceSid, 'a', 'g')
   assert.equal(uc.lastConsumedMessageIndex, 3)
-  assert.equal((await h.core.members.fetch(h.admin, h.serviceSid, 'g', 'a')).lastConsumedMessageIndex, 3)
+  assert.equal(
+    (await h.core.members.fetch(h.admin, h.serviceSid, 'g', 'a')).lastConsumedMessageIndex,
+    3,
+  )
   // 3. The old formula (newest − horizon, capped by the count) would say min(6, 8 − 3) = 5 here.
   await h.core.messages.delete(h.admin, h.serviceSid, 'g', sids[6]!)
   assert.equal(await unread(), 3) // 4, 7, 8
@@ -155,7 +180,9 @@ test('unread counts stay exact after deletions (messages above the horizon that 
   assert.equal(await unread(), 4)
   const listed = (await h.core.userChannels.list(h.admin, h.serviceSid, 'a')).items[0]
   assert.equal(listed?.unreadMessagesCount, 4)
-  const r = await h.core.userChannels.update(h.user('a'), h.serviceSid, 'a', 'g', { lastConsumedMessageIndex: 50 })
+  const r = await h.core.userChannels.update(h.user('a'), h.serviceSid, 'a', 'g', {
+    lastConsumedMessageIndex: 50,
+  })
   assert.equal(r.unreadMessagesCount, 0)
   await h.close()
 })

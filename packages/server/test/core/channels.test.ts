@@ -4,7 +4,10 @@ import { harness, rejectsCode } from './harness.ts'
 
 test('channels are fetched by SID or unique name; REST creates them as system with public defaults', async () => {
   const h = await harness()
-  const ch = await h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'general', attributes: '{"a":1}' })
+  const ch = await h.core.channels.create(h.admin, h.serviceSid, {
+    uniqueName: 'general',
+    attributes: '{"a":1}',
+  })
   assert.match(ch.sid, /^CH[0-9a-f]{32}$/)
   assert.equal(ch.type, 'public')
   assert.equal(ch.createdBy, 'system')
@@ -21,35 +24,63 @@ test('channels are fetched by SID or unique name; REST creates them as system wi
 
 test('unique names: SID-shaped → 50306, duplicate → 50307 (create and update)', async () => {
   const h = await harness()
-  await rejectsCode(h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'CH' + 'a'.repeat(32) }), 50306)
+  await rejectsCode(
+    h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'CH' + 'a'.repeat(32) }),
+    50306,
+  )
   await h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'taken' })
   await rejectsCode(h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'taken' }), 50307)
   const b = await h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'b' })
-  await rejectsCode(h.core.channels.update(h.admin, h.serviceSid, b.sid, { uniqueName: 'taken' }), 50307)
-  const renamed = await h.core.channels.update(h.admin, h.serviceSid, 'b', { uniqueName: 'x'.repeat(256) })
+  await rejectsCode(
+    h.core.channels.update(h.admin, h.serviceSid, b.sid, { uniqueName: 'taken' }),
+    50307,
+  )
+  const renamed = await h.core.channels.update(h.admin, h.serviceSid, 'b', {
+    uniqueName: 'x'.repeat(256),
+  })
   assert.equal(renamed.uniqueName?.length, 256)
-  await rejectsCode(h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'x'.repeat(65) }), 20001)
+  await rejectsCode(
+    h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'x'.repeat(65) }),
+    20001,
+  )
   await h.close()
 })
 
 test('friendly name is limited to 64 on create and 256 on update; attributes to 16 KiB (50303)', async () => {
   const h = await harness()
-  await rejectsCode(h.core.channels.create(h.admin, h.serviceSid, { friendlyName: 'x'.repeat(65) }), 20001)
+  await rejectsCode(
+    h.core.channels.create(h.admin, h.serviceSid, { friendlyName: 'x'.repeat(65) }),
+    20001,
+  )
   const ch = await h.core.channels.create(h.admin, h.serviceSid, { friendlyName: 'x'.repeat(64) })
-  const u = await h.core.channels.update(h.admin, h.serviceSid, ch.sid, { friendlyName: 'y'.repeat(256) })
+  const u = await h.core.channels.update(h.admin, h.serviceSid, ch.sid, {
+    friendlyName: 'y'.repeat(256),
+  })
   assert.equal(u.friendlyName?.length, 256)
-  await rejectsCode(h.core.channels.update(h.admin, h.serviceSid, ch.sid, { friendlyName: 'y'.repeat(257) }), 20001)
+  await rejectsCode(
+    h.core.channels.update(h.admin, h.serviceSid, ch.sid, { friendlyName: 'y'.repeat(257) }),
+    20001,
+  )
   const big = JSON.stringify({ k: 'x'.repeat(16384 - 8) })
   await h.core.channels.update(h.admin, h.serviceSid, ch.sid, { attributes: big })
-  await rejectsCode(h.core.channels.update(h.admin, h.serviceSid, ch.sid, { attributes: big + ' ' }), 50303)
-  await rejectsCode(h.core.channels.create(h.admin, h.serviceSid, { attributes: 'not json' }), 20001)
+  await rejectsCode(
+    h.core.channels.update(h.admin, h.serviceSid, ch.sid, { attributes: big + ' ' }),
+    50303,
+  )
+  await rejectsCode(
+    h.core.channels.create(h.admin, h.serviceSid, { attributes: 'not json' }),
+    20001,
+  )
   await rejectsCode(h.core.channels.create(h.admin, h.serviceSid, { type: 'secret' }), 20001)
   await h.close()
 })
 
 test('channel update sets date_updated and keeps type; admins may set created_by and dates', async () => {
   const h = await harness()
-  const ch = await h.core.channels.create(h.admin, h.serviceSid, { dateCreated: 1000, createdBy: 'bob' })
+  const ch = await h.core.channels.create(h.admin, h.serviceSid, {
+    dateCreated: 1000,
+    createdBy: 'bob',
+  })
   assert.equal(ch.createdAt, 1000)
   assert.equal(ch.createdBy, 'bob')
   h.clock.advance(5000)
@@ -63,24 +94,48 @@ test('channel list pages with stable tokens and filters by type', async () => {
   const h = await harness()
   for (let i = 0; i < 7; i++) {
     h.clock.advance(1)
-    await h.core.channels.create(h.admin, h.serviceSid, { uniqueName: `c${i}`, type: i % 2 ? 'private' : 'public' })
+    await h.core.channels.create(h.admin, h.serviceSid, {
+      uniqueName: `c${i}`,
+      type: i % 2 ? 'private' : 'public',
+    })
   }
   const seen: string[] = []
   let token: string | undefined
   for (;;) {
-    const p = await h.core.channels.list(h.admin, h.serviceSid, {}, { pageSize: 3, pageToken: token })
+    const p = await h.core.channels.list(
+      h.admin,
+      h.serviceSid,
+      {},
+      { pageSize: 3, pageToken: token },
+    )
     seen.push(...p.items.map((c) => c.uniqueName ?? ''))
     if (p.nextPageToken === null) break
     token = p.nextPageToken
   }
   assert.deepEqual(seen, ['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6'])
   const p2 = await h.core.channels.list(h.admin, h.serviceSid, {}, { pageSize: 3 })
-  const p3 = await h.core.channels.list(h.admin, h.serviceSid, {}, { pageSize: 3, pageToken: p2.nextPageToken ?? '' })
+  const p3 = await h.core.channels.list(
+    h.admin,
+    h.serviceSid,
+    {},
+    { pageSize: 3, pageToken: p2.nextPageToken ?? '' },
+  )
   assert.equal(p2.previousPageToken, null)
-  const back = await h.core.channels.list(h.admin, h.serviceSid, {}, { pageSize: 3, pageToken: p3.previousPageToken ?? '' })
-  assert.deepEqual(back.items.map((c) => c.sid), p2.items.map((c) => c.sid))
+  const back = await h.core.channels.list(
+    h.admin,
+    h.serviceSid,
+    {},
+    { pageSize: 3, pageToken: p3.previousPageToken ?? '' },
+  )
+  assert.deepEqual(
+    back.items.map((c) => c.sid),
+    p2.items.map((c) => c.sid),
+  )
   const priv = await h.core.channels.list(h.admin, h.serviceSid, { types: ['private'] })
-  assert.deepEqual(priv.items.map((c) => c.uniqueName), ['c1', 'c3', 'c5'])
+  assert.deepEqual(
+    priv.items.map((c) => c.uniqueName),
+    ['c1', 'c3', 'c5'],
+  )
   await rejectsCode(h.core.channels.list(h.admin, h.serviceSid, {}, { pageToken: 'bogus' }), 20001)
   await h.close()
 })
@@ -98,7 +153,9 @@ test('deleting a channel cascades members, invites, messages and emits removal e
   assert.equal(alice.joinedChannelsCount, 0)
   assert.equal((await h.core.userChannels.list(h.admin, h.serviceSid, 'alice')).items.length, 0)
   assert.equal((await h.core.userChannels.list(h.admin, h.serviceSid, 'bob')).items.length, 0)
-  const types = h.published.flatMap((p) => (p.type === 'events' ? p.events.map((e) => `${e.type}:${e.stream.split(':')[0]}`) : []))
+  const types = h.published.flatMap((p) =>
+    p.type === 'events' ? p.events.map((e) => `${e.type}:${e.stream.split(':')[0]}`) : [],
+  )
   assert.ok(types.includes('member_removed:members'))
   assert.ok(types.includes('user_channel_removed:userchannels'))
   assert.ok(types.includes('channel_removed:channel'))
@@ -115,7 +172,10 @@ test('channel webhooks: at most 5, type and configuration validated', async () =
   const h = await harness()
   const ch = await h.core.channels.create(h.admin, h.serviceSid, {})
   await rejectsCode(h.core.webhooks.create(h.admin, h.serviceSid, ch.sid, { type: 'nope' }), 20001)
-  await rejectsCode(h.core.webhooks.create(h.admin, h.serviceSid, ch.sid, { type: 'webhook' }), 20001)
+  await rejectsCode(
+    h.core.webhooks.create(h.admin, h.serviceSid, ch.sid, { type: 'webhook' }),
+    20001,
+  )
   await rejectsCode(
     h.core.webhooks.create(h.admin, h.serviceSid, ch.sid, {
       type: 'trigger',
@@ -130,14 +190,19 @@ test('channel webhooks: at most 5, type and configuration validated', async () =
     })
   }
   await rejectsCode(
-    h.core.webhooks.create(h.admin, h.serviceSid, ch.sid, { type: 'webhook', configuration: { url: 'https://x.example/6' } }),
+    h.core.webhooks.create(h.admin, h.serviceSid, ch.sid, {
+      type: 'webhook',
+      configuration: { url: 'https://x.example/6' },
+    }),
     20001,
   )
   const list = await h.core.webhooks.list(h.admin, h.serviceSid, ch.sid)
   assert.equal(list.items.length, 5)
   const w = list.items[0]!
   assert.equal(w.configuration.method, 'POST')
-  const u = await h.core.webhooks.update(h.admin, h.serviceSid, ch.sid, w.sid, { configuration: { method: 'GET' } })
+  const u = await h.core.webhooks.update(h.admin, h.serviceSid, ch.sid, w.sid, {
+    configuration: { method: 'GET' },
+  })
   assert.equal(u.configuration.method, 'GET')
   assert.equal(u.configuration.url, w.configuration.url)
   await h.core.webhooks.delete(h.admin, h.serviceSid, ch.sid, w.sid)

@@ -19,7 +19,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('leave' as const), ch: fc.nat(2), who: fc.nat(3) }),
   fc.record({ k: fc.constant('edit' as const), ch: fc.nat(2) }),
   fc.record({ k: fc.constant('del' as const), ch: fc.nat(2) }),
-  fc.record({ k: fc.constant('rename' as const), ch: fc.nat(2), name: fc.string({ minLength: 1, maxLength: 10 }) }),
+  fc.record({
+    k: fc.constant('rename' as const),
+    ch: fc.nat(2),
+    name: fc.string({ minLength: 1, maxLength: 10 }),
+  }),
   fc.record({ k: fc.constant('user' as const), who: fc.nat(3) }),
 )
 
@@ -29,7 +33,11 @@ test('event log: streamSeq is 1..n per stream, replay after N is exactly the suf
       const h = await harness()
       const { core, admin, serviceSid } = h
       const chs: string[] = []
-      for (let i = 0; i < 3; i++) chs.push((await core.channels.create(admin, serviceSid, { type: i === 2 ? 'private' : 'public' })).sid)
+      for (let i = 0; i < 3; i++)
+        chs.push(
+          (await core.channels.create(admin, serviceSid, { type: i === 2 ? 'private' : 'public' }))
+            .sid,
+        )
       const who = (n: number) => `user${n}`
       // Run concurrently to exercise group commit; individual failures (e.g. 50404) are expected.
       await Promise.allSettled(
@@ -42,11 +50,29 @@ test('event log: streamSeq is 1..n per stream, replay after N is exactly the suf
             case 'leave':
               return core.members.delete(admin, serviceSid, chs[op.ch]!, who(op.who))
             case 'edit': {
-              const [m] = (await core.messages.list(admin, serviceSid, chs[op.ch]!, { order: 'desc' }, { pageSize: 1 })).items
-              return m ? core.messages.update(admin, serviceSid, chs[op.ch]!, m.sid, { body: 'edited' }) : undefined
+              const [m] = (
+                await core.messages.list(
+                  admin,
+                  serviceSid,
+                  chs[op.ch]!,
+                  { order: 'desc' },
+                  { pageSize: 1 },
+                )
+              ).items
+              return m
+                ? core.messages.update(admin, serviceSid, chs[op.ch]!, m.sid, { body: 'edited' })
+                : undefined
             }
             case 'del': {
-              const [m] = (await core.messages.list(admin, serviceSid, chs[op.ch]!, { order: 'desc' }, { pageSize: 1 })).items
+              const [m] = (
+                await core.messages.list(
+                  admin,
+                  serviceSid,
+                  chs[op.ch]!,
+                  { order: 'desc' },
+                  { pageSize: 1 },
+                )
+              ).items
               return m ? core.messages.delete(admin, serviceSid, chs[op.ch]!, m.sid) : undefined
             }
             case 'rename':
@@ -57,7 +83,7 @@ test('event log: streamSeq is 1..n per stream, replay after N is exactly the suf
         }),
       )
       const log: ChatEvent[] = []
-      for (let after = 0; ; ) {
+      for (let after = 0; ;) {
         const page = await core.events.readAfter(after, 7)
         if (page.length === 0) break
         log.push(...page)
@@ -72,7 +98,11 @@ test('event log: streamSeq is 1..n per stream, replay after N is exactly the suf
         perStream.set(log[i]!.stream, list)
       }
       for (const [stream, evs] of perStream) {
-        assert.deepEqual(evs.map((e) => e.streamSeq), evs.map((_, i) => i + 1), stream)
+        assert.deepEqual(
+          evs.map((e) => e.streamSeq),
+          evs.map((_, i) => i + 1),
+          stream,
+        )
         assert.equal(await core.events.lastSeq(stream), evs.length)
         // 2. Replay after N returns exactly the suffix.
         for (const n of [0, Math.floor(evs.length / 2), evs.length]) {
@@ -89,12 +119,18 @@ test('event log: streamSeq is 1..n per stream, replay after N is exactly the suf
         // The channel document folded from the log is the row: counters and lastMessage included.
         assert.deepEqual(perStream.get(`channel:${ch}`)!.at(-1)?.data, c)
         for (const m of (await core.members.list(admin, serviceSid, ch)).items) {
-          const last = perStream.get(`members:${ch}`)!.filter((e) => e.key === m.sid).at(-1)
+          const last = perStream
+            .get(`members:${ch}`)!
+            .filter((e) => e.key === m.sid)
+            .at(-1)
           assert.equal(m.revision, last?.streamSeq)
           assert.deepEqual(last?.data, m)
         }
         for (const m of (await core.messages.list(admin, serviceSid, ch)).items) {
-          const last = perStream.get(`messages:${ch}`)!.filter((e) => e.key === String(m.index)).at(-1)
+          const last = perStream
+            .get(`messages:${ch}`)!
+            .filter((e) => e.key === String(m.index))
+            .at(-1)
           assert.deepEqual(last?.data, m)
         }
       }
@@ -109,7 +145,8 @@ test('a consumer that subscribes, replays, then follows live sees every event on
   const { core, admin, serviceSid } = h
   const ch = await core.channels.create(admin, serviceSid, {})
   const stream = `messages:${ch.sid}`
-  for (let i = 0; i < 30; i++) await core.messages.create(admin, serviceSid, ch.sid, { body: `before ${i}` })
+  for (let i = 0; i < 30; i++)
+    await core.messages.create(admin, serviceSid, ch.sid, { body: `before ${i}` })
   // 1. Subscribe first and buffer.
   const buffered: ChatEvent[] = []
   let live = false
@@ -121,11 +158,14 @@ test('a consumer that subscribes, replays, then follows live sees every event on
   }
   h.bus.subscribe((m) => {
     if (m.type !== 'events') return
-    for (const e of m.events) if (e.stream === stream) (live ? deliver : (x: ChatEvent) => buffered.push(x))(e)
+    for (const e of m.events)
+      if (e.stream === stream) (live ? deliver : (x: ChatEvent) => buffered.push(x))(e)
   })
   // 2. Writes keep arriving while we replay.
   const writers = Promise.all(
-    Array.from({ length: 20 }, (_, i) => core.messages.create(admin, serviceSid, ch.sid, { body: `during ${i}` })),
+    Array.from({ length: 20 }, (_, i) =>
+      core.messages.create(admin, serviceSid, ch.sid, { body: `during ${i}` }),
+    ),
   )
   const replay = await core.events.readStream(stream, 10)
   delivered.push(...Array.from({ length: 10 }, (_, i) => i + 1))
@@ -134,7 +174,11 @@ test('a consumer that subscribes, replays, then follows live sees every event on
   for (const e of buffered) deliver(e)
   live = true
   await writers
-  for (let i = 0; i < 5; i++) await core.messages.create(admin, serviceSid, ch.sid, { body: `after ${i}` })
-  assert.deepEqual(delivered, Array.from({ length: 55 }, (_, i) => i + 1))
+  for (let i = 0; i < 5; i++)
+    await core.messages.create(admin, serviceSid, ch.sid, { body: `after ${i}` })
+  assert.deepEqual(
+    delivered,
+    Array.from({ length: 55 }, (_, i) => i + 1),
+  )
   await h.close()
 })

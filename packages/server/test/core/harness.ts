@@ -38,7 +38,9 @@ export interface Harness {
 }
 
 /** Builds a bootstrapped core (account, key, default service). */
-export async function harness(storeOptions: SqliteStoreOptions = { filename: ':memory:' }): Promise<Harness> {
+export async function harness(
+  storeOptions: SqliteStoreOptions = { filename: ':memory:' },
+): Promise<Harness> {
   const store = sqliteStore(storeOptions)
   const bus = memoryBus()
   const published: BusMessage[] = []
@@ -57,7 +59,12 @@ export async function harness(storeOptions: SqliteStoreOptions = { filename: ':m
     boot,
     admin,
     serviceSid: boot.service.sid,
-    user: (identity) => ({ kind: 'user', accountSid: boot.account.sid, serviceSid: boot.service.sid, identity }),
+    user: (identity) => ({
+      kind: 'user',
+      accountSid: boot.account.sid,
+      serviceSid: boot.service.sid,
+      identity,
+    }),
     close: () => store.close(),
   }
 }
@@ -68,7 +75,10 @@ export async function rejectsCode(p: Promise<unknown>, code: number): Promise<vo
     await p
   } catch (err) {
     const c = (err as { code?: unknown }).code
-    if (c !== code) throw new Error(`expected code ${code}, got ${String(c)}: ${(err as Error).message}`, { cause: err })
+    if (c !== code)
+      throw new Error(`expected code ${code}, got ${String(c)}: ${(err as Error).message}`, {
+        cause: err,
+      })
     return
   }
   throw new Error(`expected code ${code}, but it resolved`)

@@ -5,12 +5,18 @@ import { harness, rejectsCode } from './harness.ts'
 test('a user creating a channel is recorded as created_by, and joining gives the creator role', async () => {
   const h = await harness()
   const alice = h.user('alice')
-  const ch = await h.core.channels.create(alice, h.serviceSid, { uniqueName: 'mine', createdBy: 'mallory' })
+  const ch = await h.core.channels.create(alice, h.serviceSid, {
+    uniqueName: 'mine',
+    createdBy: 'mallory',
+  })
   assert.equal(ch.createdBy, 'alice')
   const m = await h.core.members.create(alice, h.serviceSid, 'mine', { identity: 'alice' })
   assert.equal(m.roleSid, h.boot.service.defaultChannelCreatorRoleSid)
   // The user was auto-created with the default service role.
-  assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).roleSid, h.boot.service.defaultServiceRoleSid)
+  assert.equal(
+    (await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).roleSid,
+    h.boot.service.defaultServiceRoleSid,
+  )
   await h.close()
 })
 
@@ -26,7 +32,10 @@ test('private channels are invisible (50300) to non-members; public member-only 
   await rejectsCode(h.core.messages.create(eve, h.serviceSid, 'priv', { body: 'x' }), 50300)
   await rejectsCode(h.core.members.list(eve, h.serviceSid, 'priv'), 50300)
   await rejectsCode(h.core.members.create(eve, h.serviceSid, 'priv', { identity: 'eve' }), 50300)
-  assert.deepEqual((await h.core.channels.list(eve, h.serviceSid)).items.map((c) => c.uniqueName), ['pub'])
+  assert.deepEqual(
+    (await h.core.channels.list(eve, h.serviceSid)).items.map((c) => c.uniqueName),
+    ['pub'],
+  )
   await h.core.channels.fetch(eve, h.serviceSid, 'pub')
   await rejectsCode(h.core.messages.list(eve, h.serviceSid, 'pub'), 50400)
   await rejectsCode(h.core.messages.create(eve, h.serviceSid, 'pub', { body: 'x' }), 50400)
@@ -43,7 +52,12 @@ test('another service of the same account, or another account, is not found (204
   await h.core.channels.create(h.admin, other.sid, { uniqueName: 'x' })
   await rejectsCode(h.core.channels.fetch(h.user('alice'), other.sid, 'x'), 20404)
   const acct = await h.core.accounts.create({})
-  const foreign = { kind: 'user', accountSid: acct.account.sid, serviceSid: h.serviceSid, identity: 'z' } as const
+  const foreign = {
+    kind: 'user',
+    accountSid: acct.account.sid,
+    serviceSid: h.serviceSid,
+    identity: 'z',
+  } as const
   await rejectsCode(h.core.channels.list(foreign, h.serviceSid), 20404)
   await h.close()
 })
@@ -55,12 +69,17 @@ test('channel users edit and delete only their own messages (50107 otherwise); c
   await h.core.members.create(a, h.serviceSid, 'g', { identity: 'alice' })
   await h.core.members.create(b, h.serviceSid, 'g', { identity: 'bob' })
   const msg = (await h.core.messages.create(a, h.serviceSid, 'g', { body: 'mine' })).message
-  await rejectsCode(h.core.messages.update(b, h.serviceSid, 'g', msg.sid, { body: 'hacked' }), 50107)
+  await rejectsCode(
+    h.core.messages.update(b, h.serviceSid, 'g', msg.sid, { body: 'hacked' }),
+    50107,
+  )
   await rejectsCode(h.core.messages.delete(b, h.serviceSid, 'g', msg.sid), 50107)
   const edited = await h.core.messages.update(a, h.serviceSid, 'g', msg.sid, { body: 'mine!' })
   assert.equal(edited.lastUpdatedBy, 'alice')
   assert.equal(edited.wasEdited, true)
-  await h.core.members.update(h.admin, h.serviceSid, 'g', 'bob', { roleSid: h.boot.service.defaultChannelCreatorRoleSid })
+  await h.core.members.update(h.admin, h.serviceSid, 'g', 'bob', {
+    roleSid: h.boot.service.defaultChannelCreatorRoleSid,
+  })
   await h.core.messages.delete(b, h.serviceSid, 'g', msg.sid)
   await h.close()
 })
@@ -70,12 +89,27 @@ test('users cannot set roles (50205), nor do admin-only operations (50107)', asy
   const a = h.user('alice')
   await h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'g' })
   await rejectsCode(
-    h.core.members.create(a, h.serviceSid, 'g', { identity: 'alice', roleSid: h.boot.service.defaultChannelCreatorRoleSid }),
+    h.core.members.create(a, h.serviceSid, 'g', {
+      identity: 'alice',
+      roleSid: h.boot.service.defaultChannelCreatorRoleSid,
+    }),
     50205,
   )
-  await rejectsCode(h.core.users.update(a, h.serviceSid, 'alice', { roleSid: h.boot.service.defaultServiceRoleSid }), 50205)
+  await rejectsCode(
+    h.core.users.update(a, h.serviceSid, 'alice', {
+      roleSid: h.boot.service.defaultServiceRoleSid,
+    }),
+    50205,
+  )
   await rejectsCode(h.core.users.create(a, h.serviceSid, { identity: 'x' }), 50107)
-  await rejectsCode(h.core.roles.create(a, h.serviceSid, { friendlyName: 'r', type: 'channel', permissions: ['sendMessage'] }), 50107)
+  await rejectsCode(
+    h.core.roles.create(a, h.serviceSid, {
+      friendlyName: 'r',
+      type: 'channel',
+      permissions: ['sendMessage'],
+    }),
+    50107,
+  )
   await rejectsCode(h.core.services.update(a, h.serviceSid, {}), 50107)
   await rejectsCode(h.core.webhooks.list(a, h.serviceSid, 'g'), 50107)
   await rejectsCode(h.core.keys.list(a), 20006)
@@ -112,6 +146,9 @@ test('a user with an invalid identity is refused on first write (50203)', async 
   const h = await harness()
   await h.core.channels.create(h.admin, h.serviceSid, { uniqueName: 'g' })
   await rejectsCode(h.core.users.ensure(h.user('system')), 50203)
-  await rejectsCode(h.core.members.create(h.user('private'), h.serviceSid, 'g', { identity: 'private' }), 50203)
+  await rejectsCode(
+    h.core.members.create(h.user('private'), h.serviceSid, 'g', { identity: 'private' }),
+    50203,
+  )
   await h.close()
 })

@@ -15,12 +15,19 @@ test('a new service has Twilio defaults and four default roles referenced by its
   assert.equal(s.media.sizeLimitMb, 150)
   assert.equal(s.notifications.newMessage.enabled, false)
   const roles = (await h.core.roles.list(h.admin, s.sid)).items
-  assert.deepEqual(roles.map((r) => r.friendlyName).sort(), ['channel admin', 'channel user', 'service admin', 'service user'])
+  assert.deepEqual(roles.map((r) => r.friendlyName).sort(), [
+    'channel admin',
+    'channel user',
+    'service admin',
+    'service user',
+  ])
   const byName = new Map(roles.map((r) => [r.friendlyName, r]))
   assert.equal(s.defaultServiceRoleSid, byName.get('service user')?.sid)
   assert.equal(s.defaultChannelRoleSid, byName.get('channel user')?.sid)
   assert.equal(s.defaultChannelCreatorRoleSid, byName.get('channel admin')?.sid)
-  assert.deepEqual(byName.get('service user')?.permissions, [...DEFAULT_ROLES.serviceUser.permissions])
+  assert.deepEqual(byName.get('service user')?.permissions, [
+    ...DEFAULT_ROLES.serviceUser.permissions,
+  ])
   assert.equal(byName.get('service admin')?.type, 'deployment')
   await h.close()
 })
@@ -32,7 +39,10 @@ test('service update stores and returns every setting; nested objects merge', as
     reachabilityEnabled: true,
     readStatusEnabled: false,
     typingIndicatorTimeout: 10,
-    notifications: { newMessage: { enabled: true, template: '${USER}: ${MESSAGE}' }, logEnabled: true },
+    notifications: {
+      newMessage: { enabled: true, template: '${USER}: ${MESSAGE}' },
+      logEnabled: true,
+    },
     preWebhookUrl: 'https://example.com/pre',
     postWebhookUrl: 'https://example.com/post',
     webhookMethod: 'get',
@@ -55,9 +65,18 @@ test('service update stores and returns every setting; nested objects merge', as
 
 test('service limits above 1000 are rejected (channel members with 50061)', async () => {
   const h = await harness()
-  await rejectsCode(h.core.services.update(h.admin, h.serviceSid, { limits: { channelMembers: 1001 } }), 50061)
-  await rejectsCode(h.core.services.update(h.admin, h.serviceSid, { limits: { userChannels: 1001 } }), 20001)
-  await rejectsCode(h.core.services.update(h.admin, h.serviceSid, { webhookFilters: ['onNothing'] }), 20001)
+  await rejectsCode(
+    h.core.services.update(h.admin, h.serviceSid, { limits: { channelMembers: 1001 } }),
+    50061,
+  )
+  await rejectsCode(
+    h.core.services.update(h.admin, h.serviceSid, { limits: { userChannels: 1001 } }),
+    20001,
+  )
+  await rejectsCode(
+    h.core.services.update(h.admin, h.serviceSid, { webhookFilters: ['onNothing'] }),
+    20001,
+  )
   await rejectsCode(h.core.services.update(h.admin, h.serviceSid, { webhookMethod: 'PUT' }), 20001)
   await h.close()
 })
@@ -65,26 +84,58 @@ test('service limits above 1000 are rejected (channel members with 50061)', asyn
 test('default role SIDs must be roles of the right scope (50100/50101/50105)', async () => {
   const h = await harness()
   const s = h.boot.service
-  await rejectsCode(h.core.services.update(h.admin, s.sid, { defaultServiceRoleSid: s.defaultChannelRoleSid }), 50105)
-  await rejectsCode(h.core.services.update(h.admin, s.sid, { defaultChannelRoleSid: 'RL' + '0'.repeat(32) }), 50101)
-  await rejectsCode(h.core.services.update(h.admin, s.sid, { defaultServiceRoleSid: 'RL' + '0'.repeat(32) }), 50100)
+  await rejectsCode(
+    h.core.services.update(h.admin, s.sid, { defaultServiceRoleSid: s.defaultChannelRoleSid }),
+    50105,
+  )
+  await rejectsCode(
+    h.core.services.update(h.admin, s.sid, { defaultChannelRoleSid: 'RL' + '0'.repeat(32) }),
+    50101,
+  )
+  await rejectsCode(
+    h.core.services.update(h.admin, s.sid, { defaultServiceRoleSid: 'RL' + '0'.repeat(32) }),
+    50100,
+  )
   await h.close()
 })
 
 test('roles: create validates type (50105) and permissions per scope (50104); update replaces the list', async () => {
   const h = await harness()
-  await rejectsCode(h.core.roles.create(h.admin, h.serviceSid, { friendlyName: 'x', type: 'nope', permissions: ['sendMessage'] }), 50105)
   await rejectsCode(
-    h.core.roles.create(h.admin, h.serviceSid, { friendlyName: 'x', type: 'channel', permissions: ['editOwnUserInfo'] }),
+    h.core.roles.create(h.admin, h.serviceSid, {
+      friendlyName: 'x',
+      type: 'nope',
+      permissions: ['sendMessage'],
+    }),
+    50105,
+  )
+  await rejectsCode(
+    h.core.roles.create(h.admin, h.serviceSid, {
+      friendlyName: 'x',
+      type: 'channel',
+      permissions: ['editOwnUserInfo'],
+    }),
     50104,
   )
-  const r = await h.core.roles.create(h.admin, h.serviceSid, { friendlyName: 'mod', type: 'channel', permissions: ['sendMessage'] })
-  const u = await h.core.roles.update(h.admin, h.serviceSid, r.sid, { permissions: ['deleteAnyMessage', 'leaveChannel'] })
+  const r = await h.core.roles.create(h.admin, h.serviceSid, {
+    friendlyName: 'mod',
+    type: 'channel',
+    permissions: ['sendMessage'],
+  })
+  const u = await h.core.roles.update(h.admin, h.serviceSid, r.sid, {
+    permissions: ['deleteAnyMessage', 'leaveChannel'],
+  })
   assert.deepEqual(u.permissions, ['deleteAnyMessage', 'leaveChannel'])
-  await rejectsCode(h.core.roles.update(h.admin, h.serviceSid, r.sid, { permissions: ['createChannel'] }), 50104)
+  await rejectsCode(
+    h.core.roles.update(h.admin, h.serviceSid, r.sid, { permissions: ['createChannel'] }),
+    50104,
+  )
   await h.core.roles.delete(h.admin, h.serviceSid, r.sid)
   await rejectsCode(h.core.roles.fetch(h.admin, h.serviceSid, r.sid), 50100)
-  await rejectsCode(h.core.roles.delete(h.admin, h.serviceSid, h.boot.service.defaultChannelRoleSid), 20409)
+  await rejectsCode(
+    h.core.roles.delete(h.admin, h.serviceSid, h.boot.service.defaultChannelRoleSid),
+    20409,
+  )
   await h.close()
 })
 

@@ -5,7 +5,10 @@ import { harness } from './harness.ts'
 test('bootstrap, channel, members and messages work end to end', async () => {
   const h = await harness()
   const { core, admin, serviceSid } = h
-  const ch = await core.channels.create(admin, serviceSid, { uniqueName: 'general', friendlyName: 'General' })
+  const ch = await core.channels.create(admin, serviceSid, {
+    uniqueName: 'general',
+    friendlyName: 'General',
+  })
   assert.equal(ch.createdBy, 'system')
   const m = await core.members.create(admin, serviceSid, 'general', { identity: 'alice' })
   assert.equal(m.identity, 'alice')

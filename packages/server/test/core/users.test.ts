@@ -4,7 +4,11 @@ import { harness, rejectsCode } from './harness.ts'
 
 test('users: create, fetch by SID or identity, duplicates → 50201, unknown → 50200', async () => {
   const h = await harness()
-  const u = await h.core.users.create(h.admin, h.serviceSid, { identity: 'alice', friendlyName: 'Alice', attributes: '{"a":1}' })
+  const u = await h.core.users.create(h.admin, h.serviceSid, {
+    identity: 'alice',
+    friendlyName: 'Alice',
+    attributes: '{"a":1}',
+  })
   assert.match(u.sid, /^US[0-9a-f]{32}$/)
   assert.equal(u.roleSid, h.boot.service.defaultServiceRoleSid)
   assert.equal(u.isOnline, null)
@@ -14,7 +18,13 @@ test('users: create, fetch by SID or identity, duplicates → 50201, unknown →
   await rejectsCode(h.core.users.create(h.admin, h.serviceSid, { identity: 'alice' }), 50201)
   await rejectsCode(h.core.users.fetch(h.admin, h.serviceSid, 'nobody'), 50200)
   await rejectsCode(h.core.users.create(h.admin, h.serviceSid, { identity: 'unique' }), 50203)
-  await rejectsCode(h.core.users.create(h.admin, h.serviceSid, { identity: 'alice2', roleSid: h.boot.service.defaultChannelRoleSid }), 50105)
+  await rejectsCode(
+    h.core.users.create(h.admin, h.serviceSid, {
+      identity: 'alice2',
+      roleSid: h.boot.service.defaultChannelRoleSid,
+    }),
+    50105,
+  )
   await h.close()
 })
 
@@ -28,7 +38,11 @@ test('users: update attributes, name and role; list hides reachability', async (
   assert.equal((await h.core.users.list(h.admin, h.serviceSid)).items[0]?.isOnline, null)
   const roles = (await h.core.roles.list(h.admin, h.serviceSid)).items
   const adminRole = roles.find((r) => r.friendlyName === 'service admin')!
-  const u = await h.core.users.update(h.admin, h.serviceSid, 'alice', { friendlyName: 'A', attributes: '{"b":2}', roleSid: adminRole.sid })
+  const u = await h.core.users.update(h.admin, h.serviceSid, 'alice', {
+    friendlyName: 'A',
+    attributes: '{"b":2}',
+    roleSid: adminRole.sid,
+  })
   assert.equal(u.friendlyName, 'A')
   assert.equal(u.attributes, '{"b":2}')
   assert.equal(u.roleSid, adminRole.sid)
@@ -60,9 +74,18 @@ test('bindings: SDK registration is idempotent per endpoint, REST lists, filters
   await rejectsCode(h.core.bindings.create(alice, { endpoint: 'x', bindingType: 'sms' }), 20001)
   assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, true)
   assert.equal((await h.core.bindings.list(h.admin, h.serviceSid)).items.length, 3)
-  assert.equal((await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['fcm'] })).items.length, 2)
-  assert.equal((await h.core.bindings.list(h.admin, h.serviceSid, { identities: ['alice'] })).items.length, 2)
-  assert.equal((await h.core.bindings.list(h.admin, h.serviceSid, { userRef: 'bob' })).items.length, 1)
+  assert.equal(
+    (await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['fcm'] })).items.length,
+    2,
+  )
+  assert.equal(
+    (await h.core.bindings.list(h.admin, h.serviceSid, { identities: ['alice'] })).items.length,
+    2,
+  )
+  assert.equal(
+    (await h.core.bindings.list(h.admin, h.serviceSid, { userRef: 'bob' })).items.length,
+    1,
+  )
   await rejectsCode(h.core.bindings.fetch(h.admin, h.serviceSid, b1.sid, 'bob'), 20404)
   await h.core.bindings.delete(h.admin, h.serviceSid, b1.sid, 'alice')
   await rejectsCode(h.core.bindings.fetch(h.admin, h.serviceSid, b1.sid), 20404)
@@ -70,7 +93,9 @@ test('bindings: SDK registration is idempotent per endpoint, REST lists, filters
 })
 
 /** Counts the store's write transactions (the core calls `store.write` through the same object). */
-function countWrites(h: { store: { write: (...a: any[]) => Promise<unknown> } }): { readonly n: number } {
+function countWrites(h: { store: { write: (...a: any[]) => Promise<unknown> } }): {
+  readonly n: number
+} {
   const counter = { n: 0 }
   const write = h.store.write.bind(h.store)
   h.store.write = (...a: any[]) => {
@@ -121,7 +146,12 @@ test('bindings from SDK registrations: twilsock and push types, SDK message type
     bindingType: 'twilsock',
     endpoint: 'parley:ep1',
     address: 'ctx-1',
-    messageTypes: ['twilio.channel.new_message', 'twilio.channel.consumption_update', 'twilio.sync.event', 'new_message'],
+    messageTypes: [
+      'twilio.channel.new_message',
+      'twilio.channel.consumption_update',
+      'twilio.sync.event',
+      'new_message',
+    ],
   })
   assert.match(ts.sid, /^BS[0-9a-f]{32}$/)
   assert.equal(ts.bindingType, 'twilsock')
@@ -148,31 +178,72 @@ test('bindings from SDK registrations: twilsock and push types, SDK message type
   const aliceUser = await h.core.users.fetch(h.admin, h.serviceSid, 'alice')
   assert.equal(aliceUser.isNotifiable, true)
   // The change is an event on the user's stream (the SDKs' reachability item follows it live).
-  const reach = (await h.core.events.readStream(`user:${aliceUser.sid}`, 0)).filter((e) => e.type === 'reachability_updated')
+  const reach = (await h.core.events.readStream(`user:${aliceUser.sid}`, 0)).filter(
+    (e) => e.type === 'reachability_updated',
+  )
   assert.equal(reach.length, 1)
   assert.equal((reach[0]!.data as { isNotifiable: boolean }).isNotifiable, true)
-  await rejectsCode(h.core.bindings.upsertFromClient(alice, { bindingType: 'sms', endpoint: 'e', messageTypes: [] }), 20001)
-  await rejectsCode(h.core.bindings.upsertFromClient(alice, { bindingType: 'fcm', endpoint: '', messageTypes: [] }), 20001)
   await rejectsCode(
-    h.core.bindings.upsertFromClient(alice, { bindingType: 'fcm', endpoint: 'e', messageTypes: [], address: 'a\u0000' }),
+    h.core.bindings.upsertFromClient(alice, {
+      bindingType: 'sms',
+      endpoint: 'e',
+      messageTypes: [],
+    }),
+    20001,
+  )
+  await rejectsCode(
+    h.core.bindings.upsertFromClient(alice, { bindingType: 'fcm', endpoint: '', messageTypes: [] }),
+    20001,
+  )
+  await rejectsCode(
+    h.core.bindings.upsertFromClient(alice, {
+      bindingType: 'fcm',
+      endpoint: 'e',
+      messageTypes: [],
+      address: 'a\u0000',
+    }),
     20001,
   )
   // 4. REST sees both, filters by type, never shows the address.
   const all = (await h.core.bindings.list(h.admin, h.serviceSid)).items
   assert.deepEqual(all.map((b) => b.bindingType).sort(), ['fcm', 'twilsock'])
   assert.deepEqual(
-    (await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['twilsock'] })).items.map((b) => b.sid),
+    (await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['twilsock'] })).items.map(
+      (b) => b.sid,
+    ),
     [ts.sid],
   )
   // 5. Removing the context: a stale id does not remove the newer registration; the current one does.
-  assert.equal(await h.core.bindings.deleteFromClient(alice, { bindingType: 'twilsock', endpoint: 'parley:ep1', address: 'ctx-1' }), false)
-  assert.equal(await h.core.bindings.deleteFromClient(alice, { bindingType: 'twilsock', endpoint: 'parley:ep1', address: 'ctx-2' }), true)
-  assert.equal(await h.core.bindings.deleteFromClient(alice, { bindingType: 'twilsock', endpoint: 'parley:ep1' }), false)
+  assert.equal(
+    await h.core.bindings.deleteFromClient(alice, {
+      bindingType: 'twilsock',
+      endpoint: 'parley:ep1',
+      address: 'ctx-1',
+    }),
+    false,
+  )
+  assert.equal(
+    await h.core.bindings.deleteFromClient(alice, {
+      bindingType: 'twilsock',
+      endpoint: 'parley:ep1',
+      address: 'ctx-2',
+    }),
+    true,
+  )
+  assert.equal(
+    await h.core.bindings.deleteFromClient(alice, {
+      bindingType: 'twilsock',
+      endpoint: 'parley:ep1',
+    }),
+    false,
+  )
   assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, true)
   // 6. REST delete of the last push binding clears isNotifiable.
   await h.core.bindings.delete(h.admin, h.serviceSid, fcm.sid)
   assert.equal((await h.core.users.fetch(h.admin, h.serviceSid, 'alice')).isNotifiable, false)
-  const reach2 = (await h.core.events.readStream(`user:${aliceUser.sid}`, 0)).filter((e) => e.type === 'reachability_updated')
+  const reach2 = (await h.core.events.readStream(`user:${aliceUser.sid}`, 0)).filter(
+    (e) => e.type === 'reachability_updated',
+  )
   assert.deepEqual(
     reach2.map((e) => (e.data as { isNotifiable: boolean; revision: number }).isNotifiable),
     [true, false],
@@ -180,8 +251,18 @@ test('bindings from SDK registrations: twilsock and push types, SDK message type
   assert.equal((reach2[1]!.data as { revision: number }).revision, reach2[1]!.streamSeq)
   assert.equal((await h.core.bindings.list(h.admin, h.serviceSid)).items.length, 0)
   // 7. Another user cannot remove alice's registration.
-  await h.core.bindings.upsertFromClient(alice, { bindingType: 'twilsock', endpoint: 'e', messageTypes: [] })
-  assert.equal(await h.core.bindings.deleteFromClient(h.user('mallory'), { bindingType: 'twilsock', endpoint: 'e' }), false)
+  await h.core.bindings.upsertFromClient(alice, {
+    bindingType: 'twilsock',
+    endpoint: 'e',
+    messageTypes: [],
+  })
+  assert.equal(
+    await h.core.bindings.deleteFromClient(h.user('mallory'), {
+      bindingType: 'twilsock',
+      endpoint: 'e',
+    }),
+    false,
+  )
   assert.equal((await h.core.bindings.list(h.admin, h.serviceSid)).items.length, 1)
   await h.close()
 })
@@ -201,16 +282,31 @@ test('bindings: at most 20 per identity and type; one more drops the least recen
   await h.core.bindings.create(alice, { bindingType: 'fcm', endpoint: 'other' })
   const apn = (await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['apn'] })).items
   assert.equal(apn.length, 20)
-  assert.equal(apn.some((b) => b.endpoint === 'ep1'), false)
-  assert.equal(apn.some((b) => b.sid === sids[0]), true)
-  assert.equal((await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['fcm'] })).items.length, 1)
+  assert.equal(
+    apn.some((b) => b.endpoint === 'ep1'),
+    false,
+  )
+  assert.equal(
+    apn.some((b) => b.sid === sids[0]),
+    true,
+  )
+  assert.equal(
+    (await h.core.bindings.list(h.admin, h.serviceSid, { bindingTypes: ['fcm'] })).items.length,
+    1,
+  )
   await h.close()
 })
 
 test('credentials: secrets are write-only; type is required and fixed', async () => {
   const h = await harness()
   await rejectsCode(h.core.credentials.create(h.admin, { type: 'sms' }), 20001)
-  const c = await h.core.credentials.create(h.admin, { type: 'apn', friendlyName: 'ios', certificate: 'CERT', privateKey: 'KEY', sandbox: true })
+  const c = await h.core.credentials.create(h.admin, {
+    type: 'apn',
+    friendlyName: 'ios',
+    certificate: 'CERT',
+    privateKey: 'KEY',
+    sandbox: true,
+  })
   assert.match(c.sid, /^CR[0-9a-f]{32}$/)
   assert.equal(c.sandbox, 'true')
   assert.equal(JSON.stringify(c).includes('CERT'), false)

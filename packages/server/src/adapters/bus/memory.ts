@@ -23,7 +23,8 @@ export interface MemoryBusOptions {
  * ```
  */
 export function memoryBus(options: MemoryBusOptions = {}): Bus {
-  const onError = options.onError ?? ((err: unknown) => console.error('parley bus subscriber failed', err))
+  const onError =
+    options.onError ?? ((err: unknown) => console.error('parley bus subscriber failed', err))
   let subscribers: ((msg: BusMessage) => void)[] = []
   let closed = false
   return {

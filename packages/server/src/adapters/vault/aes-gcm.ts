@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Vault } from '../../ports/vault.ts'
@@ -43,7 +49,10 @@ export function aesGcmVault(masterKey: Uint8Array): Vault {
         const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12))
         decipher.setAAD(Buffer.from(aad, 'utf8'))
         decipher.setAuthTag(raw.subarray(raw.length - 16))
-        return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8')
+        return Buffer.concat([
+          decipher.update(raw.subarray(12, raw.length - 16)),
+          decipher.final(),
+        ]).toString('utf8')
       } catch {
         return undefined
       }
@@ -80,7 +89,8 @@ export function loadOrCreateMasterKey(dataDir: string): Buffer {
     writeFileSync(path, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
   } catch (err) {
     // Another process created it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return parseMasterKey(readFileSync(path, 'utf8').trim())
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      return parseMasterKey(readFileSync(path, 'utf8').trim())
     throw err
   }
   chmodSync(path, 0o600)
