@@ -669,7 +669,7 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
     opts,
     async () => {
       // The first page of history and the live messageAdded events race: a message posted while the page loads comes
-      // both ways. Messages are posted back to back through the REST API while dave joins and the channel opens.
+      // both ways. Messages are posted back to back through the REST API while oscar joins and the channel opens.
       const unique = name('race')
       const ch = await rest('/Channels', {
         UniqueName: unique,
@@ -682,19 +682,19 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
         bodies.push(body)
       }
       for (let i = 1; i <= 3; i++) await post(`before ${i}`)
-      const dave = await person('dave')
+      const oscar = await person('oscar')
       let posting = true
       const poster = (async () => {
         for (let i = 1; posting && i <= 24; i++) await post(`during ${i}`)
       })()
-      await joinPublic(dave.page, unique)
-      await dave.page.waitForTimeout(300)
+      await joinPublic(oscar.page, unique)
+      await oscar.page.waitForTimeout(300)
       posting = false
       await poster
       const last = bodies.at(-1)!
-      await dave.page.waitForSelector(`.message-body:text-is("${last}")`, { timeout: 30_000 })
-      assert.deepEqual(await dave.page.locator('.message-body').allTextContents(), bodies)
-      await dave.page.context().close()
+      await oscar.page.waitForSelector(`.message-body:text-is("${last}")`, { timeout: 30_000 })
+      assert.deepEqual(await oscar.page.locator('.message-body').allTextContents(), bodies)
+      await oscar.page.context().close()
     },
   )
 
