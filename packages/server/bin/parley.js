@@ -1,7 +1,10 @@
-#!/usr/bin/env -S node --initial-old-space-size=128
-// The `parley` command. This shim is committed (not built) so that npm links the bin at install time, before the
-// TypeScript build has produced dist/; it then loads the compiled CLI. Its node flags are SERVER_NODE_FLAGS
-// (src/node-flags.ts; a test keeps them equal).
+#!/bin/sh
+':' //; exec node --initial-old-space-size=128 "$0" "$@"
+// The `parley` command. Line 2 is read by both: sh (it starts node with the server's flags, SERVER_NODE_FLAGS in
+// src/node-flags.ts, a test keeps them equal; `exec` keeps the pid) and then node (a string and a comment). Plain
+// `#!/usr/bin/env node` cannot pass flags, and `env -S` is missing from BusyBox (Alpine). This shim is committed
+// (not built) so that npm links the bin at install time, before the TypeScript build has produced dist/; it then
+// loads the compiled CLI.
 import { existsSync } from 'node:fs'
 
 const cli = new URL('../dist/src/cli.js', import.meta.url)

@@ -1,7 +1,7 @@
 /**
- * The Node.js (V8) flags the server process starts with: the `parley` command's shebang, `npm run serve`, `npm start`
- * (through the demo's launcher) and the fan-out benchmark all use these; a test keeps the first two in sync with this
- * list. Run `node <flags> packages/server/dist/src/cli.js serve` when starting the server another way.
+ * The Node.js (V8) flags the server process starts with: the `parley` command's shim (its sh line), `npm run serve`,
+ * `npm start` (through the demo's launcher) and the benchmarks all use these; a test keeps the first two in sync with
+ * this list. Run `node <flags> packages/server/dist/src/cli.js serve` when starting the server another way.
  *
  * `--initial-old-space-size=128`: under steady traffic the server promotes a little data that dies later (caches of
  * recent events, rows and encoded notifications turning over). With V8's default sizing for a small heap, that

@@ -1,12 +1,14 @@
 /**
- * The server's node flags are written in three places that cannot import them (a shebang, an npm script, and the
- * list itself): they must stay equal. And the shebang must really start the command (`env -S`).
+ * The server's node flags are written in three places that cannot import them (the `parley` shim's sh line, an npm
+ * script, and the list itself): they must stay equal. And the shim must really start the command, also through a
+ * symlink (as npm links bins).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SERVER_NODE_FLAGS } from '../src/node-flags.ts'
 
@@ -16,8 +18,9 @@ const flags = SERVER_NODE_FLAGS.join(' ')
 
 test('the parley command and `npm run serve` start node with SERVER_NODE_FLAGS', () => {
   assert.ok(SERVER_NODE_FLAGS.length > 0)
-  const shebang = readFileSync(bin, 'utf8').split('\n')[0]
-  assert.equal(shebang, `#!/usr/bin/env -S node ${flags}`)
+  const [shebang, execLine] = readFileSync(bin, 'utf8').split('\n')
+  assert.equal(shebang, '#!/bin/sh')
+  assert.equal(execLine, `':' //; exec node ${flags} "$0" "$@"`)
   const root = JSON.parse(readFileSync(resolve(pkgDir, '..', '..', 'package.json'), 'utf8')) as {
     scripts: Record<string, string>
   }
@@ -27,8 +30,17 @@ test('the parley command and `npm run serve` start node with SERVER_NODE_FLAGS',
   )
 })
 
-test('the shebang runs: `parley --help` executed directly exits 0 with the usage', () => {
-  const r = spawnSync(bin, ['--help'], { encoding: 'utf8' })
-  assert.equal(r.status, 0, r.stderr)
-  assert.match(r.stdout, /^Usage: parley <command>/)
+test('the shim runs: `parley --help`, directly and through a symlink, exits 0 with the usage', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bin-'))
+  try {
+    const link = join(dir, 'parley')
+    symlinkSync(bin, link)
+    for (const path of [bin, link]) {
+      const r = spawnSync(path, ['--help'], { encoding: 'utf8' })
+      assert.equal(r.status, 0, r.stderr)
+      assert.match(r.stdout, /^Usage: parley <command>/)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
