@@ -857,11 +857,14 @@ async function loadOlder() {
   const pane = ui.messagesPane
   const before = pane.scrollHeight - pane.scrollTop
   try {
-    const page = await channel.getMessages(PAGE_SIZE, state.oldestIndex - 1)
+    const oldest = state.oldestIndex
+    const page = await channel.getMessages(PAGE_SIZE, oldest - 1)
     if (state.current !== channel) return
-    const fresh = placeMessages(page.items.filter((m) => m.index < state.oldestIndex))
-    if (fresh.length) state.oldestIndex = fresh[0].index
-    state.hasOlder = fresh.length > 0 && page.hasPrevPage && state.oldestIndex > 0
+    // Older than what was shown when the request went out (a live message may have been placed meanwhile).
+    const older = page.items.filter((m) => m.index < oldest)
+    placeMessages(older)
+    state.oldestIndex = Number(ui.messages.firstElementChild?.dataset.index ?? oldest)
+    state.hasOlder = older.length > 0 && page.hasPrevPage && state.oldestIndex > 0
     // Keep the reader's place: the content grew above them.
     pane.scrollTop = pane.scrollHeight - before
     updateHistoryControls()
@@ -888,7 +891,10 @@ function markRead() {
   // getMessages(1), and twilio-chat never fires messageAdded for a message it has already fetched. While the message
   // list's subscription is still catching up (just after joining), that newest message would never be shown.
   const last = ui.messages.lastElementChild
-  if (last) channel.advanceLastConsumedMessageIndex(Number(last.dataset.index)).catch(() => {})
+  const index = last ? Number(last.dataset.index) : null
+  const consumed = channel.lastConsumedMessageIndex
+  if (index !== null && (typeof consumed !== 'number' || index > consumed))
+    channel.advanceLastConsumedMessageIndex(index).catch(() => {})
   const entry = state.joined.get(channel.sid)
   if (entry && entry.unread) {
     entry.unread = 0

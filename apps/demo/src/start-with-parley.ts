@@ -31,9 +31,11 @@ const nodeFlagsModule = new URL(
   import.meta.url,
 )
 
-if (!existsSync(parleyCli)) {
-  process.stderr.write(`Parley is not built (${parleyCli} is missing): run \`npx tsc -b\` first.\n`)
-  process.exit(1)
+for (const file of [parleyCli, fileURLToPath(nodeFlagsModule)]) {
+  if (!existsSync(file)) {
+    process.stderr.write(`Parley is not built (${file} is missing): run \`npx tsc -b\` first.\n`)
+    process.exit(1)
+  }
 }
 
 /** Parley prints this on every start (first start: first line of the banner; later starts: the only line). */

@@ -691,8 +691,11 @@ void describe('the browser chat against Parley', { concurrency: false }, () => {
       await oscar.page.waitForTimeout(300)
       posting = false
       await poster
-      const last = bodies.at(-1)!
-      await oscar.page.waitForSelector(`.message-body:text-is("${last}")`, { timeout: 30_000 })
+      // And one once the channel is open: it can only arrive live.
+      await post('after it opened')
+      await oscar.page.waitForSelector('.message-body:text-is("after it opened")', {
+        timeout: 30_000,
+      })
       assert.deepEqual(await oscar.page.locator('.message-body').allTextContents(), bodies)
       await oscar.page.context().close()
     },
