@@ -38,6 +38,7 @@ import {
   type Packet,
   type PacketHeader,
 } from './framing.ts'
+import { AckWindow, packetSeq } from './ack-window.ts'
 import type { GatewayContext } from './context.ts'
 import { rejectionStatus, type TwilsockStatus, type VerifiedToken } from './verify.ts'
 
@@ -89,8 +90,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   #inflight = 0
   /** Ids of `message` packets whose upstream handler is still running. */
   #pending: Set<string> | undefined
-  /** Server-originated packet id → send time (ms), until the client's `reply` ack. */
-  #unacked: Map<string, number> | undefined
+  /** Server-originated packets until the client's `reply` ack. */
+  #unacked: AckWindow | undefined
   #closeFns: (() => void)[] | undefined
   #authTimer: TimerHandle | undefined
   #warnTimer: TimerHandle | undefined
@@ -174,8 +175,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       })
       return
     }
-    const id = this.#nextPacketId()
-    this.#sendTracked(id, () => encodeNotification(id, n))
+    this.#sendTracked((id) => encodeNotification(id, n))
   }
 
   onClose(fn: () => void): void {
@@ -367,7 +367,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   }
 
   #onAck(id: string | undefined): void {
-    if (id !== undefined && this.#unacked?.delete(id)) return
+    if (id !== undefined && this.#unacked?.ack(packetSeq(id, this.#idPrefix))) return
     // An ack for nothing we sent: harmless, but it still costs a token so that it cannot be used to flood.
     this.#admit()
   }
@@ -649,8 +649,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     this.#warnTimer = undefined
     if (this.#state !== 'active' || this.#closing || this.#warned) return
     this.#warned = true
-    const id = this.#nextPacketId()
-    this.#sendTracked(id, () =>
+    this.#sendTracked((id) =>
       encodePacket({ method: 'client_update', id, client_update_type: 'token_about_to_expire' }),
     )
   }
@@ -684,18 +683,24 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   }
 
   #nextPacketId(): string {
-    return `${this.#idPrefix}${(++this.#packetSeq).toString(36)}`
+    return this.#packetId(++this.#packetSeq)
   }
 
-  /** Sends a packet the client must ack; `encode` runs only when it is sent. */
-  #sendTracked(id: string, encode: () => Buffer): void {
-    const unacked = (this.#unacked ??= new Map())
+  /** The id of this session's packet number `seq` ({@link packetSeq} reads it back). */
+  #packetId(seq: number): string {
+    return `${this.#idPrefix}${seq.toString(36)}`
+  }
+
+  /** Sends a packet the client must ack, with the next packet id; `encode` runs only when it is sent. */
+  #sendTracked(encode: (id: string) => Buffer): void {
+    const unacked = (this.#unacked ??= new AckWindow())
     if (unacked.size >= this.#ctx.maxUnacked) {
       this.#ctx.log('warn', 'twilsock client does not ack', { session: this.id })
       this.close(CLOSE.slowConsumer, 'too many unacknowledged packets')
       return
     }
-    if (this.#send(encode())) unacked.set(id, this.#ctx.timers.now())
+    const seq = ++this.#packetSeq
+    if (this.#send(encode(this.#packetId(seq)))) unacked.add(seq)
   }
 
   #send(buf: Buffer): boolean {
