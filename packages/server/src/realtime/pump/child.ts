@@ -10,7 +10,7 @@
  */
 import { Socket } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { CLOSE_SLOW_CONSUMER, sendWithin, WriteBatcher } from '../outbound.ts'
+import { CLOSE_SLOW_CONSUMER, FramedSocket, sendWithin, WriteBatcher } from '../outbound.ts'
 import { webSocketServerOptions } from '../upgrade.ts'
 import { REC, RecordReader, RecordWriter, u16 } from './records.ts'
 import type { AdoptMessage, PumpConfig } from './parent.ts'
@@ -18,6 +18,8 @@ import type { AdoptMessage, PumpConfig } from './parent.ts'
 interface Conn {
   ws: WebSocket
   socket: Socket
+  /** Sends as whole frames on `socket`. */
+  out: FramedSocket
   batcher: WriteBatcher
   closing: boolean
 }
@@ -55,7 +57,7 @@ const reader = new RecordReader((type, id, payload) => {
   switch (type) {
     case REC.send:
       if (c.ws.readyState !== 1 || c.closing) return
-      if (!sendWithin(c.ws, c.batcher, payload, config!.maxOutboundBytes)) {
+      if (!sendWithin(c.out, c.batcher, payload, config!.maxOutboundBytes)) {
         // A slow consumer: gone for the server at once; closed here, and cut if it does not finish within the grace.
         conns.delete(id)
         out.add(REC.slow, id)
@@ -116,7 +118,13 @@ function adopt(msg: AdoptMessage, socket: Socket): void {
   }
   wss!.handleUpgrade(req as never, socket, Buffer.from(msg.head, 'base64'), (ws) => {
     opened = true
-    const c: Conn = { ws, socket, batcher: new WriteBatcher(socket), closing: false }
+    const c: Conn = {
+      ws,
+      socket,
+      out: new FramedSocket(ws, socket),
+      batcher: new WriteBatcher(socket),
+      closing: false,
+    }
     conns.set(id, c)
     if (backedUp) socket.pause()
     ws.on('message', (data: Buffer, isBinary: boolean) =>

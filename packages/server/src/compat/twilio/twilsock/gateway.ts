@@ -21,7 +21,7 @@ import { WebSocketServer } from 'ws'
 import { Heartbeat } from '../../../realtime/heartbeat.ts'
 import { TokenBucket } from '../../../realtime/rate-limiter.ts'
 import { systemTimers, type TimerHandle, type Timers } from '../../../realtime/timers.ts'
-import type { CorkableSocket, MessageSocket } from '../../../realtime/outbound.ts'
+import type { MessageSocket, RawSocket } from '../../../realtime/outbound.ts'
 import { SocketPump } from '../../../realtime/pump/parent.ts'
 import {
   originAllowed,
@@ -378,15 +378,15 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
       socket.on('error', () => {
         // Errors before/while upgrading (e.g. ECONNRESET) must not crash the process; ws handles the rest.
       })
-      const open = (ws: MessageSocket, raw?: CorkableSocket): void => {
+      const open = (ws: MessageSocket, raw?: RawSocket): void => {
         if (closing) {
           ws.close(CLOSE.goingAway, 'server shutting down')
           return
         }
         connections.add(new Session(ws, ctx, address, raw))
       }
-      // The raw socket lets the session coalesce one turn's writes into one writev (ws writes to it too); the socket
-      // process batches its writes itself.
+      // The raw socket lets the session write whole frames and coalesce one turn's writes into one writev (ws writes
+      // its own frames to it too); the socket process does both itself.
       if (pump !== undefined) pump.adopt(req, socket, head, (ws) => open(ws))
       else wss.handleUpgrade(req, socket, head, (ws) => open(ws, socket))
       return true

@@ -14,9 +14,11 @@ import { STATUS_CODES } from 'node:http'
 import type { HeartbeatTarget } from '../../../realtime/heartbeat.ts'
 import {
   CLOSE_SLOW_CONSUMER,
+  FramedSocket,
   sendWithin,
   WriteBatcher,
-  type CorkableSocket,
+  type BufferedSocket,
+  type RawSocket,
   type MessageSocket,
 } from '../../../realtime/outbound.ts'
 import { TokenBucket } from '../../../realtime/rate-limiter.ts'
@@ -80,6 +82,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   #packetSeq = 0
   /** Coalesces this turn's writes into one `writev` (absent when the raw socket is not known). */
   readonly #batcher: WriteBatcher | undefined
+  /** Where packets go: whole frames on the raw socket when it is known, else `ws`'s `send`. */
+  readonly #out: BufferedSocket
   #state: SessionState = 'awaiting_init'
   #principal: TwilsockPrincipal | undefined
   readonly #ws: MessageSocket
@@ -108,14 +112,16 @@ export class Session implements TwilsockSession, HeartbeatTarget {
 
   /**
    * @param ws The connection: a `ws` WebSocket, or the socket process's stand-in for one.
-   * @param socket The raw socket under `ws` (from the upgrade): when given, writes of one event-loop turn are
-   *   coalesced into one `writev` ({@link WriteBatcher}). Not with the socket process, which batches itself.
+   * @param socket The raw socket under `ws` (from the upgrade): when given, packets are written to it as whole frames
+   *   ({@link FramedSocket}) and the writes of one event-loop turn are coalesced into one `writev`
+   *   ({@link WriteBatcher}). Not with the socket process, which does both itself.
    */
-  constructor(ws: MessageSocket, ctx: GatewayContext, remoteAddress = '', socket?: CorkableSocket) {
+  constructor(ws: MessageSocket, ctx: GatewayContext, remoteAddress = '', socket?: RawSocket) {
     const uuid = randomUUID().replaceAll('-', '')
     this.id = `TS${uuid}`
     this.#idPrefix = `TM${uuid.slice(0, 12)}`
     this.#batcher = socket === undefined ? undefined : new WriteBatcher(socket)
+    this.#out = socket === undefined ? ws : new FramedSocket(ws, socket)
     this.#ws = ws
     this.#ctx = ctx
     this.remoteAddress = remoteAddress
@@ -705,7 +711,7 @@ export class Session implements TwilsockSession, HeartbeatTarget {
 
   #send(buf: Buffer): boolean {
     if (this.#ws.readyState !== 1 || this.#closing) return false
-    if (sendWithin(this.#ws, this.#batcher, buf, this.#ctx.maxOutboundBytes)) return true
+    if (sendWithin(this.#out, this.#batcher, buf, this.#ctx.maxOutboundBytes)) return true
     this.#ctx.log('warn', 'twilsock slow consumer', { session: this.id })
     this.close(CLOSE.slowConsumer, 'slow consumer')
     return false
