@@ -130,6 +130,74 @@ test('ackId recognises the acks twilsock sends, and nothing decodePacket would r
   )
 })
 
+/** The canonical ack as the regular expression in `framing.ts`'s documentation: the oracle for the byte reader. */
+const ACK_REGEX =
+  /^TWILSOCK V3\.0 ([1-9]\d{0,6})\r\n(\{"(?:id":"([\w-]{1,128})","method":"reply"|method":"reply","id":"([\w-]{1,128})")(?:,"payload_type":"application\/json")?,"status":\{"code":200,"status":"OK"\}(?:,"payload_size":0)?\})(?:\r\n)?$/
+function ackIdByRegex(frame: Buffer): string | undefined {
+  if (frame.length > 400) return undefined
+  const m = ACK_REGEX.exec(frame.toString('latin1'))
+  if (m === null || Number(m[1]) !== m[2]!.length) return undefined
+  return m[3] ?? m[4]
+}
+
+test('ackId reads bytes exactly as the documented regular expression does', () => {
+  const pieces = [
+    'TWILSOCK V3.0 ',
+    'TWILSOCK V3.0  ',
+    'TWILSOCK V3.1 ',
+    '\r\n',
+    '\r',
+    '\n',
+    '{"id":"',
+    '{"method":"reply","id":"',
+    '","method":"reply"',
+    '"',
+    ',"payload_type":"application/json"',
+    ',"status":{"code":200,"status":"OK"}',
+    ',"status":{"code":500,"status":"OK"}',
+    ',"payload_size":0',
+    ',"payload_size":1',
+    '}',
+    ' ',
+    'TM',
+    'x',
+    '-',
+    '_',
+    'é',
+    '0',
+    '7',
+  ]
+  // Canonical acks with random ids and a right, wrong or off-by-one length, then random splices of the grammar's
+  // pieces: whatever the bytes, both readers agree.
+  const canonical = fc
+    .tuple(
+      fc.constantFrom(0, 1),
+      fc.stringMatching(/^[\w-]{0,130}$/),
+      fc.boolean(),
+      fc.boolean(),
+      fc.constantFrom(0, 1, -1, 1000),
+      fc.constantFrom('', '\r\n', '\n', '\r\n\r\n', 'x'),
+    )
+    .map(([order, id, type, size, delta, tail]) => {
+      const h =
+        (order === 0 ? `{"id":"${id}","method":"reply"` : `{"method":"reply","id":"${id}"`) +
+        (type ? ',"payload_type":"application/json"' : '') +
+        ',"status":{"code":200,"status":"OK"}' +
+        (size ? ',"payload_size":0' : '') +
+        '}'
+      return Buffer.from(`TWILSOCK V3.0 ${h.length + delta}\r\n${h}${tail}`, 'latin1')
+    })
+  const spliced = fc
+    .array(fc.constantFrom(...pieces), { maxLength: 14 })
+    .map((ps) => Buffer.from(ps.join(''), 'utf8'))
+  fc.assert(
+    fc.property(fc.oneof(canonical, spliced), (f) => {
+      assert.equal(ackId(f), ackIdByRegex(f), JSON.stringify(f.toString('latin1')))
+    }),
+    { numRuns: 3000 },
+  )
+})
+
 /** A client that keeps every raw frame it receives. */
 async function rawFrames(
   h: Harness,
