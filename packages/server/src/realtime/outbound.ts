@@ -181,10 +181,9 @@ export class WriteBatcher {
   /** Flushes what is held and corks again; `false` (and nothing done) when nothing was held. */
   flushAndHold(): boolean {
     if (this.#bytes === 0) return false
-    this.#corked = false
+    // Still corked and in this turn's batch afterwards: only the held bytes go out.
     this.#bytes = 0
     this.#socket.uncork()
-    this.#corked = true
     this.#socket.cork()
     return true
   }
