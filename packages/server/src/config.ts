@@ -83,7 +83,10 @@ export interface RealtimeLimits {
    * browser shares the proxy's address, and one user with an expired token must not lock everyone out.
    */
   readonly authFailureLimit: number
-  /** Largest incoming Twilsock frame; a larger one closes the socket with 1009. Default 64 KiB. */
+  /**
+   * Largest incoming Twilsock frame; a larger one closes the socket with 1009. Default 256 KiB: a valid message may need
+   * up to ≈ 200 KiB (a 32 KiB body of control characters, each escaped to six bytes in the request's JSON).
+   */
   readonly maxFrameBytes: number
   /** Unsent bytes queued per socket before it is closed as a slow consumer (4008). Default 1 MiB. */
   readonly outboundQueueBytes: number
@@ -172,7 +175,7 @@ const LIMIT_ENV: Record<keyof Limits, string> = {
 export const DEFAULT_REALTIME_LIMITS: RealtimeLimits = Object.freeze({
   tokenWarningLeadSeconds: 180,
   authFailureLimit: 0,
-  maxFrameBytes: 64 * 1024,
+  maxFrameBytes: 256 * 1024,
   outboundQueueBytes: 1024 * 1024,
   heartbeatIntervalMs: 25_000,
   authDeadlineMs: 10_000,

@@ -4,7 +4,13 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { nextEvent, rest, startChatHarness, type AnyClient } from './support/chat-harness.ts'
+import {
+  nextEvent,
+  rejection,
+  rest,
+  startChatHarness,
+  type AnyClient,
+} from './support/chat-harness.ts'
 
 /**
  * Client options: twilio-chat caches its REST reads (directory, my channels, counts) for `http_cache_interval` / 10
@@ -18,17 +24,6 @@ async function join(client: AnyClient, channel: AnyClient): Promise<void> {
   await channel.join()
   await joined
   await channel.getMessages()
-}
-
-/** The upstream error the SDK rejects with: Twilsock's `TwilsockUpstreamError` carries the HTTP status and body. */
-async function rejection(p: Promise<unknown>): Promise<{ status: number; code: number }> {
-  try {
-    await p
-  } catch (err) {
-    const e = err as { status?: number; body?: { code?: number } }
-    return { status: e.status ?? 0, code: e.body?.code ?? 0 }
-  }
-  throw new Error('expected a rejection')
 }
 
 test(

@@ -4,7 +4,13 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { nextEvent, rest, startChatHarness, type AnyClient } from './support/chat-harness.ts'
+import {
+  nextEvent,
+  rejection,
+  rest,
+  startChatHarness,
+  type AnyClient,
+} from './support/chat-harness.ts'
 
 const indexes = (page: AnyClient): number[] => page.items.map((m: AnyClient) => m.index)
 
@@ -235,6 +241,52 @@ test(
           `round ${round}`,
         )
       }
+    } finally {
+      await h.close()
+    }
+  },
+)
+
+test(
+  'twilio-chat 6: a body at the 32 KiB limit goes through whatever it is made of (escapes included); one byte more fails with 50504 and the client stays connected',
+  { timeout: 45_000 },
+  async () => {
+    const h = await startChatHarness()
+    try {
+      const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
+      const chA = await alice.createChannel({ uniqueName: 'big' })
+      await chA.join()
+      await chA.getMessages()
+      const chB = await bob.getChannelByUniqueName('big')
+      await chB.join()
+      await chB.getMessages()
+      const limit = 32 * 1024
+      // In the request's JSON a control character takes six bytes (\u0001), a newline or a quote two, a euro sign
+      // three (UTF-8): the frame of a valid message is up to six times its body.
+      const bodies = [
+        'a'.repeat(limit),
+        '\n'.repeat(limit),
+        '"'.repeat(limit),
+        '\u0001'.repeat(limit),
+        '€'.repeat(Math.floor(limit / 3)),
+      ]
+      for (const [i, text] of bodies.entries()) {
+        const seen = nextEvent(bob, 'messageAdded', (m: AnyClient) => m.index === i)
+        assert.equal(await chA.sendMessage(text, { i, pad: '"\n'.repeat(1000) }), i)
+        const m = await seen
+        assert.equal(m.body, text, `body ${i}`)
+        assert.equal(m.attributes.i, i)
+      }
+      assert.deepEqual(await rejection(chA.sendMessage('a'.repeat(limit + 1))), {
+        status: 400,
+        code: 50504,
+      })
+      assert.deepEqual(await rejection(chA.sendMessage('€'.repeat(Math.floor(limit / 3) + 1))), {
+        status: 400,
+        code: 50504,
+      })
+      assert.equal(alice.connectionState, 'connected')
+      assert.equal(await chA.sendMessage('still here'), bodies.length)
     } finally {
       await h.close()
     }

@@ -185,3 +185,14 @@ export function nextEvent<T = AnyClient>(
     emitter.on(event, on)
   })
 }
+
+/** The upstream error the SDK rejects with: Twilsock's `TwilsockUpstreamError` carries the HTTP status and body. */
+export async function rejection(p: Promise<unknown>): Promise<{ status: number; code: number }> {
+  try {
+    await p
+  } catch (err) {
+    const e = err as { status?: number; body?: { code?: number } }
+    return { status: e.status ?? 0, code: e.body?.code ?? 0 }
+  }
+  throw new Error('expected a rejection')
+}

@@ -49,7 +49,10 @@ export interface UpstreamRoutes {
 
 /** Transport limits; every one has a default (reliability.md §2.2–2.4). */
 export interface TwilsockLimits {
-  /** Largest incoming WebSocket message; a larger one closes the socket with 1009. Default 64 KiB. */
+  /**
+   * Largest incoming WebSocket message; a larger one closes the socket with 1009. Default
+   * {@link DEFAULT_MAX_PAYLOAD_BYTES} (256 KiB): room for the largest valid request.
+   */
   readonly maxPayloadBytes: number
   /** Unsent bytes allowed per socket before it is closed as a slow consumer (4008). Default 1 MiB. */
   readonly maxOutboundBytes: number
@@ -81,9 +84,19 @@ export interface TwilsockLimits {
   readonly closeGraceMs: number
 }
 
+/**
+ * Default {@link TwilsockLimits.maxPayloadBytes}: 256 KiB, the largest valid request with room to spare. A message body
+ * may hold 32 KiB of UTF-8, and in the request's JSON each control character takes six bytes (`\u0001`), a quote or a
+ * newline two: a valid message's frame is up to ≈ 196 KiB for its body, plus its attributes (4 KiB of JSON text,
+ * escaped once more: up to 8 KiB), the Twilsock header and the rest of the request. reliability.md §2.2 suggests
+ * about 64 KiB; with that, a valid message made of such characters would close its sender's socket (1009), and the
+ * SDK would resend it after reconnecting, again and again.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
+
 /** Default {@link TwilsockLimits}. */
 export const DEFAULT_TWILSOCK_LIMITS: TwilsockLimits = Object.freeze({
-  maxPayloadBytes: 64 * 1024,
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   maxOutboundBytes: 1024 * 1024,
   authDeadlineMs: 10_000,
   heartbeatIntervalMs: 25_000,
