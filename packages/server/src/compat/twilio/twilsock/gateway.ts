@@ -89,8 +89,7 @@ export interface TwilsockLimits {
  * may hold 32 KiB of UTF-8, and in the request's JSON each control character takes six bytes (`\u0001`), a quote or a
  * newline two: a valid message's frame is up to ≈ 196 KiB for its body, plus its attributes (4 KiB of JSON text,
  * escaped once more: up to 8 KiB), the Twilsock header and the rest of the request. reliability.md §2.2 suggests
- * about 64 KiB; with that, a valid message made of such characters would close its sender's socket (1009), and the
- * SDK would resend it after reconnecting, again and again.
+ * about 64 KiB; with that, a valid message made of such characters closed its sender's socket (1009).
  */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
 
