@@ -80,6 +80,110 @@ test('a retried mutation with the same X-Twilio-Mutation-Id is applied once', as
     assert.equal(a.body.index, 0)
     const list = await h.call(alice, 'GET', `/v3/Lists/${ch.body.sid}.messages/Items`)
     assert.equal(list.body.items.length, 1)
+    // The same id with another request is refused (reliability.md §2.5), on the same channel or another one.
+    const other = await h.call(alice, 'POST', path, { body: 'twice', attributes: '{}' }, headers)
+    assert.deepEqual([other.status, other.body.code, other.body.status], [422, 20422, 422])
+    const ch2 = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'idem2' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch2.body.sid}/Participants`, {
+      identity: 'alice',
+    })
+    const path2 = `/Client/v1/Channels/${ch2.body.sid}/Messages`
+    const elsewhere = await h.call(
+      alice,
+      'POST',
+      path2,
+      { body: 'once', attributes: '{}' },
+      headers,
+    )
+    assert.deepEqual([elsewhere.status, elsewhere.body.code], [422, 20422])
+    const list2 = await h.call(alice, 'GET', `/v3/Lists/${ch2.body.sid}.messages/Items`)
+    assert.equal(list2.body.items.length, 0)
+    // Ids are per user: bob's request with the same id is his own.
+    const bob = h.session('bob')
+    await h.call(bob, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, {
+      identity: 'bob',
+    })
+    const bobs = await h.call(bob, 'POST', path, { body: 'twice', attributes: '{}' }, headers)
+    assert.deepEqual([bobs.status, bobs.body.index], [201, 1])
+  } finally {
+    await h.close()
+  }
+})
+
+test('one send retried 25 times over REST and 25 times over Twilsock at once is stored once; all 50 answers agree (R02)', async () => {
+  const h = await setup()
+  try {
+    const creds = h.parley.bootstrapped!
+    const alice = h.session('alice')
+    const ch = await h.call(alice, 'POST', '/Client/v1/Channels', { unique_name: 'race' })
+    await h.call(alice, 'POST', `/Client/v1/Channels/${ch.body.sid}/Participants`, {
+      identity: 'alice',
+    })
+    const key = 'race-5b2c7f1e-0000-4000-8000-000000000002'
+    const restSend = async (body: string, idempotencyKey = key) => {
+      const res = await h.parley.app.fetch(
+        new Request(
+          `http://127.0.0.1/v2/Services/${creds.service.sid}/Channels/${ch.body.sid}/Messages`,
+          {
+            method: 'POST',
+            headers: {
+              authorization:
+                'Basic ' +
+                Buffer.from(`${creds.account.sid}:${creds.authToken}`).toString('base64'),
+              'content-type': 'application/x-www-form-urlencoded',
+              'i-twilio-idempotency-token': idempotencyKey,
+            },
+            body: new URLSearchParams({ Body: body, From: 'alice' }).toString(),
+          },
+        ),
+      )
+      const json = (await res.json()) as { sid?: string; index?: number; code?: number }
+      return { status: res.status, sid: json.sid, index: json.index, code: json.code }
+    }
+    const path = `/Client/v1/Channels/${ch.body.sid}/Messages`
+    const wsSend = async () => {
+      const r = await h.call(
+        alice,
+        'POST',
+        path,
+        { body: 'hello', attributes: '{}' },
+        { 'x-twilio-mutation-id': key },
+      )
+      return { status: r.status, sid: r.body.sid, index: r.body.index, code: r.body.code }
+    }
+    const all = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? restSend('hello') : wsSend())),
+    )
+    const first = all[0]!
+    assert.match(first.sid ?? '', /^IM[0-9a-f]{32}$/)
+    for (const r of all) {
+      assert.ok(r.status === 201 || r.status === 200, `status ${r.status} code ${r.code}`)
+      assert.deepEqual([r.sid, r.index], [first.sid, 0])
+    }
+    const list = await h.call(alice, 'GET', `/v3/Lists/${ch.body.sid}.messages/Items`)
+    assert.equal(list.body.items.length, 1)
+    // The key with another body is refused on both paths, and stores nothing.
+    assert.deepEqual(await restSend('changed'), {
+      status: 422,
+      sid: undefined,
+      index: undefined,
+      code: 20422,
+    })
+    const changed = await h.call(
+      alice,
+      'POST',
+      path,
+      { body: 'changed', attributes: '{}' },
+      { 'x-twilio-mutation-id': key },
+    )
+    assert.deepEqual([changed.status, changed.body.code], [422, 20422])
+    // A key longer than a client message id may be is refused, not cut short.
+    const long = await restSend('x', 'k'.repeat(300))
+    assert.deepEqual([long.status, long.code], [400, 20001])
+    assert.equal(
+      (await h.call(alice, 'GET', `/v3/Lists/${ch.body.sid}.messages/Items`)).body.items.length,
+      1,
+    )
   } finally {
     await h.close()
   }

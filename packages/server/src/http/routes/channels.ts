@@ -137,7 +137,7 @@ export function channelRoutes(core: Core): RouteDef[] {
       create: async ([actor, is, ch], ctx) => {
         const input = readMessage(ctx.form, true)
         const key = ctx.req.header(IDEMPOTENCY_HEADER)
-        if (key !== undefined && key !== '') input.clientMessageId = key.slice(0, 256)
+        if (key !== undefined && key !== '') input.clientMessageId = key
         return (await messages.create(actor, is, ch, input)).message
       },
       fetch: ([actor, is, ch], sid) => messages.fetch(actor, is, ch, sid),

@@ -2,11 +2,13 @@
  * The aim chat client API (host `aim.…`) over the Parley core (docs/internals/twilio-sdk-protocol.md §2).
  *
  * Every operation runs as the session's user (core enforces roles, permissions and membership). Mutations with
- * `X-Twilio-Mutation-Id` are idempotent per user for 10 minutes (retries get the first response); messages also pass
- * it to the core as `clientMessageId`, which survives restarts.
+ * `X-Twilio-Mutation-Id` are idempotent per user for 10 minutes: a retry (same method, path, query and body) gets the
+ * first response, even while the first is still running; the same id with another request gets 422 (20422), as in
+ * reliability.md §2.5. Messages also pass it to the core as `clientMessageId`, which survives restarts.
  *
  * @module
  */
+import { createHash } from 'node:crypto'
 import { ChatError, isChatError } from '@parley/token/errors'
 import type { Core } from '../../../core/api.ts'
 import type { Channel, Page, PageRequest, UserActor } from '../../../core/types.ts'
@@ -47,6 +49,19 @@ const notFound = (): ChatError => new ChatError(20404)
 
 function ok(body: unknown, status = 200): UpstreamResponse {
   return { status, headers: { 'Content-Type': 'application/json' }, body }
+}
+
+/** What makes two requests with one mutation id the same request: method, path, query and body (hashed). */
+function requestFingerprint(req: UpstreamRequest): string {
+  const params = Object.keys(req.params)
+    .sort()
+    .map((k) => [k, req.params[k]])
+  // JSON has no raw newline: the first one ends it, so no two requests share the hashed text.
+  return createHash('sha256')
+    .update(JSON.stringify([req.method.toUpperCase(), req.path, params]))
+    .update('\n')
+    .update(req.body)
+    .digest('base64')
 }
 
 function errorBody(status: number, code: number, message: string): UpstreamResponse {
@@ -96,7 +111,10 @@ export function createAimHandler(options: AimOptions): AimHandler {
   const { core, sessions } = options
   const onError = options.onError ?? ((err: unknown) => console.error('parley aim', err))
   const now = options.now ?? Date.now
-  const mutations = new Map<string, { at: number; res: Promise<UpstreamResponse> }>()
+  const mutations = new Map<
+    string,
+    { at: number; fingerprint: string; res: Promise<UpstreamResponse> }
+  >()
 
   async function serviceSettings(actor: UserActor) {
     try {
@@ -436,13 +454,13 @@ export function createAimHandler(options: AimOptions): AimHandler {
     throw notFound()
   }
 
-  function remember(key: string, res: Promise<UpstreamResponse>): void {
+  function remember(key: string, fingerprint: string, res: Promise<UpstreamResponse>): void {
     const t = now()
     for (const [k, v] of mutations) {
       if (t - v.at < 600_000 && mutations.size < 5000) break
       mutations.delete(k)
     }
-    mutations.set(key, { at: t, res })
+    mutations.set(key, { at: t, fingerprint, res })
   }
 
   async function handle(req: UpstreamRequest, session: TwilsockSession): Promise<UpstreamResponse> {
@@ -461,10 +479,15 @@ export function createAimHandler(options: AimOptions): AimHandler {
     if (mutationId === undefined || req.method.toUpperCase() === 'GET') return handle(req, session)
     const p = session.principal
     const key = `${p.accountSid}|${p.serviceSid}|${p.identity}|${mutationId}`
+    const fingerprint = requestFingerprint(req)
     const hit = mutations.get(key)
-    if (hit !== undefined) return hit.res
+    if (hit !== undefined) {
+      if (hit.fingerprint === fingerprint) return hit.res
+      const err = new ChatError(20422)
+      return Promise.resolve(errorBody(err.status, err.code, err.message))
+    }
     const res = handle(req, session)
-    remember(key, res)
+    remember(key, fingerprint, res)
     void res.then((r) => {
       // Only successes are replayed: a failed attempt may be retried for real.
       if (r.status >= 300) mutations.delete(key)
