@@ -1,5 +1,5 @@
 /**
- * Token-bucket rate limiting for one connection (reliability.md §2.3).
+ * Token-bucket rate limiting (reliability.md §2.3): per connection, and by key (per identity, per client address).
  *
  * @module
  */
@@ -53,11 +53,88 @@ export class TokenBucket {
     return Math.ceil((n - this.#tokens) / this.#perMs)
   }
 
+  /** Whether the bucket holds its whole burst again (then it is as good as a new one). */
+  isFull(nowMs: number): boolean {
+    this.#refill(nowMs)
+    return this.#tokens >= this.#capacity
+  }
+
   #refill(nowMs: number): void {
     const elapsed = nowMs - this.#last
     if (elapsed > 0) {
       this.#tokens = Math.min(this.#capacity, this.#tokens + elapsed * this.#perMs)
       this.#last = nowMs
     }
+  }
+}
+
+/**
+ * Token buckets by key (a client address, an identity), all with the same options. A key's bucket lives while someone
+ * holds it ({@link KeyedBuckets.acquire}) or while it is not full again; a full bucket nobody holds is the same as a
+ * fresh one, so such entries are dropped, in a sweep each time the map has doubled since the last one. The map thus
+ * holds the keys in use or active within the last refill time, and reconnecting does not refill a bucket.
+ *
+ * @example
+ * ```ts
+ * const perIdentity = new KeyedBuckets({ capacity: 300, refillPerSecond: 150 })
+ * const bucket = perIdentity.acquire(identity, now)   // shared by every session of the identity
+ * if (!bucket.take(now)) replyTooManyRequests()
+ * perIdentity.release(identity, now)                  // when the session ends
+ * ```
+ */
+export class KeyedBuckets {
+  readonly #opts: TokenBucketOptions
+  readonly #entries = new Map<string, { bucket: TokenBucket; holders: number }>()
+  #sweepAt = 1024
+
+  constructor(opts: TokenBucketOptions) {
+    // Validates the options once, up front.
+    new TokenBucket(opts, 0)
+    this.#opts = opts
+  }
+
+  /** Keys tracked now (held, or not yet refilled). */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** The bucket of `key`, shared with its other holders, until {@link release}. */
+  acquire(key: string, nowMs: number): TokenBucket {
+    const e = this.#entry(key, nowMs)
+    e.holders++
+    return e.bucket
+  }
+
+  /** Ends one {@link acquire} of `key`. */
+  release(key: string, nowMs: number): void {
+    const e = this.#entries.get(key)
+    if (e === undefined || e.holders === 0) return
+    e.holders--
+    if (e.holders === 0 && e.bucket.isFull(nowMs)) this.#entries.delete(key)
+  }
+
+  /** The bucket of `key` for a single use (not held: it may be dropped once full). */
+  get(key: string, nowMs: number): TokenBucket {
+    return this.#entry(key, nowMs).bucket
+  }
+
+  /** The bucket of `key` if it is tracked (else it is full). */
+  peek(key: string): TokenBucket | undefined {
+    return this.#entries.get(key)?.bucket
+  }
+
+  #entry(key: string, nowMs: number): { bucket: TokenBucket; holders: number } {
+    let e = this.#entries.get(key)
+    if (e === undefined) {
+      if (this.#entries.size >= this.#sweepAt) {
+        for (const [k, v] of this.#entries) {
+          if (v.holders === 0 && v.bucket.isFull(nowMs)) this.#entries.delete(k)
+        }
+        this.#sweepAt = Math.max(1024, 2 * this.#entries.size)
+      }
+      e = { bucket: new TokenBucket(this.#opts, nowMs), holders: 0 }
+      this.#entries.set(key, e)
+    }
+    return e
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Hostile traffic at the gateway (reliability.md R13, R19): malformed frames affect only the offending socket,
- * idle unauthenticated sockets are closed at the auth deadline while legitimate clients still get in.
+ * Hostile traffic at the gateway (reliability.md R13, R15, R19): malformed frames affect only the offending socket,
+ * idle unauthenticated sockets are closed at the auth deadline while legitimate clients still get in, and one
+ * identity's sockets share one rate limit.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -120,3 +121,53 @@ test(
     c.close()
   },
 )
+
+test('R15: three sockets of one identity share its rate limit; reconnecting does not refill it; others are unaffected', async (t) => {
+  const h = await startGateway({
+    limits: {
+      rateBurst: 1000,
+      ratePerSecond: 1000,
+      identityRateBurst: 12,
+      identityRatePerSecond: 0.5,
+      floodCloseAfter: 1000,
+    },
+  })
+  t.after(() => h.close())
+  const sockets = await Promise.all(
+    [0, 1, 2].map(async () => {
+      const c = await RawClient.connect(h.url)
+      await c.init(mintParley(h.keys, 'mallory'))
+      return c
+    }),
+  )
+  const bob = await RawClient.connect(h.url)
+  await bob.init(mintParley(h.keys, 'bob'))
+  const started = Date.now()
+  const codes = await Promise.all(
+    sockets.flatMap((c) =>
+      Array.from({ length: 20 }, async () => {
+        const r = await c.reply(c.send({ method: 'telemetry.v1' }))
+        const status = (r.header['status'] as { code: number }).code
+        if (status === 429) assert.ok((r.body as { retry_after_ms: number }).retry_after_ms > 0)
+        return status
+      }),
+    ),
+  )
+  const seconds = (Date.now() - started) / 1000
+  const accepted = codes.filter((c) => c === 200).length
+  assert.ok(accepted >= 12, `accepted ${accepted}`)
+  assert.ok(accepted <= 12 + Math.ceil(0.5 * seconds) + 1, `accepted ${accepted} in ${seconds} s`)
+  assert.equal(codes.filter((c) => c === 429).length, 60 - accepted)
+  // Another identity has its own budget.
+  const id = bob.send({ method: 'telemetry.v1' })
+  assert.equal(((await bob.reply(id)).header['status'] as { code: number }).code, 200)
+  // All of mallory's sockets gone and a new one opened: the budget is still spent.
+  for (const c of sockets) c.close()
+  await until(() => h.gateway.sessions.countForIdentity(h.keys.serviceSid, 'mallory') === 0)
+  const again = await RawClient.connect(h.url)
+  await again.init(mintParley(h.keys, 'mallory'))
+  const r = await again.reply(again.send({ method: 'telemetry.v1' }))
+  assert.equal((r.header['status'] as { code: number }).code, 429)
+  again.close()
+  bob.close()
+})

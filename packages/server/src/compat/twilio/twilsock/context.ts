@@ -5,7 +5,7 @@
  * @module
  */
 import type { Heartbeat } from '../../../realtime/heartbeat.ts'
-import type { TokenBucketOptions } from '../../../realtime/rate-limiter.ts'
+import type { KeyedBuckets, TokenBucketOptions } from '../../../realtime/rate-limiter.ts'
 import type { Timers } from '../../../realtime/timers.ts'
 import type { UpstreamHandler } from '../upstream.ts'
 import type { ContinuationTokens } from './continuation.ts'
@@ -41,6 +41,8 @@ export interface GatewayContext {
   readonly maxSessionsPerIdentity: number
   readonly upstreamTimeoutMs: number
   readonly rate: TokenBucketOptions
+  /** One bucket per identity, shared by its active sessions (keyed by the registry's `identityKey`). */
+  readonly identityRate: KeyedBuckets
   readonly flood: { readonly windowMs: number; readonly closeAfter: number }
   /** Gateway-wide counters, mutated by sessions. */
   readonly stats: { inflightRequests: number }

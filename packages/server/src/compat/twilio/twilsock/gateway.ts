@@ -19,7 +19,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import { Heartbeat } from '../../../realtime/heartbeat.ts'
-import { TokenBucket } from '../../../realtime/rate-limiter.ts'
+import { KeyedBuckets } from '../../../realtime/rate-limiter.ts'
 import { systemTimers, type TimerHandle, type Timers } from '../../../realtime/timers.ts'
 import type { MessageSocket, RawSocket } from '../../../realtime/outbound.ts'
 import { SocketPump } from '../../../realtime/pump/parent.ts'
@@ -66,6 +66,13 @@ export interface TwilsockLimits {
   readonly rateBurst: number
   /** Sustained packets per second per connection. Default 50. */
   readonly ratePerSecond: number
+  /**
+   * Packets all the sessions of one identity (in one service) may send in a burst, together: opening more sockets
+   * does not multiply {@link rateBurst}. Default 300 (three sockets at full speed).
+   */
+  readonly identityRateBurst: number
+  /** Sustained packets per second of one identity's sessions together. Default 150. */
+  readonly identityRatePerSecond: number
   /** Refused packets within {@link floodWindowMs} after which the socket is closed (1008). Default 100. */
   readonly floodCloseAfter: number
   /** Window for {@link floodCloseAfter}. Default 10 s. */
@@ -102,6 +109,8 @@ export const DEFAULT_TWILSOCK_LIMITS: TwilsockLimits = Object.freeze({
   heartbeatMaxMissed: 2,
   rateBurst: 100,
   ratePerSecond: 50,
+  identityRateBurst: 300,
+  identityRatePerSecond: 150,
   floodCloseAfter: 100,
   floodWindowMs: 10_000,
   maxInflight: 64,
@@ -216,36 +225,19 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
   const revoked = new Set<string>()
   const connections = new Set<Session>()
   const stats = { inflightRequests: 0 }
-  // Failed-auth buckets by address; entries are dropped once they would have refilled completely.
-  const failedAuth = new Map<string, { bucket: TokenBucket; last: number }>()
+  // Failed-auth buckets by address.
   const fa = opts.failedAuthPerAddress
-  const faRefillMs = fa ? (fa.burst / fa.perSecond) * 1000 : 0
+  const failedAuth = fa
+    ? new KeyedBuckets({ capacity: fa.burst, refillPerSecond: fa.perSecond })
+    : undefined
   function onAuthFailure(address: string): void {
-    if (!fa || address === '') return
+    if (failedAuth === undefined || address === '') return
     const now = timers.now()
-    let e = failedAuth.get(address)
-    if (!e) {
-      if (failedAuth.size >= 100_000) {
-        for (const [k, v] of failedAuth) if (now - v.last > faRefillMs) failedAuth.delete(k)
-      }
-      e = {
-        bucket: new TokenBucket({ capacity: fa.burst, refillPerSecond: fa.perSecond }, now),
-        last: now,
-      }
-      failedAuth.set(address, e)
-    }
-    e.last = now
-    e.bucket.take(now)
+    failedAuth.get(address, now).take(now)
   }
   function authBlocked(address: string): number {
-    const e = fa && address !== '' ? failedAuth.get(address) : undefined
-    if (!e) return 0
-    const now = timers.now()
-    if (now - e.last > faRefillMs) {
-      failedAuth.delete(address)
-      return 0
-    }
-    return e.bucket.retryAfterMs(now)
+    if (failedAuth === undefined || address === '') return 0
+    return failedAuth.peek(address)?.retryAfterMs(timers.now()) ?? 0
   }
   const registry = new SessionRegistry(opts.reachability, (err) =>
     log('error', 'reachability hook failed', { err }),
@@ -274,6 +266,10 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     maxSessionsPerIdentity: limits.maxSessionsPerIdentity,
     upstreamTimeoutMs: limits.upstreamTimeoutMs,
     rate: { capacity: limits.rateBurst, refillPerSecond: limits.ratePerSecond },
+    identityRate: new KeyedBuckets({
+      capacity: limits.identityRateBurst,
+      refillPerSecond: limits.identityRatePerSecond,
+    }),
     flood: { windowMs: limits.floodWindowMs, closeAfter: limits.floodCloseAfter },
     stats,
     onAuthFailure,

@@ -125,7 +125,8 @@ export class SessionRegistry implements TwilsockSessions {
   }
 }
 
-function identityKey(serviceSid: string, identity: string): string {
+/** The key of an identity within a service (also of its shared rate bucket). */
+export function identityKey(serviceSid: string, identity: string): string {
   return `${serviceSid}\u0000${identity}`
 }
 

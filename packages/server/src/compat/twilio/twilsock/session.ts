@@ -42,6 +42,7 @@ import {
 } from './framing.ts'
 import { AckWindow, packetSeq } from './ack-window.ts'
 import type { GatewayContext } from './context.ts'
+import { identityKey } from './registry.ts'
 import { rejectionStatus, type TwilsockStatus, type VerifiedToken } from './verify.ts'
 
 /** WebSocket close codes used by the gateway (RFC 6455 §7.4.1, reliability.md §2.4). */
@@ -89,6 +90,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   readonly #ws: MessageSocket
   readonly #ctx: GatewayContext
   readonly #bucket: TokenBucket
+  /** The identity's bucket, shared with its other sessions, while this one is active. */
+  #identityBucket: TokenBucket | undefined
   #floodWindowStart = 0
   #floodRejected = 0
   #inflight = 0
@@ -307,7 +310,11 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     }
     if (!this.#admit()) {
       if (pkt.id !== undefined) {
-        const retryAfterMs = this.#bucket.retryAfterMs(this.#ctx.timers.now())
+        const now = this.#ctx.timers.now()
+        const retryAfterMs = Math.max(
+          this.#bucket.retryAfterMs(now),
+          this.#identityBucket?.retryAfterMs(now) ?? 0,
+        )
         this.#reply(pkt.id, status(429, 'Too many packets'), {
           retry_after_ms: retryAfterMs,
           backoff_policy: { reconnect_min_ms: Math.max(1000, retryAfterMs) },
@@ -356,10 +363,13 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     })
   }
 
-  /** Rate limit: false when the packet must be refused; closes the socket on sustained abuse. */
+  /**
+   * Rate limits, the connection's and its identity's: false when the packet must be refused; closes the socket on
+   * sustained abuse.
+   */
   #admit(): boolean {
     const now = this.#ctx.timers.now()
-    if (this.#bucket.take(now)) return true
+    if (this.#bucket.take(now) && (this.#identityBucket?.take(now) ?? true)) return true
     if (now - this.#floodWindowStart > this.#ctx.flood.windowMs) {
       this.#floodWindowStart = now
       this.#floodRejected = 0
@@ -433,6 +443,10 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     this.#authTimer = undefined
     this.#ctx.registry.add(this)
     this.#ctx.heartbeat.add(this)
+    this.#identityBucket = this.#ctx.identityRate.acquire(
+      identityKey(verified.serviceSid, verified.identity),
+      this.#ctx.timers.now(),
+    )
 
     const requested = Array.isArray(pkt.header['capabilities']) ? pkt.header['capabilities'] : []
     const capabilities = requested.filter(
@@ -734,6 +748,11 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     this.#pending = undefined
     this.#ctx.heartbeat.remove(this)
     if (wasActive) this.#ctx.registry.remove(this)
+    if (this.#identityBucket !== undefined) {
+      const p = this.principal
+      this.#ctx.identityRate.release(identityKey(p.serviceSid, p.identity), t.now())
+      this.#identityBucket = undefined
+    }
     this.#ctx.onSessionClose(this, wasActive)
     const fns = this.#closeFns
     this.#closeFns = undefined
