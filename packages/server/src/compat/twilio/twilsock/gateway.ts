@@ -89,6 +89,12 @@ export interface TwilsockLimits {
   readonly maxConnections: number
   /** Time a closing peer gets to finish the closing handshake before the socket is cut. Default 2 s. */
   readonly closeGraceMs: number
+  /**
+   * On {@link TwilsockGateway.close}, the longest wait for the requests already running to finish and answer before
+   * the sessions are closed (new ones are refused with 503 meanwhile; whatever is still running then is answered
+   * 503). Default 5 s.
+   */
+  readonly drainMs: number
 }
 
 /**
@@ -119,6 +125,7 @@ export const DEFAULT_TWILSOCK_LIMITS: TwilsockLimits = Object.freeze({
   maxSessionsPerIdentity: 100,
   maxConnections: 100_000,
   closeGraceMs: 2_000,
+  drainMs: 5_000,
 })
 
 /** Options of {@link createTwilsockGateway}. */
@@ -404,6 +411,12 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
       closing = true
       unsubscribe?.()
       if (pollTimer !== undefined) timers.clearTimeout(pollTimer)
+      // Requests already running finish and answer first: a send that commits must get its real answer, not 503.
+      for (const s of connections) s.quiesce()
+      const drainUntil = timers.now() + limits.drainMs
+      while (stats.inflightRequests > 0 && timers.now() < drainUntil) {
+        await new Promise<void>((resolve) => timers.setTimeout(resolve, 5))
+      }
       const drained = new Promise<void>((resolve) => {
         resolveDrained = resolve
         if (connections.size === 0) resolve()

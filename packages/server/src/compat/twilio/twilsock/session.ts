@@ -107,6 +107,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
   #updates: Promise<void> = Promise.resolve()
   #warned = false
   #closing = false
+  /** Shutting down: new requests are refused (503), the running ones finish and answer. */
+  #quiescing = false
   /** The close code the server chose, or the one the peer sent. */
   closeCode: number | undefined
 
@@ -250,6 +252,15 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     )
   }
 
+  /**
+   * First step of a shutdown: from now on `message` requests are answered 503 without being run, while the ones
+   * already running go on and get their real answers (a send that commits must not be answered with an error). The
+   * gateway then waits for them (with a deadline) before it {@link close}s the session.
+   */
+  quiesce(): void {
+    this.#quiescing = true
+  }
+
   /** Cuts the connection without a closing handshake. */
   terminate(): void {
     this.#ws.terminate()
@@ -338,7 +349,8 @@ export class Session implements TwilsockSession, HeartbeatTarget {
         this.#updates = this.#updates.then(() => this.#guard(this.#onUpdate(pkt, pkt.id!)))
         return
       case 'message':
-        void this.#guard(this.#onMessage(pkt, pkt.id))
+        if (this.#quiescing) this.#reply(pkt.id, status(503, 'Server shutting down'))
+        else void this.#guard(this.#onMessage(pkt, pkt.id))
         return
       case 'put_notification_ctx':
       case 'delete_notification_ctx':
