@@ -96,6 +96,8 @@ export interface RealtimeLimits {
   readonly authDeadlineMs: number
   /** Initialised sessions per identity and service; more get an `init` reply 429. Default 100. */
   readonly maxSessionsPerIdentity: number
+  /** Sockets of one client address that have not completed `init`; more are refused with HTTP 429. Default 1,000. */
+  readonly maxUnauthenticatedPerAddress: number
 }
 
 /** The realtime gateway's configuration: {@link RealtimeLimits} plus origins and the continuation secret. */
@@ -180,6 +182,7 @@ export const DEFAULT_REALTIME_LIMITS: RealtimeLimits = Object.freeze({
   heartbeatIntervalMs: 25_000,
   authDeadlineMs: 10_000,
   maxSessionsPerIdentity: 100,
+  maxUnauthenticatedPerAddress: 1_000,
 })
 
 /** Environment variable of each realtime limit. */
@@ -191,6 +194,7 @@ const REALTIME_ENV: Record<keyof RealtimeLimits, string> = {
   heartbeatIntervalMs: 'PARLEY_HEARTBEAT_INTERVAL_MS',
   authDeadlineMs: 'PARLEY_AUTH_DEADLINE_MS',
   maxSessionsPerIdentity: 'PARLEY_MAX_SESSIONS_PER_IDENTITY',
+  maxUnauthenticatedPerAddress: 'PARLEY_TWILSOCK_MAX_UNAUTHENTICATED_PER_ADDRESS',
 }
 
 const REALTIME_RANGE: Record<keyof RealtimeLimits, readonly [number, number]> = {
@@ -201,6 +205,7 @@ const REALTIME_RANGE: Record<keyof RealtimeLimits, readonly [number, number]> = 
   heartbeatIntervalMs: [1000, 600_000],
   authDeadlineMs: [100, 600_000],
   maxSessionsPerIdentity: [1, 1_000_000],
+  maxUnauthenticatedPerAddress: [1, 1_000_000],
 }
 
 /** Inclusive bounds of each limit: wide enough for any sane deployment, narrow enough to catch typos. */

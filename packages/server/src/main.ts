@@ -207,6 +207,7 @@ export async function createParleyServer(
           heartbeatIntervalMs: rt.heartbeatIntervalMs,
           authDeadlineMs: rt.authDeadlineMs,
           maxSessionsPerIdentity: rt.maxSessionsPerIdentity,
+          maxUnauthenticatedPerAddress: rt.maxUnauthenticatedPerAddress,
           ...options.twilio?.limits,
         },
       }),

@@ -37,6 +37,7 @@ test('loadConfig reads every realtime variable', () => {
       PARLEY_HEARTBEAT_INTERVAL_MS: '5000',
       PARLEY_AUTH_DEADLINE_MS: '3000',
       PARLEY_MAX_SESSIONS_PER_IDENTITY: '7',
+      PARLEY_TWILSOCK_MAX_UNAUTHENTICATED_PER_ADDRESS: '40',
       PARLEY_CONTINUATION_SECRET: HEX_SECRET,
       PARLEY_SOCKET_PROCESS: 'true',
     },
@@ -53,6 +54,7 @@ test('loadConfig reads every realtime variable', () => {
   assert.equal(c.realtime.heartbeatIntervalMs, 5000)
   assert.equal(c.realtime.authDeadlineMs, 3000)
   assert.equal(c.realtime.maxSessionsPerIdentity, 7)
+  assert.equal(c.realtime.maxUnauthenticatedPerAddress, 40)
   assert.equal(c.realtime.continuationSecret, HEX_SECRET)
   assert.equal(c.realtime.socketProcess, true)
   for (const [raw, want] of [

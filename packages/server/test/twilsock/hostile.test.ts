@@ -171,3 +171,23 @@ test('R15: three sockets of one identity share its rate limit; reconnecting does
   again.close()
   bob.close()
 })
+
+test('R19: one address holds at most maxUnauthenticatedPerAddress sockets before init; initialised ones and other addresses do not count', async (t) => {
+  const h = await startGateway({ limits: { maxUnauthenticatedPerAddress: 20 } })
+  t.after(() => h.close())
+  const idle = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(h.url)))
+  await assert.rejects(RawClient.connect(h.url), { statusCode: 429 })
+  // Another address still gets in.
+  const other = await RawClient.connect(h.url, { localAddress: '127.0.0.2' })
+  await other.init(mintParley(h.keys, 'bob'))
+  // One of the twenty completes init: it no longer counts, so one more socket fits, and no more.
+  await idle[0]!.init(mintParley(h.keys, 'alice'))
+  const fits = await RawClient.connect(h.url)
+  await assert.rejects(RawClient.connect(h.url), { statusCode: 429 })
+  // Sockets that leave before init free their places.
+  for (const c of idle.slice(1, 6)) c.close()
+  await until(() => h.gateway.connections === 17)
+  const more = await Promise.all(Array.from({ length: 5 }, () => RawClient.connect(h.url)))
+  await assert.rejects(RawClient.connect(h.url), { statusCode: 429 })
+  for (const c of [...idle, other, fits, ...more]) c.close()
+})

@@ -241,9 +241,13 @@ export class RawClient {
 
   static async connect(
     url: string,
-    opts: { autoAck?: boolean; headers?: Record<string, string> } = {},
+    opts: { autoAck?: boolean; headers?: Record<string, string>; localAddress?: string } = {},
   ): Promise<RawClient> {
-    const ws = new WebSocket(url, { headers: opts.headers ?? {}, perMessageDeflate: false })
+    const ws = new WebSocket(url, {
+      headers: opts.headers ?? {},
+      perMessageDeflate: false,
+      ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
+    })
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve())
       ws.once('error', reject)

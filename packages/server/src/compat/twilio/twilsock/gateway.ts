@@ -87,6 +87,13 @@ export interface TwilsockLimits {
   readonly maxSessionsPerIdentity: number
   /** Open sockets per gateway; more are refused with HTTP 503. Default 100,000. */
   readonly maxConnections: number
+  /**
+   * Open sockets of one client address that have not completed `init`; more upgrades from it are refused with HTTP
+   * 429 (R19: one address cannot fill the server with idle sockets, each of which lives up to `authDeadlineMs`).
+   * Initialised sessions do not count (they are bounded per identity), so a reverse proxy in front, whose address
+   * every client shares, only meets it in a reconnect storm of that many handshakes at once. Default 1,000.
+   */
+  readonly maxUnauthenticatedPerAddress: number
   /** Time a closing peer gets to finish the closing handshake before the socket is cut. Default 2 s. */
   readonly closeGraceMs: number
   /**
@@ -124,6 +131,7 @@ export const DEFAULT_TWILSOCK_LIMITS: TwilsockLimits = Object.freeze({
   maxUnacked: 5_000,
   maxSessionsPerIdentity: 100,
   maxConnections: 100_000,
+  maxUnauthenticatedPerAddress: 1_000,
   closeGraceMs: 2_000,
   drainMs: 5_000,
 })
@@ -246,6 +254,13 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     if (failedAuth === undefined || address === '') return 0
     return failedAuth.peek(address)?.retryAfterMs(timers.now()) ?? 0
   }
+  /** Open sockets by client address that have not completed `init` yet. */
+  const unauthenticated = new Map<string, number>()
+  function authenticatedOrGone(address: string): void {
+    const n = (unauthenticated.get(address) ?? 0) - 1
+    if (n > 0) unauthenticated.set(address, n)
+    else unauthenticated.delete(address)
+  }
   const registry = new SessionRegistry(opts.reachability, (err) =>
     log('error', 'reachability hook failed', { err }),
   )
@@ -281,6 +296,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     stats,
     onAuthFailure,
     onSessionOpen: (s) => {
+      authenticatedOrGone(s.remoteAddress)
       try {
         opts.onSessionOpen?.(s)
       } catch (err) {
@@ -289,6 +305,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     },
     onSessionClose: (s, wasActive) => {
       connections.delete(s)
+      if (!wasActive) authenticatedOrGone(s.remoteAddress)
       try {
         opts.onSessionClose?.(wasActive ? s : undefined, { code: s.closeCode })
       } catch (err) {
@@ -390,6 +407,10 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
         refuseUpgrade(socket, 429, 'Too many failed authentications')
         return true
       }
+      if ((unauthenticated.get(address) ?? 0) >= limits.maxUnauthenticatedPerAddress) {
+        refuseUpgrade(socket, 429, 'Too many unauthenticated connections from this address')
+        return true
+      }
       socket.on('error', () => {
         // Errors before/while upgrading (e.g. ECONNRESET) must not crash the process; ws handles the rest.
       })
@@ -398,6 +419,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
           ws.close(CLOSE.goingAway, 'server shutting down')
           return
         }
+        unauthenticated.set(address, (unauthenticated.get(address) ?? 0) + 1)
         connections.add(new Session(ws, ctx, address, raw))
       }
       // The raw socket lets the session write whole frames and coalesce one turn's writes into one writev (ws writes
