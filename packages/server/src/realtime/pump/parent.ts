@@ -104,6 +104,8 @@ export class PumpedSocket extends EventEmitter {
 interface Entry {
   ws: PumpedSocket
   onOpen: (ws: PumpedSocket) => void
+  /** Called instead of `onOpen` when the connection is gone before its handshake completed. */
+  onFailed: (() => void) | undefined
   /** This process's copy of the socket until its handoff completes (Node passes handles one at a time). */
   handoff: Duplex | undefined
 }
@@ -151,15 +153,17 @@ export class SocketPump {
     socket: Duplex,
     head: Buffer,
     onOpen: (ws: PumpedSocket) => void,
+    onFailed?: () => void,
   ): void {
     const child = this.#closed || socket.destroyed ? undefined : this.#ensureChild()
     if (child === undefined) {
       socket.destroy()
+      onFailed?.()
       return
     }
     this.#nextId = this.#nextId >= 0xffff_ffff ? 1 : this.#nextId + 1
     const id = this.#nextId
-    const entry: Entry = { ws: new PumpedSocket(this, id), onOpen, handoff: socket }
+    const entry: Entry = { ws: new PumpedSocket(this, id), onOpen, onFailed, handoff: socket }
     this.#conns.set(id, entry)
     this.#opening++
     const msg: AdoptMessage = {
@@ -308,7 +312,18 @@ export class SocketPump {
     const e = this.#conns.get(id)
     if (e === undefined) return
     this.#conns.delete(id)
-    if (e.ws.readyState === 0) this.#opening--
+    if (e.ws.readyState === 0) {
+      this.#opening--
+      this.#failed(e)
+    }
+  }
+
+  #failed(e: Entry): void {
+    try {
+      e.onFailed?.()
+    } catch (err) {
+      this.#opts.log?.('error', 'socket process handoff failure handling failed', { err })
+    }
   }
 
   #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -326,10 +341,14 @@ export class SocketPump {
     const lost = [...this.#conns.values()]
     this.#conns.clear()
     this.#opening = 0
-    for (const { ws, handoff } of lost) {
+    for (const e of lost) {
+      const { ws, handoff } = e
       // Handoffs still queued in Node died with the child: this process's copy is all that holds the connection.
       handoff?.destroy()
-      if (ws.readyState === 0) continue // never opened: no session knows it
+      if (ws.readyState === 0) {
+        this.#failed(e) // never opened: no session knows it
+        continue
+      }
       ws.readyState = 3
       try {
         ws.emit('close', 1006)

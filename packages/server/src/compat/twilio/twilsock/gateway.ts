@@ -414,18 +414,32 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
       socket.on('error', () => {
         // Errors before/while upgrading (e.g. ECONNRESET) must not crash the process; ws handles the rest.
       })
+      // Counted from now on: the handshake may complete later (the socket process). The session takes the count over
+      // when it opens (its init or its close releases it); a handshake that never completes releases it here.
+      unauthenticated.set(address, (unauthenticated.get(address) ?? 0) + 1)
+      let handedOver = false
+      const failed = (): void => {
+        if (handedOver) return
+        handedOver = true
+        authenticatedOrGone(address)
+      }
       const open = (ws: MessageSocket, raw?: RawSocket): void => {
+        if (handedOver) return
         if (closing) {
+          failed()
           ws.close(CLOSE.goingAway, 'server shutting down')
           return
         }
-        unauthenticated.set(address, (unauthenticated.get(address) ?? 0) + 1)
+        handedOver = true
         connections.add(new Session(ws, ctx, address, raw))
       }
       // The raw socket lets the session write whole frames and coalesce one turn's writes into one writev (ws writes
       // its own frames to it too); the socket process does both itself.
-      if (pump !== undefined) pump.adopt(req, socket, head, (ws) => open(ws))
-      else wss.handleUpgrade(req, socket, head, (ws) => open(ws, socket))
+      if (pump !== undefined) pump.adopt(req, socket, head, (ws) => open(ws), failed)
+      else {
+        socket.once('close', failed)
+        wss.handleUpgrade(req, socket, head, (ws) => open(ws, socket))
+      }
       return true
     },
     async close(code = CLOSE.goingAway) {
