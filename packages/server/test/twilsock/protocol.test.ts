@@ -548,6 +548,73 @@ test('close() sends Twilsock close 308 with backoff advice, then 1001, and refus
   await new Promise<void>((r) => h.server.close(() => r()))
 })
 
+test('on close(), a request already running finishes and gets its real answer before the close packet; new ones get 503 unrun', async () => {
+  let release: (() => void) | undefined
+  let calls = 0
+  const h = await startGateway({
+    upstream: () => {
+      calls++
+      return new Promise((resolve) => {
+        release = () => resolve({ status: 201, body: { sid: 'IMdone' } })
+      })
+    },
+  })
+  const c = await RawClient.connect(h.url)
+  await c.init(mintParley(h.keys, 'alice'))
+  const request = { method: 'message', http_request: { host: 'aim.x', path: '/', method: 'POST' } }
+  const running = c.send(request)
+  await until(() => h.gateway.inflightRequests === 1)
+  const closing = h.gateway.close()
+  const order: string[] = []
+  const runningReply = c.reply(running).then((r) => (order.push('running'), r))
+  const closePacket = c.method('close').then((p) => (order.push('close'), p))
+  // Sent after the close began: refused without running.
+  const late = await c.reply(c.send(request))
+  assert.deepEqual(late.header['status'], {
+    code: 503,
+    status: 'Service Unavailable',
+    description: 'Server shutting down',
+  })
+  assert.equal(calls, 1)
+  release!()
+  const r = await runningReply
+  assert.deepEqual(r.header['status'], { code: 200, status: 'OK' })
+  assert.equal((r.header['http_status'] as { code: number }).code, 201)
+  assert.deepEqual(r.body, { sid: 'IMdone' })
+  assert.equal(((await closePacket).header['status'] as { code: number }).code, 308)
+  assert.deepEqual(order, ['running', 'close'])
+  assert.equal((await c.closed).code, 1001)
+  await closing
+  h.server.closeAllConnections()
+  await new Promise<void>((resolve) => h.server.close(() => resolve()))
+})
+
+test('on close(), a request still running after drainMs is answered 503 before the close packet', async () => {
+  let release: (() => void) | undefined
+  const h = await startGateway({
+    limits: { drainMs: 200 },
+    upstream: () =>
+      new Promise((resolve) => {
+        release = () => resolve({ status: 200, body: {} })
+      }),
+  })
+  const c = await RawClient.connect(h.url)
+  await c.init(mintParley(h.keys, 'alice'))
+  const id = c.send({
+    method: 'message',
+    http_request: { host: 'aim.x', path: '/', method: 'GET' },
+  })
+  await until(() => h.gateway.inflightRequests === 1)
+  const closing = h.gateway.close()
+  const r = await c.reply(id)
+  assert.equal((r.header['status'] as { code: number }).code, 503)
+  assert.equal(((await c.method('close')).header['status'] as { code: number }).code, 308)
+  release!()
+  await closing
+  h.server.closeAllConnections()
+  await new Promise<void>((resolve) => h.server.close(() => resolve()))
+})
+
 test('requests still in flight when the server closes get a 503 reply before the close packet', async (t) => {
   let release: (() => void) | undefined
   const h = await startGateway({
