@@ -5,8 +5,11 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { connect, type Socket } from 'node:net'
 import fc from 'fast-check'
 import { WebSocket } from 'ws'
+import { clientFrame, upgradeRequest } from '../../bench/support/twilsock-client.ts'
 import { encodePacket } from '../../src/compat/twilio/twilsock/framing.ts'
 import { mintParley, RawClient, sleep, startGateway, until } from './support.ts'
 
@@ -190,4 +193,77 @@ test('R19: one address holds at most maxUnauthenticatedPerAddress sockets before
   const more = await Promise.all(Array.from({ length: 5 }, () => RawClient.connect(h.url)))
   await assert.rejects(RawClient.connect(h.url), { statusCode: 429 })
   for (const c of [...idle, other, fits, ...more]) c.close()
+})
+
+/** Opens a WebSocket by hand (to send frames no client library would) and returns the raw socket after the 101. */
+async function rawWebSocket(port: number): Promise<Socket> {
+  const socket = connect({ port, host: '127.0.0.1' })
+  await once(socket, 'connect')
+  socket.write(upgradeRequest(port))
+  let head = ''
+  while (!head.includes('\r\n\r\n')) {
+    const [chunk] = (await once(socket, 'data')) as [Buffer]
+    head += chunk.toString('latin1')
+  }
+  assert.match(head, /^HTTP\/1\.1 101/)
+  return socket
+}
+
+/** The code of the close frame the server sends on `socket` (first frame it sends after the handshake). */
+async function serverCloseCode(socket: Socket): Promise<number> {
+  let buf = Buffer.alloc(0)
+  for (;;) {
+    while (buf.length >= 2) {
+      const len = buf[1]! & 0x7f
+      const head = len < 126 ? 2 : len === 126 ? 4 : 10
+      const size =
+        len < 126 ? len : len === 126 ? buf.readUInt16BE(2) : Number(buf.readBigUInt64BE(2))
+      if (buf.length < head + size) break
+      if ((buf[0]! & 0x0f) === 0x8) return size >= 2 ? buf.readUInt16BE(head) : 1005
+      buf = buf.subarray(head + size)
+    }
+    const chunk = await Promise.race([
+      once(socket, 'data').then(([c]) => c as Buffer),
+      once(socket, 'close').then(() => undefined),
+    ])
+    if (chunk === undefined) return 1006
+    buf = Buffer.concat([buf, chunk])
+  }
+}
+
+test('R13: frames the WebSocket layer must refuse close only their own socket with the RFC 6455 code', async (t) => {
+  const h = await startGateway()
+  t.after(() => h.close())
+  const bystander = await RawClient.connect(h.url)
+  await bystander.init(mintParley(h.keys, 'bystander'))
+  const fragments = (n: number): Buffer =>
+    Buffer.concat(
+      Array.from({ length: n }, (_, i) => {
+        const f = clientFrame(Buffer.from('x'), i === 0 ? 0x2 : 0x0)
+        if (i < n - 1) f[0] = f[0]! & 0x7f // FIN only on the last
+        return f
+      }),
+    )
+  const unmasked = clientFrame(Buffer.from('abc'))
+  const cases: [string, Buffer, number][] = [
+    ['text frame with invalid UTF-8', clientFrame(Buffer.from([0xc3, 0x28, 0xff]), 0x1), 1007],
+    ['ping with a 126-byte payload', clientFrame(Buffer.alloc(126, 1), 0x9), 1002],
+    ['reserved opcode', clientFrame(Buffer.from('x'), 0x3), 1002],
+    ['message in more fragments than allowed', fragments(65), 1008],
+    [
+      'unmasked client frame',
+      Buffer.concat([Buffer.from([unmasked[0]!, unmasked[1]! & 0x7f]), unmasked.subarray(6)]),
+      1002,
+    ],
+    ['reserved bit set', Buffer.from([0xc2, ...clientFrame(Buffer.from('x')).subarray(1)]), 1002],
+  ]
+  for (const [what, frame, code] of cases) {
+    const s = await rawWebSocket(h.port)
+    t.after(() => s.destroy())
+    s.write(frame)
+    assert.equal(await serverCloseCode(s), code, what)
+    const r = await bystander.reply(bystander.send({ method: 'telemetry.v1' }))
+    assert.equal((r.header['status'] as { code: number }).code, 200, `bystander after: ${what}`)
+  }
+  bystander.close()
 })

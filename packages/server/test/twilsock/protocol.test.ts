@@ -548,7 +548,7 @@ test('close() sends Twilsock close 308 with backoff advice, then 1001, and refus
   await new Promise<void>((r) => h.server.close(() => r()))
 })
 
-test('on close(), a request already running finishes and gets its real answer before the close packet; new ones get 503 unrun', async () => {
+test('on close(), a request already running finishes and gets its real answer before the close packet; new ones get 503 unrun', async (t) => {
   let release: (() => void) | undefined
   let calls = 0
   const h = await startGateway({
@@ -558,6 +558,13 @@ test('on close(), a request already running finishes and gets its real answer be
         release = () => resolve({ status: 201, body: { sid: 'IMdone' } })
       })
     },
+  })
+  // A failure must not leave the handler, and so the server, hanging.
+  t.after(async () => {
+    release?.()
+    h.server.closeAllConnections()
+    await h.gateway.close()
+    h.server.close()
   })
   const c = await RawClient.connect(h.url)
   await c.init(mintParley(h.keys, 'alice'))
@@ -589,7 +596,7 @@ test('on close(), a request already running finishes and gets its real answer be
   await new Promise<void>((resolve) => h.server.close(() => resolve()))
 })
 
-test('on close(), a request still running after drainMs is answered 503 before the close packet', async () => {
+test('on close(), a request still running after drainMs is answered 503 before the close packet', async (t) => {
   let release: (() => void) | undefined
   const h = await startGateway({
     limits: { drainMs: 200 },
@@ -597,6 +604,13 @@ test('on close(), a request still running after drainMs is answered 503 before t
       new Promise((resolve) => {
         release = () => resolve({ status: 200, body: {} })
       }),
+  })
+  // A failure must not leave the handler, and so the server, hanging.
+  t.after(async () => {
+    release?.()
+    h.server.closeAllConnections()
+    await h.gateway.close()
+    h.server.close()
   })
   const c = await RawClient.connect(h.url)
   await c.init(mintParley(h.keys, 'alice'))
