@@ -225,6 +225,38 @@ test('establish replays events after last_event_id, then confirms, then streams 
   )
 })
 
+test('a document replay sends only its newest update (each carries the whole document); live updates all go out', async () => {
+  const { log, engine } = setup()
+  for (let i = 1; i <= 6; i++) log.append('doc:C', 'channel_updated', null, { rev: i })
+  const s = new FakeSession('alice')
+  await establish(engine, s, [{ object_sid: 'ETdoc:C', object_type: 'document', last_event_id: 2 }])
+  await waitFor(() => s.control('subscription_established').length === 1)
+  assert.deepEqual(
+    s.syncEvents().map((e) => [e.type, e.id, e.event.document_data]),
+    [['document_updated', 6, { rev: 6 }]],
+  )
+  assert.equal(s.control('subscription_established')[0].events[0].last_event_id, 6)
+  engine.publish([
+    log.append('doc:C', 'channel_updated', null, { rev: 7 }),
+    log.append('doc:C', 'channel_updated', null, { rev: 8 }),
+  ])
+  await waitFor(() => s.syncEvents().length === 3)
+  assert.deepEqual(
+    s.syncEvents().map((e) => e.id),
+    [6, 7, 8],
+  )
+  // Lists (and maps) replay every event: each item is its own.
+  addMessages(log, 4, 'list:D')
+  await establish(
+    engine,
+    s,
+    [{ object_sid: 'ESlist:D', object_type: 'list', last_event_id: 0 }],
+    43,
+  )
+  await waitFor(() => s.control('subscription_established').length === 2)
+  assert.equal(s.syncEvents().filter((e) => e.type === 'list_item_added').length, 4)
+})
+
 test('events committed during a slow replay are delivered once, in order, without gap', async () => {
   const { log, engine } = setup()
   addMessages(log, 3)

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import assert from 'node:assert/strict'
-import { nextEvent, startChatHarness, type AnyClient } from './support/chat-harness.ts'
+import { nextEvent, rest, startChatHarness, type AnyClient } from './support/chat-harness.ts'
+import { waitFor } from './support/fakes.ts'
 
 test(
   'twilio-chat 6: invites, decline, add, typing, edits, consumption, user updates and leave',
@@ -248,6 +249,59 @@ test(
       const removed = nextEvent(bob, 'channelRemoved', (c: AnyClient) => c.sid === chA.sid)
       await chA.delete()
       await removed
+    } finally {
+      await h.close()
+    }
+  },
+)
+
+test(
+  'twilio-chat 6: a client back from an absence of 1,000 messages gets exactly those, in order, then the live ones (R04)',
+  { timeout: 90_000 },
+  async (t) => {
+    const h = await startChatHarness()
+    try {
+      const [alice, bob] = await Promise.all([h.chat('alice'), h.chat('bob')])
+      const chA = await alice.createChannel({ uniqueName: 'absence' })
+      await chA.join()
+      const chB = await bob.getChannelByUniqueName('absence')
+      const joined = nextEvent(bob, 'channelJoined', (c: AnyClient) => c.sid === chA.sid)
+      await chB.join()
+      await joined
+      await chB.getMessages()
+      const seen: number[] = []
+      bob.on('messageAdded', (m: AnyClient) => {
+        if (m.channel.sid === chA.sid) seen.push(m.index)
+      })
+      const down = nextEvent(bob, 'connectionStateChanged', (s: string) => s === 'disconnected')
+      await bob.services.twilsockClient.disconnect()
+      await down
+      // 1,000 messages of 1 KB while bob is away (REST: one user's sockets are rate limited, the API key is not).
+      const path = `/v2/Services/${h.creds.service.sid}/Channels/${chA.sid}/Messages`
+      const body = 'x'.repeat(1000)
+      for (let i = 0; i < 1000; i += 25) {
+        await Promise.all(
+          Array.from({ length: 25 }, async () => {
+            const r = await rest(h, 'POST', path, [
+              ['Body', body],
+              ['From', 'alice'],
+            ])
+            assert.equal(r.status, 201)
+          }),
+        )
+      }
+      const started = Date.now()
+      bob.services.twilsockClient.connect()
+      await waitFor(() => seen.length >= 1000, 60_000)
+      t.diagnostic(`caught up with 1,000 messages in ${Date.now() - started} ms`)
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 1000 }, (_, i) => i),
+      )
+      const live = nextEvent(bob, 'messageAdded', (m: AnyClient) => m.body === 'live')
+      await chA.sendMessage('live')
+      assert.equal((await live).index, 1000)
+      assert.deepEqual(seen.slice(1000), [1000])
     } finally {
       await h.close()
     }

@@ -185,6 +185,16 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
     return mutations
   }
 
+  /** The index in `events` of the last one that updates the document `sub` replays, or -1. */
+  function newestDocumentUpdate(sub: Subscription, events: readonly ChatEvent[]): number {
+    for (let i = events.length - 1; i >= 0; i--) {
+      const ev = events[i]!
+      if (ev.streamSeq <= sub.lastSent) break
+      if (projection.project(sub.ref, ev).some((m) => m.op === 'document_updated')) return i
+    }
+    return -1
+  }
+
   function drop(sub: Subscription): void {
     sub.closed = true
     bySession.get(sub.session.id)?.delete(sub.ref.sid)
@@ -299,9 +309,17 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
           continue
         }
         let replayed = 0
-        for (const ev of events) {
+        // A document's update carries the whole document: a replay sends only the newest one (twilio-chat's channel
+        // document changes with every message, so a client back from an absence would otherwise get every message
+        // twice). Its id jumps past the others, as after any compaction; a removal is still sent.
+        const newestUpdate = sub.ref.type === 'document' ? newestDocumentUpdate(sub, events) : -1
+        for (const [i, ev] of events.entries()) {
           if (sub.closed || sub.session.closed) return
           if (ev.streamSeq <= sub.lastSent) continue
+          if (i < newestUpdate && onlyDocumentUpdates(projection.project(sub.ref, ev))) {
+            sub.lastSent = ev.streamSeq
+            continue
+          }
           if (replayed++ >= maxReplayEvents) {
             sub.session.notify(
               SYNC_EVENT,
@@ -577,4 +595,9 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
       return n
     },
   }
+}
+
+/** Whether an event's mutations are all document updates (skippable in a replay that sends a newer one). */
+function onlyDocumentUpdates(mutations: readonly SyncMutation[]): boolean {
+  return mutations.length > 0 && mutations.every((m) => m.op === 'document_updated')
 }
