@@ -342,6 +342,21 @@ test(
       // The other key's session is untouched.
       assert.equal(s.gateway.sessions.isOnline(s.creds.service.sid, 'bob'), true)
       assert.equal(other.client.connectionState, 'connected')
+      // New connects with a token of that key are refused, and so is the REST API with the key itself (R10).
+      const late = watch(ChatClient, t.toJwt(), s.uri)
+      try {
+        assert.equal(await late.ready, 'failed')
+        assert.equal(s.gateway.sessions.isOnline(s.creds.service.sid, 'alice'), false)
+      } finally {
+        await shutdown(late, s)
+      }
+      const rest = await fetch(`${s.parley.url}/v2/Services`, {
+        headers: {
+          authorization: `Basic ${Buffer.from(`${key.sid}:${key.secret}`).toString('base64')}`,
+        },
+      })
+      assert.equal(rest.status, 401)
+      assert.equal(((await rest.json()) as { code: number }).code, 20003)
     } finally {
       await shutdown(w, s)
       await shutdown(other, s)
