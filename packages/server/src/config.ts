@@ -88,7 +88,10 @@ export interface RealtimeLimits {
    * up to ≈ 200 KiB (a 32 KiB body of control characters, each escaped to six bytes in the request's JSON).
    */
   readonly maxFrameBytes: number
-  /** Unsent bytes queued per socket before it is closed as a slow consumer (4008). Default 1 MiB. */
+  /**
+   * A client's queue before its socket is closed as a slow consumer (4008): bytes not yet sent, and bytes of
+   * notifications sent but not yet acknowledged (wherever they wait: kernel buffers, proxies). Default 1 MiB.
+   */
   readonly outboundQueueBytes: number
   /** WebSocket ping interval; two missed pongs terminate the socket. Default 25 s. */
   readonly heartbeatIntervalMs: number

@@ -204,6 +204,7 @@ export async function createParleyServer(
         limits: {
           maxPayloadBytes: rt.maxFrameBytes,
           maxOutboundBytes: rt.outboundQueueBytes,
+          maxUnackedBytes: rt.outboundQueueBytes,
           heartbeatIntervalMs: rt.heartbeatIntervalMs,
           authDeadlineMs: rt.authDeadlineMs,
           maxSessionsPerIdentity: rt.maxSessionsPerIdentity,

@@ -391,6 +391,31 @@ test('a long replay is cut into slices with replay_status interrupted', async ()
   assert.equal(engine.subscriptionCount(), 1)
 })
 
+test("a replay pauses (interrupted) while the client's unacknowledged bytes are over replayBacklogBytes, one event at least", async () => {
+  const log = new FakeLog()
+  const engine = createSyncEngine({
+    log,
+    projection: toyProjection(new Set()),
+    replayBacklogBytes: 1000,
+  })
+  addMessages(log, 5)
+  const s = new FakeSession('alice')
+  s.unackedBytes = 5000 // far behind: one event, then a pause
+  await establish(engine, s, [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: 0 }], 1)
+  await waitFor(() => s.control('subscription_established').length === 1)
+  let est = s.control('subscription_established')[0].events[0]
+  assert.deepEqual([est.replay_status, est.last_event_id], ['interrupted', 1])
+  s.unackedBytes = 0 // caught up: the re-subscription gets the rest
+  await establish(engine, s, [{ object_sid: 'ESlist:A', object_type: 'list', last_event_id: 1 }], 2)
+  await waitFor(() => s.control('subscription_established').length === 2)
+  est = s.control('subscription_established')[1].events[0]
+  assert.deepEqual([est.replay_status, est.last_event_id], ['completed', 5])
+  assert.deepEqual(
+    s.syncEvents().map((e) => e.id),
+    [1, 2, 3, 4, 5],
+  )
+})
+
 test('evicted object states are folded again from the log with the same ids', async () => {
   const log = new FakeLog()
   const engine = createSyncEngine({ log, projection: toyProjection(new Set()), maxCachedItems: 5 })

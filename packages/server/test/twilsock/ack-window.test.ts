@@ -1,5 +1,5 @@
 /**
- * The unacked-packet window: the same answers as a Set of outstanding sequence numbers, for any interleaving of
+ * The unacked-packet window: the same answers as a Map of outstanding sequence numbers to sizes, for any interleaving of
  * sends and acks (in order, out of order, repeated, never sent), across ring growth and wrap-around; and packet ids
  * parse back to their counter only in the session's own canonical form.
  */
@@ -19,24 +19,26 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   }),
 )
 
-test('AckWindow answers like a Set of outstanding sequence numbers', () => {
+test('AckWindow answers like a Map of outstanding sequence numbers to their sizes', () => {
   fc.assert(
     fc.property(fc.array(op, { maxLength: 400 }), fc.boolean(), (ops, inOrder) => {
       const w = new AckWindow()
-      const model = new Set<number>()
+      const model = new Map<number, number>()
+      const total = (): number => [...model.values()].reduce((a, b) => a + b, 0)
       const sent: number[] = []
       let seq = 0
       for (const o of ops) {
         if (o.kind === 'send') {
           seq += o.gap // ids of untracked packets (a close) leave gaps
-          w.add(seq)
-          model.add(seq)
+          const bytes = (seq * 37) % 1000
+          w.add(seq, bytes)
+          model.set(seq, bytes)
           sent.push(seq)
           continue
         }
         // Mostly acks of outstanding packets (the oldest one when in order), sometimes of anything ever sent
         // (repeats) or of a number never sent.
-        const outstanding = [...model]
+        const outstanding = [...model.keys()]
         let target: number
         if (o.stale || outstanding.length === 0)
           target = sent.length ? sent[o.pick % sent.length]! : o.pick
@@ -44,11 +46,13 @@ test('AckWindow answers like a Set of outstanding sequence numbers', () => {
         if (o.stale && o.pick % 5 === 0) target = seq + 1 + (o.pick % 7)
         assert.equal(w.ack(target), model.delete(target), `ack ${target}`)
         assert.equal(w.size, model.size)
+        assert.equal(w.bytes, total())
       }
       assert.equal(w.size, model.size)
       // Everything still outstanding can be acked exactly once, in any order.
-      for (const s of [...model].reverse()) assert.equal(w.ack(s), true)
+      for (const s of [...model.keys()].reverse()) assert.equal(w.ack(s), true)
       assert.equal(w.size, 0)
+      assert.equal(w.bytes, 0)
       for (const s of sent) assert.equal(w.ack(s), false)
     }),
     { numRuns: 300 },

@@ -448,6 +448,27 @@ test('a client that stops acking is closed as a slow consumer at maxUnacked', as
   assert.equal((await c.closed).code, 4008)
 })
 
+test('a client whose unacknowledged bytes would pass maxUnackedBytes is closed as a slow consumer; acks make room', async (t) => {
+  const h = await startGateway({ limits: { maxUnackedBytes: 10_000 } })
+  t.after(() => h.close())
+  const c = await RawClient.connect(h.url, { autoAck: false })
+  await c.init(mintParley(h.keys, 'alice'))
+  const s = h.gateway.sessions.forIdentity(h.keys.serviceSid, 'alice')[0]! as TwilsockSession
+  const kb = 'x'.repeat(1000)
+  // About 1.1 KB per packet: eight fit, and acking them makes room for eight more.
+  for (let i = 0; i < 8; i++) s.notify('twilio.sync.event', { kb })
+  await until(() => c.received.length === 8)
+  assert.ok(s.unackedBytes > 8000 && s.unackedBytes <= 10_000, `${s.unackedBytes} bytes`)
+  for (const p of c.received.splice(0))
+    c.send({ method: 'reply', id: p.header['id'], status: { code: 200, status: 'OK' } })
+  await until(() => s.unackedBytes === 0)
+  for (let i = 0; i < 8; i++) s.notify('twilio.sync.event', { kb })
+  await until(() => c.received.length === 8)
+  // The ninth unacknowledged one would pass the limit.
+  s.notify('twilio.sync.event', { kb })
+  assert.equal((await c.closed).code, 4008)
+})
+
 test('a peer that stops answering pings is terminated after 2 missed pongs', async (t) => {
   const h = await startGateway({ limits: { heartbeatIntervalMs: 100 } })
   t.after(() => h.close())

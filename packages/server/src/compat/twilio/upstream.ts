@@ -63,6 +63,11 @@ export interface TwilsockSession {
    * the wire are identical).
    */
   notifyEncoded(n: EncodedNotification): void
+  /**
+   * Bytes of notifications sent and not yet acknowledged by the client: its backlog. The transport closes the socket as
+   * a slow consumer past its limit; a sender of bulk data (a replay) should pause well before.
+   */
+  readonly unackedBytes: number
   /** Register a cleanup that runs once when the socket closes (for any reason). */
   onClose(fn: () => void): void
   readonly closed: boolean

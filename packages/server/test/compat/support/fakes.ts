@@ -62,6 +62,8 @@ export class FakeSession implements TwilsockSession {
   readonly id: string
   readonly principal: TwilsockPrincipal
   closed = false
+  /** What the client has not acknowledged yet (set by tests to play a client that is behind). */
+  unackedBytes = 0
   readonly sent: { type: string; payload: any }[] = []
   private readonly closers: (() => void)[] = []
   private static n = 0

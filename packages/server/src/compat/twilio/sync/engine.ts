@@ -43,6 +43,13 @@ export interface SyncEngineOptions {
    * overflowing the socket's outbound limit. Default 1000.
    */
   maxReplayEvents?: number
+  /**
+   * A replay pauses (ends with `replay_status: 'interrupted'`, the SDK re-subscribes ≈ 100 ms later from the last
+   * event it applied) once the session's unacknowledged bytes pass this, so a client coming back to many busy objects
+   * at once is paced by its own acks instead of being closed as a slow consumer. At least one event goes out per
+   * establish. Default 512 KiB (half the transport's default slow-consumer limit, leaving room for live traffic).
+   */
+  replayBacklogBytes?: number
   /** Subscriptions one session may hold; more fail with 429. Default 1000. */
   maxSubscriptionsPerSession?: number
   /** Unexpected failures (logged, never sent). Default `console.error`. */
@@ -139,6 +146,7 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
   const onError = options.onError ?? ((err: unknown) => console.error('parley sync engine', err))
   const estimatedDeliveryMs = options.estimatedDeliveryMs ?? 5000
   const maxReplayEvents = options.maxReplayEvents ?? 1000
+  const replayBacklogBytes = options.replayBacklogBytes ?? 512 * 1024
   const maxSubscriptions = options.maxSubscriptionsPerSession ?? 1000
   const states = new ObjectStates(
     log,
@@ -320,7 +328,10 @@ export function createSyncEngine(options: SyncEngineOptions): SyncEngine {
             sub.lastSent = ev.streamSeq
             continue
           }
-          if (replayed++ >= maxReplayEvents) {
+          if (
+            replayed++ >= maxReplayEvents ||
+            (replayed > 1 && sub.session.unackedBytes > replayBacklogBytes)
+          ) {
             sub.session.notify(
               SYNC_EVENT,
               control('subscription_established', sub.pending, {

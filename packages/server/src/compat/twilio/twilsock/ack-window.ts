@@ -10,10 +10,13 @@
  * @module
  */
 
-/** Outstanding packet sequence numbers of one session, in the order sent (increasing). */
+/** Outstanding packet sequence numbers of one session, in the order sent (increasing), and their sizes. */
 export class AckWindow {
   /** A sequence number `s` is stored as `s` while outstanding and as `-s` once acked (both keep the order). */
   #ring = new Float64Array(8)
+  /** The size of the packet at the same position of {@link #ring}. */
+  #sizes = new Float64Array(8)
+  #bytes = 0
   #head = 0
   /** Entries between head and tail, acked ones included. */
   #length = 0
@@ -24,15 +27,23 @@ export class AckWindow {
     return this.#outstanding
   }
 
+  /** Bytes of the packets sent and not acked. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
   /** Entries the ring can hold before it grows (for tests: the window must not keep acked entries). */
   get capacity(): number {
     return this.#ring.length
   }
 
-  /** Records a sent packet; `seq` (≥ 1) must be greater than every earlier one. */
-  add(seq: number): void {
+  /** Records a sent packet of `bytes` bytes; `seq` (≥ 1) must be greater than every earlier one. */
+  add(seq: number, bytes = 0): void {
     if (this.#length === this.#ring.length) this.#grow()
-    this.#ring[(this.#head + this.#length) & (this.#ring.length - 1)] = seq
+    const at = (this.#head + this.#length) & (this.#ring.length - 1)
+    this.#ring[at] = seq
+    this.#sizes[at] = bytes
+    this.#bytes += bytes
     this.#length++
     this.#outstanding++
   }
@@ -44,6 +55,7 @@ export class AckWindow {
     const mask = ring.length - 1
     if (ring[this.#head] === seq) {
       this.#outstanding--
+      this.#bytes -= this.#sizes[this.#head]!
       this.#head = (this.#head + 1) & mask
       this.#length--
       // Drop the acked entries that are now at the head.
@@ -64,6 +76,7 @@ export class AckWindow {
         if (v < 0) return false
         ring[at] = -seq
         this.#outstanding--
+        this.#bytes -= this.#sizes[at]!
         return true
       }
       if (s < seq) lo = mid + 1
@@ -79,19 +92,25 @@ export class AckWindow {
    */
   #grow(): void {
     const old = this.#ring
+    const oldSizes = this.#sizes
     const mask = old.length - 1
-    const next = this.#outstanding * 2 > old.length ? new Float64Array(old.length * 2) : old
-    const inPlace = next === old
+    const grow = this.#outstanding * 2 > old.length
+    const next = grow ? new Float64Array(old.length * 2) : old
+    const nextSizes = grow ? new Float64Array(old.length * 2) : oldSizes
     let n = 0
     for (let i = 0; i < this.#length; i++) {
-      const v = old[(this.#head + i) & mask]!
+      const from = (this.#head + i) & mask
+      const v = old[from]!
       if (v < 0) continue
       // In place, the write position never passes the read position (n ≤ i).
-      next[inPlace ? (this.#head + n) & mask : n] = v
+      const to = grow ? n : (this.#head + n) & mask
+      next[to] = v
+      nextSizes[to] = oldSizes[from]!
       n++
     }
-    if (!inPlace) this.#head = 0
+    if (grow) this.#head = 0
     this.#ring = next
+    this.#sizes = nextSizes
     this.#length = n
   }
 }

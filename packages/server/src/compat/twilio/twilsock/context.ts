@@ -38,6 +38,7 @@ export interface GatewayContext {
   readonly maxOutboundBytes: number
   readonly maxInflight: number
   readonly maxUnacked: number
+  readonly maxUnackedBytes: number
   readonly maxSessionsPerIdentity: number
   readonly upstreamTimeoutMs: number
   readonly rate: TokenBucketOptions

@@ -83,6 +83,13 @@ export interface TwilsockLimits {
   readonly upstreamTimeoutMs: number
   /** Server packets awaiting an ack; more closes the socket as a slow consumer. Default 5,000. */
   readonly maxUnacked: number
+  /**
+   * Bytes of server packets awaiting an ack; a packet that would pass it closes the socket as a slow consumer (4008).
+   * Twilio clients ack every notification as they process it, so this is the client's queue wherever the bytes wait
+   * (in this process, in the kernel's socket buffers, which hold megabytes on a fast link, or in a proxy): a client
+   * that stopped reading is found once this much is outstanding (reliability.md R08). Default 1 MiB.
+   */
+  readonly maxUnackedBytes: number
   /** Initialised sessions per identity (per service); more get an `init` reply 429. Default 100. */
   readonly maxSessionsPerIdentity: number
   /** Open sockets per gateway; more are refused with HTTP 503. Default 100,000. */
@@ -129,6 +136,7 @@ export const DEFAULT_TWILSOCK_LIMITS: TwilsockLimits = Object.freeze({
   maxInflight: 64,
   upstreamTimeoutMs: 25_000,
   maxUnacked: 5_000,
+  maxUnackedBytes: 1024 * 1024,
   maxSessionsPerIdentity: 100,
   maxConnections: 100_000,
   maxUnauthenticatedPerAddress: 1_000,
@@ -285,6 +293,7 @@ export function createTwilsockGateway(opts: TwilsockGatewayOptions): TwilsockGat
     maxOutboundBytes: limits.maxOutboundBytes,
     maxInflight: limits.maxInflight,
     maxUnacked: limits.maxUnacked,
+    maxUnackedBytes: limits.maxUnackedBytes,
     maxSessionsPerIdentity: limits.maxSessionsPerIdentity,
     upstreamTimeoutMs: limits.upstreamTimeoutMs,
     rate: { capacity: limits.rateBurst, refillPerSecond: limits.ratePerSecond },

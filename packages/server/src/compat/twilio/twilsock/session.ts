@@ -172,6 +172,10 @@ export class Session implements TwilsockSession, HeartbeatTarget {
     return this.#unacked?.size ?? 0
   }
 
+  get unackedBytes(): number {
+    return this.#unacked?.bytes ?? 0
+  }
+
   notify(messageType: string, payload: unknown): void {
     if (this.#state !== 'active' || this.#closing) return
     this.notifyEncoded(new EncodedNotification(messageType, payload))
@@ -732,7 +736,14 @@ export class Session implements TwilsockSession, HeartbeatTarget {
       return
     }
     const seq = ++this.#packetSeq
-    if (this.#send(encode(this.#packetId(seq)))) unacked.add(seq)
+    const packet = encode(this.#packetId(seq))
+    if (unacked.size > 0 && unacked.bytes + packet.length > this.#ctx.maxUnackedBytes) {
+      // Unacknowledged bytes are the client's queue wherever they wait (the kernel's socket buffers included).
+      this.#ctx.log('warn', 'twilsock client is not keeping up', { session: this.id })
+      this.close(CLOSE.slowConsumer, 'slow consumer')
+      return
+    }
+    if (this.#send(packet)) unacked.add(seq, packet.length)
   }
 
   #send(buf: Buffer): boolean {
