@@ -51,7 +51,15 @@ for (const [name, env] of [
 }
 const r = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-reporter=spec', ...selected.sort()],
+  // A test (or suite) without its own timeout fails after 3 min instead of hanging the run (the longest suite
+  // takes ≈ 45 s here).
+  [
+    '--test',
+    '--test-concurrency=2',
+    '--test-timeout=180000',
+    '--test-reporter=spec',
+    ...selected.sort(),
+  ],
   { stdio: 'inherit' },
 )
 process.exit(r.status ?? 1)
