@@ -65,6 +65,20 @@ export interface Config {
   readonly limits: Limits
   /** Settings of the realtime (Twilsock) gateway. */
   readonly realtime: RealtimeConfig
+  /**
+   * Fault injection for reliability tests (reliability.md §3, R07), from `PARLEY_FAULT`; `undefined` (unset) in
+   * production. `crash_after_commit[:N]`: the process kills itself (SIGKILL) right after the N-th message (default
+   * the first) is committed and made durable, before its events are published, i.e. before any subscriber or its
+   * sender hears of it.
+   */
+  readonly fault: Fault | undefined
+}
+
+/** {@link Config.fault}. */
+export interface Fault {
+  readonly kind: 'crash_after_commit'
+  /** The message (1 = the first one committed after start) after whose commit the process dies. */
+  readonly afterMessages: number
 }
 
 /**
@@ -361,7 +375,21 @@ export function loadConfig(
       continuationSecret: rawSecret?.trim(),
       socketProcess,
     }),
+    fault: parseFault(env['PARLEY_FAULT']),
   })
+}
+
+/** `PARLEY_FAULT`: `crash_after_commit` or `crash_after_commit:N` (N ≥ 1). */
+function parseFault(raw: string | undefined): Fault | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined
+  const m = /^crash_after_commit(?::(\d{1,9}))?$/.exec(raw.trim())
+  const n = m === null ? NaN : Number(m[1] ?? 1)
+  if (!(n >= 1)) {
+    throw new ConfigError(
+      `fault (PARLEY_FAULT): expected crash_after_commit or crash_after_commit:N with N ≥ 1, got ${shown(raw)}`,
+    )
+  }
+  return Object.freeze({ kind: 'crash_after_commit', afterMessages: n })
 }
 
 /** A yes/no setting: `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off` (any case); `def` when unset. */

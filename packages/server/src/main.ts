@@ -13,6 +13,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import process, { stderr } from 'node:process'
+import { crashAfterCommit } from './adapters/bus/fault.ts'
 import { memoryBus } from './adapters/bus/memory.ts'
 import { systemClock } from './adapters/clock/system.ts'
 import { cryptoIds } from './adapters/ids/crypto.ts'
@@ -145,7 +146,12 @@ export async function createParleyServer(
   const store = memory
     ? sqliteStore({ filename: ':memory:' })
     : sqliteStore({ dataDir: config.dataDir })
-  const bus = memoryBus()
+  const bus =
+    config.fault === undefined
+      ? memoryBus()
+      : crashAfterCommit(memoryBus(), config.fault.afterMessages)
+  if (config.fault !== undefined)
+    logger.warn('fault injection is on (PARLEY_FAULT)', { ...config.fault })
   let core: Core
   try {
     core = createCore({

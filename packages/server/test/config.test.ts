@@ -143,3 +143,30 @@ test('parseServeArgs maps --allowed-origins and --token-warning-lead into config
     /tokenWarningLeadSeconds/,
   )
 })
+
+test('PARLEY_FAULT: unset in production; crash_after_commit[:N] for reliability tests; anything else is refused', () => {
+  assert.equal(loadConfig({}, {}).fault, undefined)
+  assert.deepEqual(loadConfig({}, { PARLEY_FAULT: 'crash_after_commit' }).fault, {
+    kind: 'crash_after_commit',
+    afterMessages: 1,
+  })
+  assert.deepEqual(loadConfig({}, { PARLEY_FAULT: ' crash_after_commit:100 ' }).fault, {
+    kind: 'crash_after_commit',
+    afterMessages: 100,
+  })
+  for (const bad of [
+    'crash',
+    'crash_after_commit:0',
+    'crash_after_commit:-1',
+    'crash_after_commit:x',
+  ]) {
+    assert.throws(
+      () => loadConfig({}, { PARLEY_FAULT: bad }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError)
+        assert.match(e.message, /PARLEY_FAULT/)
+        return true
+      },
+    )
+  }
+})

@@ -20,6 +20,7 @@ import Database from 'better-sqlite3'
 import { WebSocket } from 'ws'
 import { AccessToken, ChatGrant } from '@parley/token'
 import { CHAT6_INIT_FIELDS } from '../bench/support/twilsock-client.ts'
+import { until } from './twilsock/support.ts'
 import {
   decodePacket,
   encodePacket,
@@ -53,10 +54,14 @@ function cleanups(t: TestContext): (fn: () => unknown) => void {
   return (fn) => fns.push(fn)
 }
 
-async function startServe(defer: (fn: () => unknown) => void, data: string): Promise<Serve> {
+async function startServe(
+  defer: (fn: () => unknown) => void,
+  data: string,
+  env: Record<string, string> = {},
+): Promise<Serve> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data', data], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PARLEY_LOG_LEVEL: 'warn' },
+    env: { ...process.env, PARLEY_LOG_LEVEL: 'warn', ...env },
   })
   let out = ''
   let err = ''
@@ -235,6 +240,8 @@ class Sock {
   readonly closed: Promise<{ code: number; reason: string }>
   /** Twilsock `close` packets from the server (header and parsed payload). */
   readonly closePackets: { header: PacketHeader; body: Json }[] = []
+  /** Payloads of the Sync events the server sent (`twilio.sync.event` notifications), in order. */
+  readonly syncEvents: Json[] = []
   readonly #ws: WebSocket
   readonly #pending = new Map<string, { resolve: (r: Reply) => void; reject: (e: Error) => void }>()
   #seq = 0
@@ -265,6 +272,8 @@ class Sock {
       }
       if (pkt.method === 'close')
         this.closePackets.push({ header: pkt.header, body: parse(pkt.payload) })
+      if (pkt.method === 'notification' && pkt.header['message_type'] === 'twilio.sync.event')
+        this.syncEvents.push(parse(pkt.payload))
       if (pkt.id !== undefined && ws.readyState === WebSocket.OPEN)
         ws.send(encodePacket({ method: 'reply', id: pkt.id, status: { code: 200, status: 'OK' } }))
     })
@@ -284,7 +293,7 @@ class Sock {
     return s
   }
 
-  /** A tunnelled request to the chat client API (`aim.`). */
+  /** A tunnelled request to the chat client API (`aim.`), or to Sync (`cds.`). */
   request(
     method: 'GET' | 'POST',
     path: string,
@@ -292,6 +301,7 @@ class Sock {
       body?: Json
       headers?: Record<string, string>
       params?: Record<string, string>
+      host?: string
     } = {},
   ): Promise<Reply> {
     return this.#call(
@@ -300,7 +310,7 @@ class Sock {
         active_grant: 'ip_messaging',
         payload_type: 'application/json; charset=utf-8',
         http_request: {
-          host: 'aim.us1.twilio.com',
+          host: options.host ?? 'aim.us1.twilio.com',
           path,
           method,
           params: options.params ?? {},
@@ -773,4 +783,93 @@ test('R18: SIGTERM under load exits 0 within 10 s, keeps every acknowledged send
   assert.deepEqual(await p2.exit, { code: 0, signal: null })
   assert.doesNotMatch(p2.stderr(), /"level":"error"/, `${at}: errors logged`)
   assert.equal(inspectDb(data).integrity, 'ok', at)
+})
+
+test('R07: a message committed but never published (PARLEY_FAULT=crash_after_commit:100) reaches a subscriber once after the restart, and its retry does not duplicate it', async (t) => {
+  const defer = cleanups(t)
+  const data = mkdtempSync(join(tmpdir(), 'parley-r07-'))
+  defer(() => rmSync(data, { recursive: true, force: true }))
+  const p1 = await startServe(defer, data, { PARLEY_FAULT: 'crash_after_commit:100' })
+  const c = readCreds(data)
+  const [ch] = await createChannels(p1.url, c, 1, ['alice', 'bob'])
+  const CDS = 'cds.us1.twilio.com'
+  /** Bob's subscription to the channel's messages list, from `lastEventId` (null: from now on). */
+  const subscribe = async (url: string, lastEventId: number | null): Promise<Sock> => {
+    const s = await Sock.open(url, mint(c, 'bob'))
+    defer(() => s.close())
+    const list = await s.request('GET', `/v3/Lists/${ch}.messages`, { host: CDS })
+    assert.equal(list.httpStatus, 200, JSON.stringify(list.body))
+    const r = await s.request('POST', '/v4/Subscriptions', {
+      host: CDS,
+      body: {
+        event_protocol_version: 4,
+        action: 'establish',
+        correlation_id: 1,
+        retried_requests: 0,
+        ttl_in_s: -1,
+        requests: [
+          { object_sid: list.body['sid'], object_type: 'list', last_event_id: lastEventId },
+        ],
+      },
+    })
+    assert.equal(r.httpStatus, 200, JSON.stringify(r.body))
+    await until(() => s.syncEvents.some((e) => e['event_type'] === 'subscription_established'))
+    return s
+  }
+  /** The list items bob got, as [event id, message index]. */
+  const items = (s: Sock): [number, number][] =>
+    s.syncEvents
+      .filter((e) => e['event_type'] === 'list_item_added')
+      .map((e) => [
+        (e['event'] as Json)['id'] as number,
+        (e['event'] as Json)['item_index'] as number,
+      ])
+  const send = (url: string, i: number) =>
+    rest(
+      url,
+      c,
+      'POST',
+      `/v2/Services/${c.service_sid}/Channels/${ch}/Messages`,
+      { Body: `m${i}`, From: 'alice' },
+      { 'i-twilio-idempotency-token': `r07-${i}` },
+    )
+
+  // 1. 99 messages go out live; the 100th is committed, then the process dies before publishing or answering it.
+  const bob1 = await subscribe(p1.url, null)
+  for (let i = 1; i < 100; i++) assert.equal((await send(p1.url, i)).status, 201)
+  await assert.rejects(send(p1.url, 100))
+  assert.equal((await p1.exit).signal, 'SIGKILL')
+  await until(() => items(bob1).length === 99)
+  const live = items(bob1)
+  assert.deepEqual(
+    live.map(([, index]) => index),
+    Array.from({ length: 99 }, (_, i) => i),
+  )
+
+  // 2. Restarted without the fault: bob resubscribes from the last event he got and receives message 100, once.
+  const p2 = await startServe(defer, data)
+  const bob2 = await subscribe(p2.url, live.at(-1)![0])
+  assert.deepEqual(
+    items(bob2).map(([, index]) => index),
+    [99],
+  )
+  const stored = await history(p2.url, c, ch!)
+  assert.deepEqual(
+    stored.map((m) => m.body),
+    Array.from({ length: 100 }, (_, i) => `m${i + 1}`),
+  )
+
+  // 3. The sender, never answered, retries with the same key: the stored message, not a second one.
+  const retry = await send(p2.url, 100)
+  assert.ok(retry.status === 200 || retry.status === 201, JSON.stringify(retry.body))
+  assert.deepEqual([retry.body['sid'], retry.body['index']], [stored[99]!.sid, 99])
+  assert.equal((await history(p2.url, c, ch!)).length, 100)
+
+  // 4. And the live stream goes on after the replay.
+  assert.equal((await send(p2.url, 101)).status, 201)
+  await until(() => items(bob2).length === 2)
+  assert.deepEqual(
+    items(bob2).map(([, index]) => index),
+    [99, 100],
+  )
 })
