@@ -82,6 +82,7 @@ import {
   writeAck,
 } from './support/fanout-wire.ts'
 import {
+  benchKeys,
   clientFrame,
   initFrame,
   mintToken,
@@ -755,12 +756,7 @@ async function runServer(): Promise<void> {
   send({
     type: 'ready',
     port: Number(new URL(parley.url).port),
-    keys: {
-      accountSid: b.account.sid,
-      keySid: b.apiKey.sid,
-      secret: b.apiKey.secret,
-      serviceSid: is,
-    },
+    keys: benchKeys(b, is),
     channels,
     setupMs: performance.now() - t0,
     durability: parley.store.durability,

@@ -33,6 +33,7 @@ import { loadConfig } from '../src/config.ts'
 import { silentLogger } from '../src/http/log.ts'
 import { createParleyServer } from '../src/main.ts'
 import {
+  benchKeys,
   clientFrame,
   initFrame,
   mintToken,
@@ -197,12 +198,7 @@ async function runServer(): Promise<void> {
       },
     })
     const b = parley.bootstrapped!
-    keys = {
-      accountSid: b.account.sid,
-      keySid: b.apiKey.sid,
-      secret: b.apiKey.secret,
-      serviceSid: b.service.sid,
-    }
+    keys = benchKeys(b)
     sessions = () => open
     port = Number(new URL(parley.url).port)
     stop = () => parley.close()

@@ -8,33 +8,10 @@ import assert from 'node:assert/strict'
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AccessToken, ChatGrant } from '@parley/token'
 import { loadConfig, type ConfigOptions } from '../src/config.ts'
-import type { BootstrapResult } from '../src/core/types.ts'
 import { CONTINUATION_SECRET_FILE, createParleyServer } from '../src/main.ts'
+import { benchKeys, mintToken } from '../bench/support/twilsock-client.ts'
 import { RawClient } from './twilsock/support.ts'
-
-interface Creds {
-  accountSid: string
-  keySid: string
-  secret: string
-  serviceSid: string
-}
-
-function credsOf(b: BootstrapResult): Creds {
-  return {
-    accountSid: b.account.sid,
-    keySid: b.apiKey.sid,
-    secret: b.apiKey.secret,
-    serviceSid: b.service.sid,
-  }
-}
-
-function mint(c: Creds, identity: string, ttl = 3600): string {
-  const t = new AccessToken(c.accountSid, c.keySid, c.secret, { identity, ttl })
-  t.addGrant(new ChatGrant({ serviceSid: c.serviceSid }))
-  return t.toJwt()
-}
 
 function wsUrl(httpUrl: string): string {
   return httpUrl.replace(/^http/, 'ws') + '/v3/wsconnect'
@@ -53,9 +30,9 @@ test('the continuation secret is persisted with mode 0600 (data directory 0700),
     // 1. First start: init without a continuation token gets a new one (and a derived endpoint id).
     const p1 = await start()
     const b = p1.bootstrapped!
-    const creds = credsOf(b)
+    const creds = benchKeys(b)
     const c1 = await RawClient.connect(wsUrl(p1.url))
-    const r1 = await c1.init(mint(creds, 'alice'))
+    const r1 = await c1.init(mintToken(creds, 'alice'))
     const token = r1.header['continuation_token'] as string
     const storage1 = (r1.header['offline_storage'] as Record<string, { storage_id: string }>)[
       'ip_messaging'
@@ -79,7 +56,7 @@ test('the continuation secret is persisted with mode 0600 (data directory 0700),
     assert.equal(statSync(secretPath).mode & 0o777, 0o600)
     assert.equal(statSync(join(data, 'master.key')).mode & 0o777, 0o600)
     const c2 = await RawClient.connect(wsUrl(p2.url))
-    const r2 = await c2.init(mint(creds, 'alice'), { continuation_token: token })
+    const r2 = await c2.init(mintToken(creds, 'alice'), { continuation_token: token })
     assert.deepEqual(r2.header['continuation_token_status'], { reissued: false })
     assert.equal(r2.header['continuation_token'], token)
     assert.equal(
@@ -94,7 +71,7 @@ test('the continuation secret is persisted with mode 0600 (data directory 0700),
     // 4. Control: with another secret (PARLEY_CONTINUATION_SECRET) the old token is not honoured.
     const p3 = await start({ continuationSecret: 'cd'.repeat(32) })
     const c3 = await RawClient.connect(wsUrl(p3.url))
-    const r3 = await c3.init(mint(creds, 'alice'), { continuation_token: token })
+    const r3 = await c3.init(mintToken(creds, 'alice'), { continuation_token: token })
     assert.deepEqual(r3.header['continuation_token_status'], { reissued: true })
     c3.close()
     await c3.closed
@@ -174,7 +151,7 @@ test('realtime limits from the environment reach the gateway: sessions per ident
   const open: RawClient[] = []
   try {
     const b = parley.bootstrapped!
-    const creds = credsOf(b)
+    const creds = benchKeys(b)
     const url = wsUrl(parley.url)
     const connect = async (): Promise<RawClient> => {
       const c = await RawClient.connect(url)
@@ -185,8 +162,8 @@ test('realtime limits from the environment reach the gateway: sessions per ident
       (p.header['status'] as { code: number }).code
 
     // 1. One session per identity: the second init for alice is refused with 429.
-    assert.equal(code(await (await connect()).init(mint(creds, 'alice'))), 200)
-    assert.equal(code(await (await connect()).init(mint(creds, 'alice'))), 429)
+    assert.equal(code(await (await connect()).init(mintToken(creds, 'alice'))), 200)
+    assert.equal(code(await (await connect()).init(mintToken(creds, 'alice'))), 429)
 
     // 2. A frame over 1 KiB closes the socket with 1009.
     const big = await connect()
@@ -194,7 +171,7 @@ test('realtime limits from the environment reach the gateway: sessions per ident
     assert.equal((await big.closed).code, 1009)
 
     // 3. Two rejected inits from this address use up its budget; the next upgrade gets HTTP 429.
-    const forged = mint(creds, 'bob').slice(0, -4) + 'AAAA'
+    const forged = mintToken(creds, 'bob').slice(0, -4) + 'AAAA'
     assert.equal(code(await (await connect()).init(forged)), 401)
     assert.equal(code(await (await connect()).init(forged)), 401)
     await assert.rejects(
@@ -247,7 +224,7 @@ test('GET /metrics shows the realtime gateway, the store and (when on) the socke
         assert.equal(before.has('parley_socket_process_starts_total'), socketProcess)
 
         const c = await RawClient.connect(wsUrl(parley.url))
-        await c.init(mint(credsOf(parley.bootstrapped!), 'alice'))
+        await c.init(mintToken(benchKeys(parley.bootstrapped!), 'alice'))
         const during = await scrape()
         assert.equal(during.get('parley_twilsock_sessions'), 1)
         assert.equal(during.get('parley_twilsock_connections'), 1)

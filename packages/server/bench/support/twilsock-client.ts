@@ -8,6 +8,7 @@
  */
 import { AccessToken, ChatGrant } from '@parley/token'
 import { encodePacket } from '../../src/compat/twilio/twilsock/framing.ts'
+import type { BootstrapResult } from '../../src/core/types.ts'
 
 /** What a load client needs to mint tokens. Never logged. */
 export interface BenchKeys {
@@ -33,6 +34,11 @@ export function clientFrame(payload: Buffer, opcode = 0x2): Buffer {
   }
   payload.copy(f, head + 4)
   return f
+}
+
+/** The keys a load client mints tokens with, from a bootstrapped server's credentials. */
+export function benchKeys(b: BootstrapResult, serviceSid = b.service.sid): BenchKeys {
+  return { accountSid: b.account.sid, keySid: b.apiKey.sid, secret: b.apiKey.secret, serviceSid }
 }
 
 /** The HTTP upgrade request for `/v3/wsconnect` (a fixed key: the load client does not check the accept hash). */

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mintToken, type BenchKeys } from '../../bench/support/twilsock-client.ts'
+import { benchKeys, mintToken } from '../../bench/support/twilsock-client.ts'
 import type { TwilsockSession } from '../../src/compat/twilio/upstream.ts'
 import { loadConfig } from '../../src/config.ts'
 import type { Actor } from '../../src/core/types.ts'
@@ -108,12 +108,7 @@ test(
       await parley.close()
     })
     const creds = parley.bootstrapped!
-    const keys: BenchKeys = {
-      accountSid: creds.account.sid,
-      keySid: creds.apiKey.sid,
-      secret: creds.apiKey.secret,
-      serviceSid: creds.service.sid,
-    }
+    const keys = benchKeys(creds)
     const admin: Actor = { kind: 'admin', accountSid: keys.accountSid }
     // The service's channel member limit (Twilio's Limits.ChannelMembers) is 100 by default: one more is needed.
     await parley.core.services.update(admin, keys.serviceSid, {
