@@ -209,18 +209,8 @@ export async function runServe(args: readonly string[]): Promise<number> {
     throw err
   }
 
-  const b = parley.bootstrapped
-  if (b !== undefined) {
-    const path = writeCredentials(config.dataDir, credentialsJson(b, parley.url))
-    process.stdout.write(banner(b, parley.url, path, config.dataDir) + '\n')
-  } else {
-    process.stdout.write(
-      `Parley Chat Service is running at ${parley.url} ` +
-        `(data in ${resolve(config.dataDir)}; first-start credentials in ${join(config.dataDir, CREDENTIALS_FILE)})\n`,
-    )
-  }
-
-  return new Promise<number>((done) => {
+  // The signal handlers go in before the banner: whoever waits for it may signal at once.
+  const stopped = new Promise<number>((done) => {
     let stopping = false
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
@@ -242,4 +232,16 @@ export async function runServe(args: readonly string[]): Promise<number> {
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
   })
+
+  const b = parley.bootstrapped
+  if (b !== undefined) {
+    const path = writeCredentials(config.dataDir, credentialsJson(b, parley.url))
+    process.stdout.write(banner(b, parley.url, path, config.dataDir) + '\n')
+  } else {
+    process.stdout.write(
+      `Parley Chat Service is running at ${parley.url} ` +
+        `(data in ${resolve(config.dataDir)}; first-start credentials in ${join(config.dataDir, CREDENTIALS_FILE)})\n`,
+    )
+  }
+  return stopped
 }
