@@ -1,13 +1,27 @@
 /**
  * The Twilsock gateway over real sockets with a raw `ws` client: every packet type and every kind of bad input.
  */
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { WebSocket } from 'ws'
 import { encodePacket } from '../../src/compat/twilio/twilsock/framing.ts'
 import { MemoryNotificationContexts } from '../../src/compat/twilio/twilsock/notification-contexts.ts'
-import type { TwilsockSession, UpstreamRequest } from '../../src/compat/twilio/upstream.ts'
-import { claims, mintParley, RawClient, signClaims, sleep, startGateway, until } from './support.ts'
+import type {
+  TwilsockSession,
+  UpstreamRequest,
+  UpstreamResponse,
+} from '../../src/compat/twilio/upstream.ts'
+import {
+  claims,
+  mintParley,
+  RawClient,
+  signClaims,
+  sleep,
+  startGateway,
+  until,
+  type Harness,
+  type HarnessOptions,
+} from './support.ts'
 
 test('init with a valid token replies 200 with the §5.1 fields and registers the endpoint', async (t) => {
   const online: string[] = []
@@ -569,24 +583,35 @@ test('close() sends Twilsock close 308 with backoff advice, then 1001, and refus
   await new Promise<void>((r) => h.server.close(() => r()))
 })
 
-test('on close(), a request already running finishes and gets its real answer before the close packet; new ones get 503 unrun', async (t) => {
+/**
+ * A gateway whose upstream holds every request until `release()` answers the last one with `answer`. After the test,
+ * whatever happened, the request is released and the gateway closed (a held request would keep the server open).
+ */
+async function holdingGateway(
+  t: TestContext,
+  answer: UpstreamResponse,
+  limits: HarnessOptions['limits'] = {},
+): Promise<{ h: Harness; release: () => void; calls: () => number }> {
   let release: (() => void) | undefined
   let calls = 0
   const h = await startGateway({
+    limits,
     upstream: () => {
       calls++
       return new Promise((resolve) => {
-        release = () => resolve({ status: 201, body: { sid: 'IMdone' } })
+        release = () => resolve(answer)
       })
     },
   })
-  // A failure must not leave the handler, and so the server, hanging.
   t.after(async () => {
     release?.()
-    h.server.closeAllConnections()
-    await h.gateway.close()
-    h.server.close()
+    await h.close()
   })
+  return { h, release: () => release!(), calls: () => calls }
+}
+
+test('on close(), a request already running finishes and gets its real answer before the close packet; new ones get 503 unrun', async (t) => {
+  const { h, release, calls } = await holdingGateway(t, { status: 201, body: { sid: 'IMdone' } })
   const c = await RawClient.connect(h.url)
   await c.init(mintParley(h.keys, 'alice'))
   const request = { method: 'message', http_request: { host: 'aim.x', path: '/', method: 'POST' } }
@@ -603,8 +628,8 @@ test('on close(), a request already running finishes and gets its real answer be
     status: 'Service Unavailable',
     description: 'Server shutting down',
   })
-  assert.equal(calls, 1)
-  release!()
+  assert.equal(calls(), 1)
+  release()
   const r = await runningReply
   assert.deepEqual(r.header['status'], { code: 200, status: 'OK' })
   assert.equal((r.header['http_status'] as { code: number }).code, 201)
@@ -613,26 +638,10 @@ test('on close(), a request already running finishes and gets its real answer be
   assert.deepEqual(order, ['running', 'close'])
   assert.equal((await c.closed).code, 1001)
   await closing
-  h.server.closeAllConnections()
-  await new Promise<void>((resolve) => h.server.close(() => resolve()))
 })
 
 test('on close(), a request still running after drainMs is answered 503 before the close packet', async (t) => {
-  let release: (() => void) | undefined
-  const h = await startGateway({
-    limits: { drainMs: 200 },
-    upstream: () =>
-      new Promise((resolve) => {
-        release = () => resolve({ status: 200, body: {} })
-      }),
-  })
-  // A failure must not leave the handler, and so the server, hanging.
-  t.after(async () => {
-    release?.()
-    h.server.closeAllConnections()
-    await h.gateway.close()
-    h.server.close()
-  })
+  const { h, release } = await holdingGateway(t, { status: 200, body: {} }, { drainMs: 200 })
   const c = await RawClient.connect(h.url)
   await c.init(mintParley(h.keys, 'alice'))
   const id = c.send({
@@ -644,21 +653,12 @@ test('on close(), a request still running after drainMs is answered 503 before t
   const r = await c.reply(id)
   assert.equal((r.header['status'] as { code: number }).code, 503)
   assert.equal(((await c.method('close')).header['status'] as { code: number }).code, 308)
-  release!()
+  release()
   await closing
-  h.server.closeAllConnections()
-  await new Promise<void>((resolve) => h.server.close(() => resolve()))
 })
 
 test('requests still in flight when the server closes get a 503 reply before the close packet', async (t) => {
-  let release: (() => void) | undefined
-  const h = await startGateway({
-    upstream: () =>
-      new Promise((resolve) => {
-        release = () => resolve({ status: 200, body: {} })
-      }),
-  })
-  t.after(() => h.close())
+  const { h, release } = await holdingGateway(t, { status: 200, body: {} })
   const c = await RawClient.connect(h.url)
   await c.init(mintParley(h.keys, 'alice'))
   const id = c.send({
@@ -674,7 +674,7 @@ test('requests still in flight when the server closes get a 503 reply before the
     description: 'Connection closing',
   })
   assert.equal(((await c.method('close')).header['status'] as { code: number }).code, 410)
-  release!()
+  release()
   await c.closed
   await until(() => h.gateway.inflightRequests === 0)
 })
