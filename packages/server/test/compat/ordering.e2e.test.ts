@@ -18,6 +18,7 @@ import type { Actor } from '../../src/core/types.ts'
 import { silentLogger } from '../../src/http/log.ts'
 import { createParleyServer } from '../../src/main.ts'
 import { RawClient, sleep, until } from '../twilsock/support.ts'
+import { AIM, subscribe, tunnel, type SyncEvent } from './support/raw-sync.ts'
 
 const PER_WRITER = 500
 const REST_WRITERS = 2
@@ -27,19 +28,6 @@ const TOTAL = WRITERS * PER_WRITER
 /** Sockets (each with its own identity) per Twilsock writer. */
 const SOCKETS_PER_WRITER = 4
 const SUBSCRIBERS = 3
-const CDS = 'cds.us1.twilio.com'
-const AIM = 'aim.us1.twilio.com'
-
-/** What the Sync events the test reads carry. */
-interface SyncEvent {
-  event_type: string
-  event?: {
-    object_sid?: string
-    list_sid?: string
-    item_index?: number
-    item_data?: { text?: string }
-  }
-}
 
 /** A message as the REST API lists it. */
 interface RestMessage {
@@ -57,37 +45,6 @@ const parseBody = (text: string | undefined): { w: number; seq: number } | undef
 
 const statusCode = (header: Record<string, unknown>, key: string): number | undefined =>
   (header[key] as { code?: number } | undefined)?.code
-
-/** A tunnelled HTTP request from `c`, as the SDKs send them; resolves with the reply packet. */
-async function tunnel(c: RawClient, host: string, method: string, path: string, json: unknown) {
-  const id = c.send(
-    {
-      method: 'message',
-      active_grant: 'ip_messaging',
-      payload_type: 'application/json; charset=utf-8',
-      http_request: { host, path, method, params: {}, headers: {} },
-    },
-    JSON.stringify(json),
-  )
-  return c.reply(id, 10_000)
-}
-
-/** Subscribes `c` to the list `listSid` as twilio-sync does, and waits for `subscription_established`. */
-async function subscribe(c: RawClient, listSid: string): Promise<void> {
-  const reply = await tunnel(c, CDS, 'POST', '/v4/Subscriptions', {
-    event_protocol_version: 4,
-    action: 'establish',
-    correlation_id: Date.now(),
-    retried_requests: 0,
-    ttl_in_s: -1,
-    requests: [{ object_sid: listSid, object_type: 'list', last_event_id: null }],
-  })
-  assert.equal(statusCode(reply.header, 'http_status'), 200)
-  await c.waitFor((p) => {
-    const b = p.body as SyncEvent | undefined
-    return b?.event_type === 'subscription_established' && b.event?.object_sid === listSid
-  }, 10_000)
-}
 
 /**
  * What is wrong with a subscriber's received items, given the history: each index 0..n−1 exactly once, in order,

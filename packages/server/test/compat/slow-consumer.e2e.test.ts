@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/http/log.ts'
 import { createParleyServer } from '../../src/main.ts'
 import { CLOSE_SLOW_CONSUMER } from '../../src/realtime/outbound.ts'
 import { RawClient, sleep, until } from '../twilsock/support.ts'
+import { subscribe, type SyncEvent } from './support/raw-sync.ts'
 
 const READERS = 100
 const MESSAGES_PER_SECOND = 50
@@ -28,57 +29,13 @@ const WARM_UP_MS = 2_000
 /** How long the others keep receiving after the stalled one is closed. */
 const AFTER_CLOSE_MS = 2_000
 const MAX_MESSAGES = ((WARM_UP_MS + CLOSE_WITHIN_MS + AFTER_CLOSE_MS) / 1000) * MESSAGES_PER_SECOND
-const CDS = 'cds.us1.twilio.com'
 const MiB = 1024 * 1024
-
-/** What the Sync events the test reads carry. */
-interface SyncEvent {
-  event_type: string
-  event?: {
-    object_sid?: string
-    list_sid?: string
-    item_index?: number
-    item_data?: { text?: string }
-  }
-}
 
 /** A 1 KB body whose first six characters are the message's sequence number. */
 const body = (seq: number): string => String(seq).padStart(6, '0').padEnd(BODY_BYTES, '.')
 
 const quantile = (sorted: Float64Array, p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
-
-/** Subscribes `c` to the list `listSid` as twilio-sync does, and waits for `subscription_established`. */
-async function subscribe(c: RawClient, listSid: string): Promise<void> {
-  const id = c.send(
-    {
-      method: 'message',
-      active_grant: 'ip_messaging',
-      payload_type: 'application/json; charset=utf-8',
-      http_request: {
-        host: CDS,
-        path: '/v4/Subscriptions',
-        method: 'POST',
-        params: {},
-        headers: {},
-      },
-    },
-    JSON.stringify({
-      event_protocol_version: 4,
-      action: 'establish',
-      correlation_id: Date.now(),
-      retried_requests: 0,
-      ttl_in_s: -1,
-      requests: [{ object_sid: listSid, object_type: 'list', last_event_id: null }],
-    }),
-  )
-  const reply = await c.reply(id, 10_000)
-  assert.equal((reply.header['http_status'] as { code?: number } | undefined)?.code, 200)
-  await c.waitFor((p) => {
-    const b = p.body as SyncEvent | undefined
-    return b?.event_type === 'subscription_established' && b.event?.object_sid === listSid
-  }, 10_000)
-}
 
 test(
   'R08: a reader that stops reading is closed with 4008 within 30 s, RSS grows < 64 MB, and 100 others get every message in order',
